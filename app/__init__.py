@@ -1,0 +1,82 @@
+"""OneMap application factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.config import load_config
+from app.errors import DomainError
+from app.logs import configure_logging
+
+log = logging.getLogger("onemap")
+
+
+def _problem(problem: dict[str, Any]) -> Response:
+    response = jsonify(problem)
+    response.status_code = problem["status"]
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _lang() -> str:
+    return request.accept_languages.best_match(["zh-CN", "zh", "en"]) or "zh-CN"
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> Response:
+        return _problem(exc.to_problem(_lang()))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return _problem({"type": "about:blank", "title": exc.name, "status": exc.code or 500,
+                         "detail": exc.description, "code": (exc.name or "error").lower().replace(" ", "_")})
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # Never leak a traceback to the client; the log has it, tied to the request id.
+        log.exception("unhandled error", extra={"path": request.path, "request_id": g.get("request_id")})
+        return _problem({"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                         "detail": "internal error; see the server log", "code": "internal_error",
+                         "request_id": g.get("request_id")})
+
+
+def _register_request_log(app: Flask) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-Id") or f"{time.time_ns():x}"
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        started = g.get("started")
+        log.info("request", extra={
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+            "remote": request.remote_addr, "request_id": g.get("request_id"),
+        })
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the WSGI application. ``config`` holds overrides on top of defaults, file and environment."""
+    settings = load_config(overrides=config)
+    configure_logging(settings["logging"]["level"], settings["logging"]["format"])
+    app = Flask(__name__)
+    app.config["ONEMAP"] = settings
+    app.json.ensure_ascii = False  # Chinese stays readable in JSON answers
+    _register_error_handlers(app)
+    _register_request_log(app)
+
+    from app import database, health
+
+    database.init_app(app)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,226 @@
+"""The ``onemap`` command line. Every failure the user can act on prints one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from typing import Any
+
+import click
+
+from app.config import ConfigError, load_config, resolve_path
+from app.errors import DomainError
+from layers.registry import RegistryError
+
+
+def _config() -> dict[str, Any]:
+    return load_config()
+
+
+def _engine(config: dict[str, Any], ensure_private: bool = True):  # noqa: ANN202
+    from app.db import check_database, get_engine, private_cluster
+
+    if not config["database"]["url"] and ensure_private:
+        private_cluster(config).up()
+    engine = get_engine(config)
+    check_database(engine)
+    return engine
+
+
+@click.group()
+def cli() -> None:
+    """OneMap (安全生产"一张图") administration."""
+
+
+# -- config -----------------------------------------------------------------------------------------------
+@cli.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate configuration and layer registry (syntax, schema, references)."""
+    settings = _config()
+    from layers.registry import default_registry
+
+    click.echo(f"configuration OK; {len(default_registry())} layers; "
+               f"database: {'DATABASE_URL' if settings['database']['url'] else 'private cluster'}")
+
+
+# -- db ---------------------------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """The database (a private cluster under var/ unless DATABASE_URL is set)."""
+
+
+@db.command("up")
+def db_up() -> None:
+    """Start the private cluster (initialising it if needed) and migrate to the latest schema."""
+    from layers import migrate
+
+    settings = _config()
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    click.echo(f"database up at revision {migrate.current(engine)}")
+
+
+@db.command("down")
+def db_down() -> None:
+    """Stop the private cluster."""
+    from app.db import private_cluster
+
+    settings = _config()
+    if settings["database"]["url"]:
+        raise click.UsageError("DATABASE_URL is set: OneMap does not manage that server")
+    private_cluster(settings).stop()
+    click.echo("private cluster stopped")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show where the database is and whether it answers."""
+    from app.db import check_database, database_url, get_engine, private_cluster, safe_url
+
+    settings = _config()
+    info: dict[str, Any] = {}
+    if not settings["database"]["url"]:
+        cluster = private_cluster(settings)
+        info["private_cluster"] = {"dir": str(cluster.base), "port": cluster.port,
+                                   "initialised": cluster.initialised, "running": cluster.running()}
+        if not info["private_cluster"]["running"]:
+            click.echo(json.dumps(info, indent=2))
+            sys.exit(1)
+    info["url"] = safe_url(database_url(settings))
+    info.update(check_database(get_engine(settings)))
+    from layers import migrate
+
+    info["revision"] = migrate.current(get_engine(settings))
+    click.echo(json.dumps(info, indent=2))
+
+
+@db.command("migrate")
+@click.argument("revision", default="head")
+def db_migrate(revision: str) -> None:
+    """Upgrade the schema (default: to head)."""
+    from layers import migrate
+
+    engine = _engine(_config())
+    migrate.upgrade(engine, revision)
+    click.echo(f"at revision {migrate.current(engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+def db_downgrade(revision: str) -> None:
+    """Downgrade the schema (default: remove every table)."""
+    from layers import migrate
+
+    engine = _engine(_config())
+    migrate.downgrade(engine, revision)
+    click.echo(f"at revision {migrate.current(engine)}")
+
+
+# -- demo -------------------------------------------------------------------------------------------------
+@cli.group()
+def demo() -> None:
+    """The synthetic demo city 示范市."""
+
+
+@demo.command("build")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 100), help="multiply point layers")
+@click.option("--seed", default=20261128, show_default=True, type=int)
+@click.option("--if-missing", is_flag=True, help="do nothing when a demo city of this scale and seed is loaded")
+def demo_build(scale: int, seed: int, if_missing: bool) -> None:
+    """Generate the demo city and load it (COPY), plus the population raster."""
+    from data.demo import build_city, load_city, write_population_raster
+
+    from layers import migrate
+
+    settings = _config()
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    marker = resolve_path(settings["paths"]["var"]) / "demo.json"
+    stamp = {"scale": scale, "seed": seed, "revision": migrate.current(engine)}
+    if if_missing and marker.exists() and json.loads(marker.read_text()) == stamp and _has_data(engine):
+        click.echo(f"demo city already loaded (scale {scale}, seed {seed})")
+        return
+    t0 = time.perf_counter()
+    city = build_city(scale=scale, seed=seed)
+    t1 = time.perf_counter()
+    raw = engine.raw_connection()
+    try:
+        counts = load_city(raw.driver_connection, city)
+    finally:
+        raw.close()
+    t2 = time.perf_counter()
+    raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
+    raster.parent.mkdir(parents=True, exist_ok=True)
+    write_population_raster(city, raster)
+    marker.write_text(json.dumps(stamp))
+    click.echo(f"demo city built: generate {t1 - t0:.1f}s, load {t2 - t1:.1f}s, raster {time.perf_counter() - t2:.1f}s")
+    for table, n in counts.items():
+        click.echo(f"  {table:<24} {n:>8}")
+
+
+def _has_data(engine) -> bool:  # noqa: ANN001
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM enterprises)")).scalar_one())
+
+
+# -- serve ------------------------------------------------------------------------------------------------
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@cli.command("serve")
+@click.option("--host", default=None, help="default: server.host (HOST)")
+@click.option("--port", default=None, type=int, help="default: server.port (PORT)")
+@click.option("--workers", default=None, type=int)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve OneMap with gunicorn."""
+    settings = _config()
+    host = host or settings["server"]["host"]
+    port = port or settings["server"]["port"]
+    if not _port_free(host, port):
+        raise DomainError(f"port {port} on {host} is already in use: stop the other program or set PORT",
+                          f"端口 {port} 已被占用：请停止占用该端口的程序或设置 PORT")
+    _engine(settings)
+    from app.server import run_gunicorn
+
+    click.echo(f"OneMap serving on http://{host}:{port}")
+    run_gunicorn(host, port, workers or settings["server"]["workers"], settings["server"]["threads"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="onemap", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo("error: invalid configuration:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(2)
+    except RegistryError as exc:
+        click.echo("error: invalid layer registry:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(2)
+    except DomainError as exc:
+        click.echo(f"error: {exc.message_en}", err=True)
+        sys.exit(2)

@@ -1,0 +1,274 @@
+"""Load and validate the layer registry (``layers/defs/*.yaml``).
+
+Validation runs in stages, like MapProxy's loader: YAML syntax, then the JSON schema, then cross-references
+between layers. Every problem found is reported at once, each naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+DEFS_DIR = Path(__file__).with_name("defs")
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
+STORAGE_SRID = 4490
+
+GROUP_TITLES = {
+    "basemap": {"zh-CN": "底图", "en": "Basemap"},
+    "supervised": {"zh-CN": "监管对象", "en": "Supervised objects"},
+    "resources": {"zh-CN": "应急资源", "en": "Emergency resources"},
+    "grid": {"zh-CN": "网格", "en": "Grid"},
+    "monitoring": {"zh-CN": "监测", "en": "Monitoring"},
+    "events": {"zh-CN": "事件", "en": "Events"},
+}
+
+
+class RegistryError(Exception):
+    """One or more layer files are invalid; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid layer registry:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: str
+    label_en: str
+    length: int | None = None
+    required: bool = False
+    unique: bool = False
+    enum: tuple[str | int, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    id: str
+    title_zh: str
+    title_en: str
+    table: str
+    geometry: str
+    group: str
+    access: str
+    style: str
+    fields: tuple[Field, ...]
+    id_field: str = "id"
+    temporal_field: str | None = None
+    editable: bool = False
+    zoom_min: int = 0
+    zoom_max: int = 20
+    searchable: tuple[str, ...] = ()
+    mvt: bool = False
+    source: Path | None = field(default=None, compare=False)
+
+    srid: int = STORAGE_SRID
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"layer {self.id} has no field {name!r}")
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+@dataclass(frozen=True)
+class Registry:
+    layers: tuple[Layer, ...]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __contains__(self, layer_id: object) -> bool:
+        return any(layer.id == layer_id for layer in self.layers)
+
+    def get(self, layer_id: str) -> Layer:
+        for layer in self.layers:
+            if layer.id == layer_id:
+                return layer
+        raise KeyError(f"unknown layer {layer_id!r}")
+
+    @property
+    def ids(self) -> list[str]:
+        return [layer.id for layer in self.layers]
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    with SCHEMA_PATH.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _path_of(error: jsonschema.ValidationError, doc: dict[str, Any]) -> str:
+    """Render an error location as ``fields[3].type (name=risk_colour)`` for a human."""
+    parts: list[str] = []
+    node: Any = doc
+    for step in error.absolute_path:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        else:
+            parts.append(("." if parts else "") + str(step))
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        if isinstance(step, int) and isinstance(node, dict) and "name" in node:
+            parts.append(f"(name={node['name']})")
+    return "".join(parts) or "<top level>"
+
+
+def _check_schema(path: Path, doc: Any) -> list[str]:
+    if not isinstance(doc, dict):
+        return [f"{path.name}: expected a mapping at the top level, got {type(doc).__name__}"]
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        problems.append(f"{path.name}: {_path_of(err, doc)}: {err.message}")
+    return problems
+
+
+def _build(path: Path, doc: dict[str, Any]) -> Layer:
+    zoom = doc.get("zoom", {"min": 0, "max": 20})
+    fields = tuple(
+        Field(
+            name=f["name"],
+            type=f["type"],
+            label=f["label"],
+            label_en=f.get("label_en", f["name"]),
+            length=f.get("length"),
+            required=f.get("required", False),
+            unique=f.get("unique", False),
+            enum=tuple(f["enum"]) if "enum" in f else None,
+            min=f.get("min"),
+            max=f.get("max"),
+            references=f.get("references"),
+        )
+        for f in doc["fields"]
+    )
+    return Layer(
+        id=doc["id"],
+        title_zh=doc["title"]["zh-CN"],
+        title_en=doc["title"]["en"],
+        table=doc["table"],
+        geometry=doc["geometry"],
+        group=doc["group"],
+        access=doc["access"],
+        style=doc["style"],
+        fields=fields,
+        id_field=doc.get("id_field", "id"),
+        temporal_field=doc.get("temporal_field"),
+        editable=doc.get("editable", False),
+        zoom_min=zoom["min"],
+        zoom_max=zoom["max"],
+        searchable=tuple(doc.get("searchable", ())),
+        mvt=doc.get("tiles", {}).get("mvt", False),
+        source=path,
+    )
+
+
+def _check_layer(layer: Layer) -> list[str]:
+    name = layer.source.name if layer.source else layer.id
+    problems = []
+    if layer.source and layer.source.stem != layer.id:
+        problems.append(f"{name}: id: {layer.id!r} must match the file name {layer.source.stem!r}")
+    seen: set[str] = set()
+    for i, f in enumerate(layer.fields):
+        where = f"{name}: fields[{i}](name={f.name})"
+        if f.name in seen:
+            problems.append(f"{where}.name: duplicate field name")
+        seen.add(f.name)
+        if f.name in ("id", "geom", layer.id_field):
+            problems.append(f"{where}.name: {f.name!r} is reserved (id and geometry columns are implicit)")
+        if f.type == "string" and f.length is None:
+            problems.append(f"{where}.length: a string field needs a length")
+        if f.min is not None and f.max is not None and f.min > f.max:
+            problems.append(f"{where}: min {f.min} is greater than max {f.max}")
+    for s in layer.searchable:
+        if s not in seen:
+            problems.append(f"{name}: searchable: {s!r} is not a field of this layer")
+    if layer.temporal_field is not None:
+        if layer.temporal_field not in seen:
+            problems.append(f"{name}: temporal_field: {layer.temporal_field!r} is not a field of this layer")
+        elif layer.field(layer.temporal_field).type not in ("date", "datetime"):
+            problems.append(f"{name}: temporal_field: {layer.temporal_field!r} must be a date or datetime field")
+    if layer.zoom_min > layer.zoom_max:
+        problems.append(f"{name}: zoom: min {layer.zoom_min} is greater than max {layer.zoom_max}")
+    return problems
+
+
+def _check_references(layers: list[Layer]) -> list[str]:
+    by_table = {layer.table: layer for layer in layers}
+    problems = []
+    ids: dict[str, str] = {}
+    for layer in layers:
+        name = layer.source.name if layer.source else layer.id
+        if layer.id in ids:
+            problems.append(f"{name}: id: {layer.id!r} is already declared in {ids[layer.id]}")
+        ids[layer.id] = name
+        for i, f in enumerate(layer.fields):
+            if not f.references:
+                continue
+            table, column = f.references.split(".")
+            target = by_table.get(table)
+            where = f"{name}: fields[{i}](name={f.name}).references"
+            if target is None:
+                problems.append(f"{where}: no layer has table {table!r}")
+            elif column not in target.field_names:
+                problems.append(f"{where}: layer {target.id!r} has no field {column!r}")
+            elif not target.field(column).unique:
+                problems.append(f"{where}: {f.references} must be declared unique to be referenced")
+    return problems
+
+
+def load_registry(defs_dir: Path | str | None = None) -> Registry:
+    """Load every ``*.yaml`` in ``defs_dir`` (default: the packaged registry) or raise RegistryError."""
+    directory = Path(defs_dir) if defs_dir is not None else DEFS_DIR
+    if not directory.is_dir():
+        raise RegistryError([f"{directory}: layer directory not found"])
+    problems: list[str] = []
+    layers: list[Layer] = []
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        problems.append(f"{directory}: no layer files (*.yaml)")
+    for path in files:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problems.append(f"{path.name}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}")
+            continue
+        schema_problems = _check_schema(path, doc)
+        if schema_problems:
+            problems.extend(schema_problems)
+            continue
+        layer = _build(path, doc)
+        problems.extend(_check_layer(layer))
+        layers.append(layer)
+    problems.extend(_check_references(layers))
+    if problems:
+        raise RegistryError(problems)
+    return Registry(tuple(layers))
+
+
+@cache
+def default_registry() -> Registry:
+    """The registry in ``ONEMAP_LAYERS_DIR`` (default: the packaged one), loaded once per process on first use."""
+    return load_registry(os.environ.get("ONEMAP_LAYERS_DIR") or None)

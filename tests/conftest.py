@@ -1,0 +1,146 @@
+"""Shared fixtures: one throwaway PostGIS cluster per test session, a template database holding the migrated
+demo city, and clones of it per test where isolation matters (the pytest-postgresql pattern)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from app.pgcluster import PrivateCluster
+
+TEMPLATE_DB = "onemap_template"
+DEMO_SEED = 20261128
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PrivateCluster]:
+    base = Path(tempfile.mkdtemp(prefix="onemap-test-pg-", dir="/var/tmp"))
+    base.chmod(0o755)  # the postgres user must reach it when the suite runs as root
+    cluster = PrivateCluster(base, free_port(), TEMPLATE_DB)
+    cluster.init()
+    cluster.start()
+    cluster.ensure_database()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def admin_conn(cluster: PrivateCluster) -> psycopg.Connection:
+    url = sa.engine.make_url(cluster.url(superuser=True))
+    return psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                           dbname="postgres", autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def demo_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_cluster: PrivateCluster, demo_artifacts: Path) -> str:
+    """The migrated template database with the scale-1 demo city and its raster (built once per session)."""
+    from data.demo import build_city, load_city, write_population_raster
+
+    from layers import migrate
+
+    url = pg_cluster.url()
+    engine = sa.create_engine(url)
+    migrate.upgrade(engine)
+    city = build_city(scale=1, seed=DEMO_SEED)
+    raw = engine.raw_connection()
+    try:
+        load_city(raw.driver_connection, city)
+    finally:
+        raw.close()
+    (demo_artifacts / "data").mkdir(exist_ok=True)
+    write_population_raster(city, demo_artifacts / "data" / "population.tif")
+    engine.dispose()  # a template must have no open connections
+    return url
+
+
+def clone_database(cluster: PrivateCluster, name: str) -> str:
+    with admin_conn(cluster) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" OWNER onemap')
+    return cluster.url(dbname=name)
+
+
+def drop_database(cluster: PrivateCluster, name: str) -> None:
+    with admin_conn(cluster) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def demo_db(pg_cluster: PrivateCluster, template_url: str) -> Iterator[str]:
+    """A read-only clone of the demo city shared by the whole session. Do not write to it."""
+    url = clone_database(pg_cluster, "onemap_demo")
+    yield url
+    sa.create_engine(url).dispose()
+
+
+@pytest.fixture
+def fresh_db(pg_cluster: PrivateCluster, template_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A private clone of the demo city for one test, dropped afterwards."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    url = clone_database(pg_cluster, name)
+    yield url
+    drop_database(pg_cluster, name)
+
+
+@pytest.fixture
+def empty_db(pg_cluster: PrivateCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database with the extensions but no tables."""
+    name = "e_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    with admin_conn(pg_cluster) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" OWNER onemap')
+    url = sa.engine.make_url(pg_cluster.url(superuser=True)).set(database=name)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                         dbname=name, autocommit=True) as conn:
+        for ext in ("postgis", "postgis_raster", "pgrouting", "pg_trgm"):
+            conn.execute(f"CREATE EXTENSION {ext}")
+    yield pg_cluster.url(dbname=name)
+    drop_database(pg_cluster, name)
+
+
+@pytest.fixture
+def app_factory(demo_artifacts: Path):  # noqa: ANN201
+    from app import create_app
+
+    def make(url: str):  # noqa: ANN202
+        return create_app({"database": {"url": url}, "paths": {"var": str(demo_artifacts)},
+                           "logging": {"level": "WARNING", "format": "json"}})
+
+    return make
+
+
+@pytest.fixture
+def demo_app(app_factory, demo_db: str):  # noqa: ANN001, ANN201
+    return app_factory(demo_db)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own DATABASE_URL or config file must never leak into the tests."""
+    for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def pytest_report_header() -> list[str]:
+    return [f"onemap tests: uid={os.geteuid()}"]
