@@ -5,7 +5,7 @@ VENV  ?= .venv
 PORT  ?= 8000
 export PORT
 
-.PHONY: run test system system-test venv demo lint bench clean distclean
+.PHONY: run test system system-test venv demo lint bench clean distclean vendor vendor-check
 
 run: system venv
 	$(VENV)/bin/onemap config check
@@ -50,3 +50,10 @@ clean:
 
 distclean: clean
 	rm -rf var $(VENV)
+
+# Front-end libraries are committed under app/static/vendor; these need the npm registry (build time only).
+vendor:
+	scripts/vendor-assets.sh
+
+vendor-check:
+	scripts/vendor-assets.sh --check
