@@ -108,7 +108,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-def _range_text(
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
+def range_text(
     name: str,
     minimum: float | None,
     maximum: float | None,
@@ -116,8 +120,9 @@ def _range_text(
     exclusive_maximum: bool,
     unit: str,
 ) -> str:
-    lo = "" if minimum is None else f"{minimum:g} {'<' if exclusive_minimum else '≤'} "
-    hi = "" if maximum is None else f" {'<' if exclusive_maximum else '≤'} {maximum:g}"
+    """Human-readable range such as ``0 < wind_speed_m_s ≤ 30 m/s``."""
+    lo = "" if minimum is None else f"{_fmt(minimum)} {'<' if exclusive_minimum else '≤'} "
+    hi = "" if maximum is None else f" {'<' if exclusive_maximum else '≤'} {_fmt(maximum)}"
     text = f"{lo}{name}{hi}" if (lo or hi) else f"{name}: any finite number"
     return f"{text} {unit}" if unit else text
 
@@ -137,7 +142,7 @@ def require_number(
     Booleans and strings are refused even though Python would coerce them: JSON clients that send
     ``"5"`` or ``true`` have a bug we want them to see, not a silently guessed number.
     """
-    allowed = _range_text(name, minimum, maximum, exclusive_minimum, exclusive_maximum, unit)
+    allowed = range_text(name, minimum, maximum, exclusive_minimum, exclusive_maximum, unit)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(name, allowed, value=value, details={"reason": "not a number"})
     number = float(value)

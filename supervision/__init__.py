@@ -1,0 +1,1 @@
+"""Supervision business modules."""
