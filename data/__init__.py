@@ -1,0 +1,1 @@
+"""Data shipped with OneMap: the synthetic demo city and reference tables."""
