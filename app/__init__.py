@@ -75,8 +75,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_request_log(app)
 
-    from app import database, health
+    from app import database, health, mounts
 
     database.init_app(app)
     app.register_blueprint(health.bp)
+    mounts.mount_services(app, settings)
     return app

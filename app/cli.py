@@ -136,7 +136,6 @@ def demo() -> None:
 def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     """Generate the demo city and load it (COPY), plus the population raster."""
     from data.demo import build_city, load_city, write_population_raster
-
     from layers import migrate
 
     settings = _config()

@@ -27,6 +27,7 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], type]] = {
     "ONEMAP_PG_DIR": (("database", "private_cluster", "dir"), str),
     "HOST": (("server", "host"), str),
     "PORT": (("server", "port"), int),
+    "ONEMAP_PUBLIC_URL": (("server", "public_url"), str),
     "ONEMAP_WORKERS": (("server", "workers"), int),
     "ONEMAP_VAR": (("paths", "var"), str),
     "ONEMAP_LOG_LEVEL": (("logging", "level"), str),
@@ -60,9 +61,10 @@ SCHEMA: dict[str, Any] = {
         "server": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["host", "port", "workers", "threads"],
+            "required": ["host", "port", "workers", "threads", "public_url"],
             "properties": {
                 "host": {"type": "string", "minLength": 1},
+                "public_url": {"type": ["string", "null"], "pattern": "^https?://[^/]+(/.*)?$"},
                 "port": _PORT,
                 "workers": {"type": "integer", "minimum": 1, "maximum": 64},
                 "threads": {"type": "integer", "minimum": 1, "maximum": 64},
@@ -182,6 +184,12 @@ def _check_references(config: dict[str, Any]) -> list[str]:
     if not os.access(parent, os.W_OK):
         problems.append(f"paths.var: {var} is not writable")
     return problems
+
+
+def public_url(config: dict[str, Any]) -> str:
+    """The URL clients reach OneMap at (links in capabilities and OGC API documents)."""
+    server = config["server"]
+    return (server["public_url"] or f"http://{server['host']}:{server['port']}").rstrip("/")
 
 
 def resolve_path(value: str) -> Path:

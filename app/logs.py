@@ -36,3 +36,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # pygeoapi warns once per untranslated config key on every request; that is noise, not news.
+    logging.getLogger("pygeoapi.l10n").setLevel(max(logging.ERROR, root.level))

@@ -71,6 +71,7 @@ class Layer:
     zoom_max: int = 20
     searchable: tuple[str, ...] = ()
     mvt: bool = False
+    raster_tiles: bool = False
     source: Path | None = field(default=None, compare=False)
 
     srid: int = STORAGE_SRID
@@ -179,6 +180,7 @@ def _build(path: Path, doc: dict[str, Any]) -> Layer:
         zoom_max=zoom["max"],
         searchable=tuple(doc.get("searchable", ())),
         mvt=doc.get("tiles", {}).get("mvt", False),
+        raster_tiles=doc.get("tiles", {}).get("raster", False),
         source=path,
     )
 

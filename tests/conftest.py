@@ -56,7 +56,6 @@ def demo_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def template_url(pg_cluster: PrivateCluster, demo_artifacts: Path) -> str:
     """The migrated template database with the scale-1 demo city and its raster (built once per session)."""
     from data.demo import build_city, load_city, write_population_raster
-
     from layers import migrate
 
     url = pg_cluster.url()
@@ -144,3 +143,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_report_header() -> list[str]:
     return [f"onemap tests: uid={os.geteuid()}"]
+
+
+@pytest.fixture(scope="module")
+def app_factory_module(demo_artifacts: Path, demo_db: str):  # noqa: ANN201
+    """One demo-city app per test module (building the OGC mounts once)."""
+    from app import create_app
+
+    return create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
+                       "logging": {"level": "WARNING", "format": "json"}})

@@ -18,6 +18,7 @@ so that a manager which re-raises ``ProcessorExecuteError`` still answers 400, n
 
 from __future__ import annotations
 
+import copy
 from http import HTTPStatus
 from typing import Any
 
@@ -247,7 +248,8 @@ class _SafetyProcessor(BaseProcessor):
     metadata_template: dict[str, Any] = {}
 
     def __init__(self, processor_def: dict) -> None:
-        super().__init__(processor_def, self.metadata_template)
+        # pygeoapi appends to jobControlOptions in place: never hand it the shared class-level template.
+        super().__init__(processor_def, copy.deepcopy(self.metadata_template))
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
         try:

@@ -1,0 +1,35 @@
+"""Mount the OGC services (pygeoapi, MapServer, MapProxy) beside the Flask app in one WSGI application."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import yaml
+from flask import Flask
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+log = logging.getLogger(__name__)
+
+
+def mount_services(app: Flask, settings: dict[str, Any]) -> None:
+    """``/ogcapi`` pygeoapi, ``/ows`` MapServer, ``/tiles`` MapProxy — configured from files generated from the
+    layer registry (rebuilt here when their inputs changed)."""
+    from mapproxy.wsgiapp import make_wsgi_app
+
+    from mapserver.build import ensure_built
+    from mapserver.ogcapi import make_ogcapi_app
+    from mapserver.ows import make_ows_app
+
+    files = ensure_built(settings)
+
+    def load(key: str) -> dict[str, Any]:
+        return yaml.safe_load(files[key].read_text(encoding="utf-8"))
+
+    mounts = {
+        "/ogcapi": make_ogcapi_app(load("pygeoapi.pygeoapi"), load("pygeoapi.openapi")),
+        "/ows": make_ows_app(files["mapserver.mapfile"], files["mapserver.mapserver_conf"],
+                             sld_dir=files["mapserver.sld_dir"]),
+        "/tiles": make_wsgi_app(str(files["mapproxy.mapproxy"]), reloader=False),
+    }
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounts)  # type: ignore[method-assign]

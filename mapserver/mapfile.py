@@ -1,0 +1,379 @@
+"""Generate the MapServer 8 mapfile, its config file, fontset and GetFeatureInfo templates from the registry.
+
+Everything is derived from ``layers/defs`` and ``styles/``: adding a layer there adds a WMS/WFS layer here.
+The database password never enters the mapfile (MapServer echoes CONNECTION strings in some errors): libpq
+reads it from a 0600 ``pgpass`` file that the CONNECTION names with ``passfile=``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import string
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from app.config import resolve_path
+from app.db import database_url
+from layers.registry import GROUP_TITLES, Layer, Registry
+from mapserver.coverage import RasterInfo, raster_block, read_raster_info
+from styles import Styles, zoom_to_scale
+from styles.mapserver import compile_classes, q, symbol_definitions
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+MAPSERV = Path("/usr/lib/cgi-bin/mapserv")
+FONT_DIR = Path("/usr/share/fonts/opentype/noto")
+FONTS = {"cjk": FONT_DIR / "NotoSansCJK-Regular.ttc", "cjk-bold": FONT_DIR / "NotoSansCJK-Bold.ttc"}
+PROJ_DATA = Path("/usr/share/proj")
+NAMESPACE_PREFIX = "onemap"
+NAMESPACE_URI = "https://onemap.example/ns/onemap"
+# China's CGCS2000 extent; used only when the database cannot tell us the city's extent.
+CHINA_EXTENT = (73.5, 18.0, 135.1, 53.6)
+# Every CRS a client may ask for: storage, WGS 84, Web Mercator, and all CGCS2000 3° Gauss-Krüger zones
+# (4513-4533 with the zone number in the false easting, 4534-4554 without) so surveys can use local metres.
+OWS_SRS = ("EPSG:4490", "EPSG:4326", "EPSG:3857", *(f"EPSG:{code}" for code in range(4513, 4555)))
+MAXSIZE = 4096
+# 0.28 mm pixels, the OGC standard rendering pixel: scale denominators then agree with SLD and WMTS clients.
+OGC_DPI = 25.4 / 0.28
+GML_GEOM_TYPES = {"Point": "point", "MultiPoint": "multipoint", "LineString": "line",
+                  "MultiLineString": "multiline", "Polygon": "polygon", "MultiPolygon": "multipolygon"}
+MS_LAYER_TYPES = {"point": "POINT", "line": "LINE", "polygon": "POLYGON"}
+# The extent MapServer must use as the implicit spatial filter when it *counts* WFS features (RESULTTYPE=hits
+# and numberMatched). Left unset, MapServer 8 takes ST_Extent() of the table, prints it with 15 significant
+# digits and filters with that box, losing the outermost features (999 of 1,000). The whole lon/lat domain
+# keeps every row, even one misplaced at 0,0, and still reprojects cleanly to 3857 and the GK zones.
+WFS_COUNT_EXTENT = "-180 -90 180 90"
+GFI_FORMATS = "text/html,application/json,application/vnd.ogc.gml,application/vnd.ogc.gml/3.1.1"
+
+
+# -- database connection -----------------------------------------------------------------------------------------
+def _conninfo_value(value: str) -> str:
+    """A libpq keyword value, quoted when it contains spaces, quotes or backslashes."""
+    if value and not re.search(r"[\s'\\]", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _pgpass_field(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def write_connection(config: Mapping[str, Any], out_dir: Path) -> str:
+    """The libpq connection string for the mapfile; the password goes to ``out_dir/pgpass`` (mode 0600)."""
+    url = make_url(database_url(dict(config)))
+    params = {"host": url.host or "127.0.0.1", "port": str(url.port or 5432), "dbname": url.database or "",
+              "user": url.username or ""}
+    if url.password:
+        passfile = out_dir / "pgpass"
+        line = ":".join(_pgpass_field(v) for v in (params["host"], params["port"], params["dbname"],
+                                                    params["user"], url.password))
+        _write(passfile, line + "\n", mode=0o600)
+        params["passfile"] = str(passfile)
+    params["application_name"] = "onemap-mapserver"
+    params["connect_timeout"] = "10"
+    return " ".join(f"{k}={_conninfo_value(v)}" for k, v in params.items() if v)
+
+
+# -- pieces of the mapfile ---------------------------------------------------------------------------------------
+def _metadata(items: Iterable[tuple[str, str]], indent: str) -> str:
+    body = "\n".join(f"{indent}  {q(k)} {q(v)}" for k, v in items)
+    return f"{indent}METADATA\n{body}\n{indent}END"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def layer_sql(layer: Layer) -> str:
+    """The sub-select MapServer reads: every registry field, JSON flattened to text (MapServer has no JSON type)."""
+    cols = [_ident(layer.id_field)]
+    for f in layer.fields:
+        cols.append(f"{_ident(f.name)}::text AS {_ident(f.name)}" if f.type == "json" else _ident(f.name))
+    cols.append("geom")
+    return f"select {', '.join(cols)} from public.{_ident(layer.table)}"
+
+
+def _scale_bounds(layer: Layer, styles: Styles) -> tuple[float | None, float | None]:
+    """The registry's zoom range narrowed by the style's own range, as scale denominators."""
+    style = styles.for_layer(layer)
+    lo = zoom_to_scale(layer.zoom_max + 0.5) if layer.zoom_max < 20 else None
+    hi = zoom_to_scale(layer.zoom_min - 0.5) if layer.zoom_min > 0 else None
+    if style.min_scale is not None:
+        lo = style.min_scale if lo is None else max(lo, style.min_scale)
+    if style.max_scale is not None:
+        hi = style.max_scale if hi is None else min(hi, style.max_scale)
+    return lo, hi
+
+
+def _layer_block(layer: Layer, styles: Styles, connection: str) -> str:
+    style = styles.for_layer(layer)
+    group = GROUP_TITLES.get(layer.group, {"zh-CN": layer.group, "en": layer.group})
+    lo, hi = _scale_bounds(layer, styles)
+    meta = [
+        ("ows_title", layer.title_zh), ("wms_title", layer.title_zh), ("wfs_title", layer.title_zh),
+        ("ows_abstract", f"{layer.title_zh}（{layer.title_en}），{group['zh-CN']}图层；"
+                         f"坐标系 CGCS2000 (EPSG:4490)。"),
+        ("ows_keywordlist", f"{group['zh-CN']},{layer.title_zh},{layer.title_en}"),
+        ("wms_enable_request", "*"), ("wfs_enable_request", "*"), ("wcs_enable_request", "!*"),
+        ("wms_include_items", "all"), ("gml_include_items", "all"), ("gml_featureid", layer.id_field),
+        ("gml_types", "auto"), ("gml_geometries", "geom"), ("gml_geom_type", GML_GEOM_TYPES[layer.geometry]),
+        ("wfs_getfeature_formatlist", "geojson,application/geo+json"),
+        ("wfs_use_default_extent_for_getfeature", "false"), ("wfs_extent", WFS_COUNT_EXTENT),
+    ]
+    scale = [f"    MINSCALEDENOM {lo:.0f}"] if lo else []
+    scale += [f"    MAXSCALEDENOM {hi:.0f}"] if hi else []
+    data = f"geom from ({layer_sql(layer)}) as t using unique {layer.id_field} using srid={layer.srid}"
+    tolerance = 8 if style.geometry == "point" else (4 if style.geometry == "line" else 0)
+    return "\n".join([
+        "  LAYER",
+        f"    NAME {q(layer.id)}",
+        f"    TYPE {MS_LAYER_TYPES[style.geometry]}",
+        "    STATUS ON",
+        "    CONNECTIONTYPE POSTGIS",
+        f"    CONNECTION {q(connection)}",
+        f"    DATA {q(data)}",
+        '    PROCESSING "CLOSE_CONNECTION=DEFER"',
+        f"    PROJECTION {q('init=epsg:' + str(layer.srid))} END",
+        f"    TEMPLATE {q('templates/' + layer.id + '.html')}",
+        f"    TOLERANCE {tolerance}",
+        "    TOLERANCEUNITS PIXELS",
+        *([f"    OPACITY {round(style.opacity * 100)}"] if style.opacity < 1 else []),
+        *scale,
+        _metadata(meta, "    "),
+        compile_classes(style, layer).rstrip("\n"),
+        "  END",
+    ])
+
+
+_OUTPUTFORMATS = """\
+  OUTPUTFORMAT
+    NAME "png"
+    DRIVER "AGG/PNG"
+    MIMETYPE "image/png"
+    IMAGEMODE RGBA
+    TRANSPARENT ON
+    EXTENSION "png"
+    FORMATOPTION "COMPRESSION=6"
+  END
+  OUTPUTFORMAT
+    NAME "png8"
+    DRIVER "AGG/PNG8"
+    MIMETYPE "image/png; mode=8bit"
+    IMAGEMODE RGBA
+    TRANSPARENT ON
+    EXTENSION "png"
+    FORMATOPTION "QUANTIZE_FORCE=on"
+    FORMATOPTION "QUANTIZE_COLORS=256"
+  END
+  OUTPUTFORMAT
+    NAME "png24"
+    DRIVER "AGG/PNG"
+    MIMETYPE "image/png; mode=24bit"
+    IMAGEMODE RGB
+    EXTENSION "png"
+  END
+  OUTPUTFORMAT
+    NAME "jpeg"
+    DRIVER "AGG/JPEG"
+    MIMETYPE "image/jpeg"
+    IMAGEMODE RGB
+    EXTENSION "jpg"
+    FORMATOPTION "QUALITY=85"
+  END
+  OUTPUTFORMAT
+    NAME "GTiff"
+    DRIVER "GDAL/GTiff"
+    MIMETYPE "image/tiff"
+    IMAGEMODE FLOAT32
+    EXTENSION "tif"
+    FORMATOPTION "COMPRESS=DEFLATE"
+  END
+  OUTPUTFORMAT
+    NAME "geojson"
+    DRIVER "OGR/GEOJSON"
+    MIMETYPE "application/json"
+    FORMATOPTION "STORAGE=stream"
+    FORMATOPTION "FORM=SIMPLE"
+    FORMATOPTION "USE_FEATUREID=true"
+  END
+  OUTPUTFORMAT
+    NAME "gml3"
+    DRIVER "OGR/GML"
+    MIMETYPE "application/vnd.ogc.gml/3.1.1"
+    FORMATOPTION "STORAGE=memory"
+    FORMATOPTION "FORM=simple"
+    FORMATOPTION "DSCO:FORMAT=GML3"
+    FORMATOPTION "DSCO:XSISCHEMA=OFF"
+  END
+  OUTPUTFORMAT
+    NAME "application/geo+json"
+    DRIVER "OGR/GEOJSON"
+    MIMETYPE "application/geo+json"
+    FORMATOPTION "STORAGE=stream"
+    FORMATOPTION "FORM=SIMPLE"
+    FORMATOPTION "USE_FEATUREID=true"
+  END
+"""
+
+
+def _web_block(base_url: str) -> str:
+    online = base_url if base_url.endswith("?") else base_url + "?"
+    meta = [
+        ("ows_title", "安全生产“一张图”地图服务"), ("wms_title", "安全生产“一张图”地图服务"),
+        ("ows_abstract", "市应急管理局安全生产“一张图”：监管对象、应急资源、网格与事件的 WMS/WFS/WCS 服务。"),
+        ("ows_keywordlist", "安全生产,应急管理,一张图"),
+        ("ows_contactperson", "应急指挥中心值班室"), ("ows_contactorganization", "市应急管理局"),
+        ("ows_contactposition", "值班员"), ("ows_fees", "none"),
+        ("ows_accessconstraints", "内部使用，按数据权限授权访问"),
+        ("ows_onlineresource", online), ("ows_service_onlineresource", online), ("ows_country", "中国"),
+        ("ows_srs", " ".join(OWS_SRS)),
+        ("ows_enable_request", "*"),
+        ("ows_namespace_prefix", NAMESPACE_PREFIX), ("ows_namespace_uri", NAMESPACE_URI),
+        ("wfs_namespace_prefix", NAMESPACE_PREFIX), ("wfs_namespace_uri", NAMESPACE_URI),
+        ("wfs_getfeature_formatlist", "geojson,application/geo+json"),
+        # numberMatched lets QGIS and OWSLib page through every feature instead of trusting one page.
+        ("wfs_compute_number_matched", "true"),
+        ("wfs_use_default_extent_for_getfeature", "false"),
+        ("wms_getmap_formatlist", "png,png8,png24,jpeg"),
+        ("wms_getfeatureinfo_formatlist", GFI_FORMATS), ("wms_feature_info_mime_type", "text/html"),
+        ("wms_allow_getmap_without_styles", "true"),
+        # SLD=<url> would make the server fetch arbitrary URLs; styles are published at /ows/styles instead.
+        ("wms_sld_enabled", "false"),
+        # CGI "modes" (mode=browse, template queries) are not an OGC interface and bypass our templates.
+        ("ms_enable_modes", "!*"),
+        ("wcs_label", "安全生产“一张图”覆盖服务"), ("wcs_description", "人口分布等栅格数据"),
+    ]
+    return "\n".join(["  WEB", f"    HEADER {q('templates/gfi_header.html')}",
+                      f"    FOOTER {q('templates/gfi_footer.html')}", _metadata(meta, "    "), "  END"])
+
+
+def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_url: str,
+                   extent: tuple[float, float, float, float], raster: RasterInfo | None,
+                   fontset: Path) -> str:
+    minx, miny, maxx, maxy = extent
+    parts = [
+        "# Generated by mapserver/mapfile.py from layers/defs and styles/ -- do not edit.",
+        "MAP",
+        '  NAME "onemap"',
+        "  STATUS ON",
+        f"  EXTENT {minx!r} {miny!r} {maxx!r} {maxy!r}",
+        "  SIZE 800 600",
+        f"  MAXSIZE {MAXSIZE}",
+        "  UNITS DD",
+        f"  RESOLUTION {OGC_DPI:.4f}",
+        f"  DEFRESOLUTION {OGC_DPI:.4f}",
+        '  IMAGECOLOR "#FFFFFF"',
+        '  IMAGETYPE "png"',
+        f"  FONTSET {q(str(fontset))}",
+        '  PROJECTION "init=epsg:4490" END',
+        symbol_definitions().rstrip("\n"),
+        _OUTPUTFORMATS.rstrip("\n"),
+        _web_block(base_url),
+        "  LEGEND",
+        "    KEYSIZE 24 16",
+        "    KEYSPACING 6 4",
+        '    IMAGECOLOR "#FFFFFF"',
+        "    LABEL",
+        '      FONT "cjk"',
+        "      SIZE 9",
+        '      COLOR "#222222"',
+        "    END",
+        "  END",
+    ]
+    if raster is not None:
+        parts.append(raster_block(raster, wcs_srs=OWS_SRS[:3], namespace_uri=NAMESPACE_URI))
+    parts += [_layer_block(layer, styles, connection) for layer in registry]
+    parts.append("END")
+    return "\n".join(parts) + "\n"
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a regex without backslashes (MapServer's lexer treats backslashes in strings its own way)."""
+    out = []
+    for ch in text:
+        if ch.isalnum() or ch in "/_- ":
+            out.append(ch)
+        elif ch in "\\^]":
+            out.append(re.escape(ch))
+        else:
+            out.append(f"[{ch}]")
+    return "".join(out)
+
+
+def render_config(mapfile: Path) -> str:
+    """MapServer 8's config file: only our mapfile may be loaded, by MS_MAPFILE, path or the ONEMAP key."""
+    pattern = "^" + _regex_literal(str(mapfile)) + "$"
+    env = {
+        # No MS_MAPFILE here: an ENV entry would override the per-request MS_MAPFILE the bridge (or nginx's
+        # fastcgi_param) sets, and make_ows_app's mapfile argument would be silently ignored.
+        "MS_MAP_PATTERN": pattern,
+        "MS_ERRORFILE": "stderr",
+        "PROJ_DATA": str(PROJ_DATA),
+        "PROJ_LIB": str(PROJ_DATA),
+    }
+    lines = ["# Generated by mapserver/mapfile.py -- do not edit.", "CONFIG", "  ENV"]
+    lines += [f"    {k} {q(v)}" for k, v in env.items()]
+    lines += ["  END", "  MAPS", f"    ONEMAP {q(str(mapfile))}", "  END", "END"]
+    return "\n".join(lines) + "\n"
+
+
+def _render_templates(registry: Registry, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("gfi_header.html", "gfi_footer.html"):
+        _write(target / name, (TEMPLATES_DIR / name).read_text(encoding="utf-8"))
+    skeleton = string.Template((TEMPLATES_DIR / "gfi_layer.html").read_text(encoding="utf-8"))
+    for layer in registry:
+        rows = "\n".join(f'<tr><th>{html.escape(f.label)}</th><td>[item name="{f.name}" escape="html"]</td></tr>'
+                         for f in layer.fields if f.type != "json")
+        _write(target / f"{layer.id}.html", skeleton.substitute(
+            layer=layer.id, id_field=layer.id_field, title=html.escape(layer.title_zh), rows=rows))
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write atomically: a running mapserv never reads a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def default_out_dir(config: Mapping[str, Any]) -> Path:
+    return resolve_path(config["paths"]["var"]) / "generated" / "mapserver"
+
+
+def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any], out_dir: Path | None = None,
+                  *, base_url: str = "http://127.0.0.1:8000/ows",
+                  extent: tuple[float, float, float, float] | None = None) -> Path:
+    """Write ``onemap.map``, ``mapserver.conf``, ``fonts.list``, templates and ``pgpass`` into ``out_dir``.
+
+    ``out_dir`` defaults to ``var/generated/mapserver``; ``base_url`` is the public URL of ``/ows`` that
+    capabilities documents advertise; ``extent`` (lon/lat in EPSG:4490) defaults to China's.
+    Returns the mapfile path; ``mapserver.conf`` sits next to it.
+    """
+    out = Path(out_dir) if out_dir is not None else default_out_dir(config)
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+    missing = [str(p) for p in FONTS.values() if not p.is_file()]
+    if missing:
+        log.warning("CJK fonts not found (%s): labels will not render; install fonts-noto-cjk", ", ".join(missing))
+    fontset = out / "fonts.list"
+    _write(fontset, "".join(f"{alias} {path}\n" for alias, path in FONTS.items()))
+    _render_templates(registry, out / "templates")
+    raster = read_raster_info(resolve_path(config["paths"]["var"]) / "data" / "population.tif")
+    if raster is None:
+        log.info("population raster not found under %s/data: WCS layer 'population' omitted", config["paths"]["var"])
+    connection = write_connection(config, out)
+    mapfile = out / "onemap.map"
+    _write(mapfile, render_mapfile(registry, styles, connection, base_url=base_url,
+                                   extent=extent or CHINA_EXTENT, raster=raster, fontset=fontset))
+    _write(out / "mapserver.conf", render_config(mapfile))
+    return mapfile

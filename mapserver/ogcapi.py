@@ -1,0 +1,101 @@
+"""OGC API (pygeoapi) as a WSGI app built from a config dict — no import-time globals.
+
+``pygeoapi.flask_app`` reads ``PYGEOAPI_CONFIG`` when imported and builds its app then, once per process. Here the
+same pygeoapi API core (which returns ``(headers, status, content)`` and knows nothing of Flask) is driven by a
+factory, so each OneMap app (and each test) gets its own configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pygeoapi
+import pygeoapi.api as core_api
+import pygeoapi.api.coverages as coverages_api
+import pygeoapi.api.itemtypes as itemtypes_api
+import pygeoapi.api.processes as processes_api
+import pygeoapi.api.tiles as tiles_api
+from flask import Flask, Response, make_response, request
+from pygeoapi.api import API, APIRequest, apply_gzip
+
+PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")
+
+
+def _execute(api: API, fn: Callable, *args: Any, validate: bool = True) -> Response:
+    api_request = APIRequest.from_flask(request, api.locales)
+    if validate and not api_request.is_valid():
+        headers, status, content = api.get_format_exception(api_request)
+    else:
+        headers, status, content = fn(api, api_request, *args)
+        content = apply_gzip(headers, content)
+    response = make_response(content, status)
+    if headers:
+        response.headers = headers
+    return response
+
+
+def make_ogcapi_app(config: dict[str, Any], openapi: dict[str, Any], static_folder: Path | None = None) -> Flask:
+    """A Flask app answering the OGC API routes of pygeoapi for ``config`` (mount it at ``/ogcapi``)."""
+    api = API(config, openapi)
+    app = Flask("onemap.ogcapi", static_folder=str(static_folder or PYGEOAPI_STATIC), static_url_path="/static")
+    app.url_map.strict_slashes = False
+
+    def route(rule: str, fn: Callable, *, methods: tuple[str, ...] = ("GET",), validate: bool = True,
+              endpoint: str | None = None) -> None:
+        def view(**kwargs: Any) -> Response:
+            return _execute(api, fn, *kwargs.values(), validate=validate)
+
+        app.add_url_rule(rule, endpoint or rule, view, methods=list(methods))
+
+    route("/", core_api.landing_page)
+    route("/openapi", core_api.openapi_)
+    route("/conformance", core_api.conformance)
+    route("/TileMatrixSets", tiles_api.tilematrixsets)
+    route("/TileMatrixSets/<tileMatrixSetId>", tiles_api.tilematrixset)
+    route("/collections", core_api.describe_collections)
+    route("/collections/<path:collection_id>", core_api.describe_collections)
+    route("/collections/<path:collection_id>/schema", core_api.get_collection_schema)
+    route("/collections/<path:collection_id>/queryables", itemtypes_api.get_collection_queryables)
+    route("/collections/<path:collection_id>/coverage", coverages_api.get_collection_coverage, validate=False)
+    route("/collections/<path:collection_id>/tiles", tiles_api.get_collection_tiles)
+    route("/collections/<path:collection_id>/tiles/<tileMatrixSetId>", tiles_api.get_collection_tiles_metadata,
+          validate=False)
+    route("/collections/<path:collection_id>/tiles/<tileMatrixSetId>/metadata",
+          tiles_api.get_collection_tiles_metadata, validate=False, endpoint="tiles_metadata")
+    route("/collections/<path:collection_id>/tiles/<tileMatrixSetId>/<tileMatrix>/<tileRow>/<tileCol>",
+          tiles_api.get_collection_tiles_data, validate=False)
+    route("/processes", processes_api.describe_processes)
+    route("/processes/<process_id>", processes_api.describe_processes)
+    route("/processes/<process_id>/execution", processes_api.execute_process, methods=("POST",))
+    route("/jobs", processes_api.get_jobs)
+
+    @app.route("/jobs/<job_id>", methods=["GET", "DELETE"])
+    def jobs(job_id: str) -> Response:
+        fn = processes_api.delete_job if request.method == "DELETE" else processes_api.get_jobs
+        return _execute(api, fn, job_id)
+
+    @app.route("/jobs/<job_id>/results")
+    def job_results(job_id: str) -> Response:
+        return _execute(api, processes_api.get_job_result, job_id)
+
+    @app.route("/collections/<path:collection_id>/items", methods=["GET", "POST", "OPTIONS"],
+               provide_automatic_options=False)
+    def items(collection_id: str) -> Response:
+        if request.method == "POST" and request.content_type == "application/geo+json":
+            return _execute(api, itemtypes_api.manage_collection_item, "create", collection_id, validate=False)
+        if request.method == "OPTIONS":
+            return _execute(api, itemtypes_api.manage_collection_item, "options", collection_id, validate=False)
+        return _execute(api, itemtypes_api.get_collection_items, collection_id, validate=False)
+
+    @app.route("/collections/<path:collection_id>/items/<path:item_id>",
+               methods=["GET", "PUT", "DELETE", "OPTIONS"], provide_automatic_options=False)
+    def item(collection_id: str, item_id: str) -> Response:
+        actions = {"PUT": "update", "DELETE": "delete", "OPTIONS": "options"}
+        if request.method in actions:
+            return _execute(api, itemtypes_api.manage_collection_item, actions[request.method], collection_id,
+                            item_id, validate=False)
+        return _execute(api, itemtypes_api.get_collection_item, collection_id, item_id)
+
+    return app

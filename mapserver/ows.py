@@ -1,0 +1,301 @@
+"""The ``/ows`` WSGI bridge: every request runs the real ``mapserv`` CGI binary with a server-chosen mapfile.
+
+The bridge is the first line of defence for the OGC endpoints: clients never choose the mapfile (``map=`` is
+refused), oversized bodies get 413, obviously bad bounding boxes and image sizes get an OGC exception before
+MapServer allocates anything, and MapServer's own exception reports (sent with HTTP 200) become 400 so that
+clients and monitoring see a client error. A watchdog kills ``mapserv`` after ``timeout`` seconds (504).
+
+Production runs ``mapserv`` under FastCGI behind nginx instead (see ``mapserver/README.md``); this bridge is for
+development, tests and single-host installs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from mapserver.mapfile import MAPSERV, MAXSIZE
+from mapserver.owscheck import RequestProblem, check_request, exception_body
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+DEFAULT_TIMEOUT = 60.0
+MAX_BODY = 1 << 20  # 1 MiB: the largest WFS filter we have seen from QGIS is a few kB
+MAX_HEADER_BYTES = 64 << 10
+CHUNK = 64 << 10
+SLD_NAME = re.compile(r"^/styles/([a-z][a-z0-9_]*)\.sld$")
+_FIRST_ELEMENT = re.compile(rb"^\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<([A-Za-z_][\w.:-]*)", re.S)
+_EXCEPTION_ROOTS = {b"ServiceExceptionReport", b"ExceptionReport"}
+_SECRET = re.compile(r"(password|passfile)=\S+", re.I)
+_PASS_HEADERS = {"content-type", "content-disposition", "cache-control", "expires", "last-modified", "etag"}
+_CGI_ENV = ("SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "HTTP_HOST", "HTTPS")
+
+
+def _exception_response(start_response: StartResponse, problem: RequestProblem) -> list[bytes]:
+    body, content_type = exception_body(problem)
+    start_response(f"{problem.status} {_REASONS.get(problem.status, 'Error')}",
+                   [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Payload Too Large", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class _Run:
+    """One ``mapserv`` process: feeds stdin, drains stderr, kills it at the deadline, streams stdout."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], body: bytes, timeout: float) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env, close_fds=True)
+        self.timed_out = False
+        self.finished = False
+        self.stderr = bytearray()
+        self._watchdog = threading.Timer(timeout, self._kill)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        threading.Thread(target=self._feed, args=(body,), daemon=True).start()
+        self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._err_thread.start()
+
+    def _kill(self) -> None:
+        if self.proc.poll() is None:
+            self.timed_out = True
+            self.proc.kill()
+
+    def _feed(self, body: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            if body:
+                self.proc.stdin.write(body)
+        except (BrokenPipeError, OSError):
+            pass  # mapserv answered without reading the body (e.g. an early exception)
+        finally:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(CHUNK), b""):  # type: ignore[union-attr]
+            if len(self.stderr) < CHUNK:
+                self.stderr += chunk[: CHUNK - len(self.stderr)]
+
+    def read(self) -> bytes:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.read1(CHUNK)
+
+    def finish(self) -> None:
+        """Reap the process and log its stderr (once; the WSGI server may call close() after exhaustion)."""
+        if self.finished:
+            return
+        self.finished = True
+        self._watchdog.cancel()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stdin):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self._err_thread.join(timeout=1)
+        if self.stderr:
+            text = _SECRET.sub(r"\1=***", self.stderr.decode("utf-8", "replace")).strip()
+            log.info("mapserv stderr: %s", text[:2000])
+
+
+def _read_head(run: _Run) -> tuple[bytes, bytes] | None:
+    """CGI header block and the start of the body, or None if mapserv died (or was killed) first."""
+    buf = b""
+    while True:
+        # the earliest terminator wins: binary bodies may contain either byte sequence later on
+        found = [(i, sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := buf.find(sep)) >= 0]
+        if found:
+            i, sep = min(found)
+            return buf[:i], buf[i + len(sep):]
+        if len(buf) > MAX_HEADER_BYTES:
+            return None
+        chunk = run.read()
+        if not chunk:
+            return None
+        buf += chunk
+
+
+def _parse_headers(block: bytes) -> tuple[int, list[tuple[str, str]]]:
+    status = 200
+    headers: list[tuple[str, str]] = []
+    for line in block.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if name.lower() == "status":
+            m = re.match(r"(\d{3})", value)
+            status = int(m.group(1)) if m else 500
+        elif name.lower() in _PASS_HEADERS:
+            headers.append((name, value))
+    return status, headers
+
+
+def _body_stream(run: _Run, first: bytes) -> Iterator[bytes]:
+    try:
+        if first:
+            yield first
+        while chunk := run.read():
+            yield chunk
+        if run.timed_out:
+            log.warning("mapserv killed at the deadline while streaming; the response is truncated")
+    finally:
+        run.finish()
+
+
+class _Response:
+    """WSGI iterable whose close() always reaps the process, even if the client disconnects mid-stream."""
+
+    def __init__(self, chunks: Iterator[bytes], run: _Run) -> None:
+        self._chunks = chunks
+        self._run = run
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
+        self._run.finish()
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """The request body, or None if it is larger than ``limit`` (read at most limit + 1 bytes)."""
+    stream = environ.get("wsgi.input")
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.strip():
+        try:
+            n = int(length)
+        except ValueError:
+            return None
+        if n > limit or n < 0:
+            return None
+        return stream.read(n) if stream is not None and n else b""
+    if stream is None:
+        return b""
+    data = stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _classify(status: int, head: bytes, content_type: str) -> int:
+    """HTTP status for a mapserv answer: OGC exception reports become 400 (or 503 when the database is down)."""
+    if status >= 400 or not any(t in content_type for t in ("xml", "se_xml")):
+        return status
+    m = _FIRST_ELEMENT.match(head)
+    if not m or m.group(1).split(b":")[-1] not in _EXCEPTION_ROOTS:
+        return status
+    if b"Database connection failed" in head or b"could not connect to server" in head:
+        return 503
+    return 400
+
+
+def make_ows_app(mapfile: Path, conf: Path, *, mapserv: Path = MAPSERV, timeout: float = DEFAULT_TIMEOUT,
+                 max_body: int = MAX_BODY, sld_dir: Path | None = None) -> WSGIApp:
+    """A WSGI app for ``/ows`` (mount it there): KVP/POST OGC requests to ``mapserv`` running ``mapfile``.
+
+    ``GET <mount>/styles/<layer>.sld`` serves the compiled SLD 1.1 from ``sld_dir`` (default: ``sld/`` next to
+    the mapfile, written by :func:`mapserver.build.build_mapserver`).
+    """
+    mapfile, conf = Path(mapfile).resolve(), Path(conf).resolve()
+    slds = Path(sld_dir).resolve() if sld_dir is not None else mapfile.parent / "sld"
+    base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MAPSERVER_CONFIG_FILE": str(conf),
+                "MS_MAPFILE": str(mapfile), "GATEWAY_INTERFACE": "CGI/1.1"}
+
+    def serve_sld(layer_id: str, start_response: StartResponse) -> list[bytes]:
+        path = slds / f"{layer_id}.sld"
+        if not path.is_file():
+            return _exception_response(start_response, RequestProblem(
+                404, "LayerNotDefined", "layer", f"no style for layer {layer_id!r}"))
+        body = path.read_bytes()
+        start_response("200 OK", [("Content-Type", "application/vnd.ogc.sld+xml; charset=UTF-8"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = environ.get("PATH_INFO", "") or ""
+        query = environ.get("QUERY_STRING", "") or ""
+        params = parse_qsl(query, keep_blank_values=True)
+        m = SLD_NAME.match(path)
+        if m and method in ("GET", "HEAD"):
+            return serve_sld(m.group(1), start_response)
+        if path not in ("", "/"):
+            return _exception_response(start_response, RequestProblem(404, "NoApplicableCode", None,
+                                                                        f"no OGC endpoint at {path!r}"))
+        if method not in ("GET", "HEAD", "POST"):
+            return _exception_response(start_response, RequestProblem(
+                405, "OperationNotSupported", "request", f"HTTP method {method} is not supported"))
+        body = b""
+        content_type = environ.get("CONTENT_TYPE", "") or ""
+        if method == "POST":
+            read = _read_body(environ, max_body)
+            if read is None:
+                # POST bodies are WFS/WCS XML requests, so answer in the OWS dialect unless the URL says otherwise
+                return _exception_response(start_response, RequestProblem(
+                    413, "NoApplicableCode", None, f"request body larger than {max_body} bytes",
+                    service=_service(params) or "WFS"))
+            body = read
+            if "x-www-form-urlencoded" in content_type:
+                params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        problem = check_request(params, body if method == "POST" else b"", content_type, max_size=MAXSIZE)
+        if problem is not None:
+            return _exception_response(start_response, problem)
+
+        env = dict(base_env)
+        env.update({"REQUEST_METHOD": "GET" if method == "HEAD" else method, "QUERY_STRING": query,
+                     "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") or "/ows", "PATH_INFO": ""})
+        env.update({k: str(environ[k]) for k in _CGI_ENV if environ.get(k)})
+        if method == "POST":
+            env["CONTENT_TYPE"] = content_type or "application/xml"
+            env["CONTENT_LENGTH"] = str(len(body))
+        run = _Run([str(mapserv)], env, body, timeout)
+        head = _read_head(run)
+        if head is None:
+            timed_out = run.timed_out
+            run.finish()
+            if timed_out:
+                return _exception_response(start_response, RequestProblem(
+                    504, "NoApplicableCode", None, f"the map server did not answer within {timeout:g} s",
+                    service=_service(params)))
+            return _exception_response(start_response, RequestProblem(
+                502, "NoApplicableCode", None, "the map server failed without an answer", service=_service(params)))
+        block, first = head
+        while len(first) < 4096 and (more := run.read()):
+            first += more  # enough of the body to recognise an exception report
+        status, headers = _parse_headers(block)
+        ctype = next((v for k, v in headers if k.lower() == "content-type"), "application/octet-stream")
+        if ctype.startswith("text/") and "charset" not in ctype:
+            # MapServer's HTML templates are UTF-8 but it does not say so; browsers would guess wrong.
+            headers = [(k, f"{v}; charset=UTF-8" if k.lower() == "content-type" else v) for k, v in headers]
+        status = _classify(status, first, ctype)
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        if method == "HEAD":
+            run.finish()
+            return []
+        return _Response(_body_stream(run, first), run)
+
+    return app
+
+
+def _service(params: list[tuple[str, str]]) -> str | None:
+    return next((v.upper() for k, v in params if k.lower() == "service"), None)
+
+
+__all__ = ["make_ows_app", "DEFAULT_TIMEOUT", "MAX_BODY"]

@@ -1,0 +1,185 @@
+"""Generate the pygeoapi configuration (OGC API Features/Tiles/Coverages/Processes) from the layer registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from layers.registry import Layer, Registry
+from mapserver.processes import PROCESSES
+
+CRS_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+SERVED_CRS = [CRS84, CRS_URI.format(4326), CRS_URI.format(4490), CRS_URI.format(3857)]
+CHINA_BBOX = [73.0, 18.0, 135.5, 54.0]
+
+
+MVT_PROVIDER = "mapserver.providers.OneMapMVTProvider"
+FEATURE_PROVIDER = "mapserver.providers.OneMapFeatureProvider"
+
+
+def _collection(layer: Layer, db: dict[str, Any], bbox: list[float]) -> dict[str, Any]:
+    provider: dict[str, Any] = {
+        "type": "feature",
+        "name": FEATURE_PROVIDER,
+        "data": db,
+        "id_field": layer.id_field,
+        "table": layer.table,
+        "geom_field": "geom",
+        "storage_crs": CRS_URI.format(layer.srid),
+        "crs": SERVED_CRS,
+        "editable": layer.editable,
+        "title_field": "name" if "name" in layer.field_names else None,
+    }
+    if layer.temporal_field:
+        provider["time_field"] = layer.temporal_field
+    provider = {k: v for k, v in provider.items() if v is not None}
+    providers = [provider]
+    if layer.mvt:
+        providers.append({
+            "type": "tile",
+            "name": MVT_PROVIDER,
+            "data": db,
+            "id_field": layer.id_field,
+            "table": layer.table,
+            "geom_field": "geom",
+            "storage_crs": CRS_URI.format(layer.srid),
+            # no "schemes" list here: pygeoapi passes non-dict options on to create_engine (unhashable list)
+            "options": {"zoom": {"min": 0, "max": 20}},
+            "format": {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
+        })
+    return {
+        "type": "collection",
+        "title": {"zh": layer.title_zh, "en": layer.title_en},
+        "description": {
+            "zh": f"{layer.title_zh}（示范市合成数据；访问级别：{layer.access}）",
+            "en": f"{layer.title_en} (synthetic demo data; access level: {layer.access})",
+        },
+        "keywords": {"zh": [layer.title_zh, layer.group], "en": [layer.title_en, layer.group]},
+        "extents": {"spatial": {"bbox": bbox, "crs": CRS84}},
+        "providers": providers,
+    }
+
+
+def _coverage(raster: Path, bbox: list[float]) -> dict[str, Any]:
+    return {
+        "type": "collection",
+        "title": {"zh": "人口密度（100米格网）", "en": "Population density (100 m grid)"},
+        "description": {"zh": "示范市合成人口密度栅格，单位：人/格", "en": "Synthetic population per 100 m cell"},
+        "keywords": {"zh": ["人口", "栅格"], "en": ["population", "raster"]},
+        "extents": {"spatial": {"bbox": bbox, "crs": CRS84}},
+        "providers": [{
+            "type": "coverage",
+            "name": "rasterio",
+            "data": str(raster),
+            "format": {"name": "GTiff", "mimetype": "application/tiff"},
+        }],
+    }
+
+
+def build_pygeoapi_config(
+    registry: Registry,
+    *,
+    db_url: str,
+    public_url: str,
+    raster: Path | None,
+    templates: Path | None = None,
+    extents: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """The pygeoapi config as a dict. ``extents`` maps layer id to a CRS84 bbox (else all of China)."""
+    extents = extents or {}
+    city_bbox = extents.get("districts", CHINA_BBOX)
+    server: dict[str, Any] = {
+        "bind": {"host": "127.0.0.1", "port": 0},
+        "url": public_url.rstrip("/") + "/ogcapi",
+        "mimetype": "application/json; charset=UTF-8",
+        "encoding": "utf-8",
+        "gzip": False,
+        "languages": ["zh-CN", "en-US"],
+        "pretty_print": False,
+        "limits": {"default_items": 10, "max_items": 10000, "on_exceed": "throttle"},
+        "map": {"url": "", "attribution": "示范市合成数据 / synthetic data"},
+        # No job manager: processes execute synchronously (pygeoapi's dummy manager); async jobs need a queue.
+    }
+    if templates is not None:
+        server["templates"] = {"path": str(templates)}
+    url = make_url(db_url)
+    # pygeoapi's SQL providers use psycopg2 and take the connection as parts.
+    db = {"host": url.host, "port": url.port or 5432, "dbname": url.database, "user": url.username,
+          "password": url.password, "search_path": ["public"]}
+    resources: dict[str, Any] = {
+        layer.id: _collection(layer, db, extents.get(layer.id, city_bbox)) for layer in registry
+    }
+    if raster is not None:
+        resources["population"] = _coverage(raster, city_bbox)
+    for process_id, dotted in PROCESSES.items():
+        resources[process_id] = {"type": "process", "processor": {"name": dotted}}
+    return {
+        "server": server,
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": {"zh": "示范市安全生产一张图 OGC API", "en": "OneMap OGC API (synthetic demo city)"},
+                "description": {"zh": "安全生产与应急管理空间数据服务（示范市为虚构城市，数据均为合成数据）",
+                                "en": "Work-safety and emergency spatial data services (synthetic demo city)"},
+                "keywords": {"zh": ["安全生产", "应急管理", "一张图"], "en": ["work safety", "emergency", "onemap"]},
+                "keywords_type": "theme",
+                "terms_of_service": "",
+                "url": public_url,
+            },
+            "license": {"name": "Internal use", "url": public_url},
+            "provider": {"name": "示范市应急管理局 (synthetic)", "url": public_url},
+            "contact": {"name": "OneMap", "position": "Operator", "address": "", "city": "示范市",
+                        "stateorprovince": "", "postalcode": "", "country": "China", "phone": "", "fax": "",
+                        "email": "", "url": public_url, "hours": "", "instructions": "", "role": "pointOfContact"},
+        },
+        "resources": resources,
+    }
+
+
+def layer_extents(engine: Any, registry: Registry) -> dict[str, list[float]]:
+    """CRS84 bbox of every non-empty layer table (the storage CRS is geographic, so this is a cheap ST_Extent)."""
+    from sqlalchemy import text
+
+    extents: dict[str, list[float]] = {}
+    with engine.connect() as conn:
+        for layer in registry:
+            row = conn.execute(text(
+                f'SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e '
+                f'FROM "{layer.table}") s')).one()
+            if row[0] is not None:
+                extents[layer.id] = [round(float(v), 6) for v in row]
+    return extents
+
+
+def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Write ``pygeoapi.yaml`` and ``openapi.yaml`` for the configured database into ``out_dir``."""
+    import yaml
+    from pygeoapi.openapi import get_oas
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.config import public_url, resolve_path
+    from app.db import database_url, get_engine
+    from layers.registry import default_registry
+
+    registry = default_registry()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        extents = layer_extents(get_engine(settings), registry)
+    except SQLAlchemyError:
+        extents = {}
+    raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
+    templates = Path(__file__).with_name("pygeoapi_templates")
+    config = build_pygeoapi_config(
+        registry, db_url=database_url(settings), public_url=public_url(settings),
+        raster=raster if raster.exists() else None,
+        templates=templates if templates.is_dir() else None, extents=extents)
+    config_path = out_dir / "pygeoapi.yaml"
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config_path.chmod(0o600)  # it holds the database password
+    openapi_path = out_dir / "openapi.yaml"
+    openapi_path.write_text(yaml.safe_dump(get_oas(config, fail_on_invalid_collection=False), allow_unicode=True,
+                                           sort_keys=False), encoding="utf-8")
+    return {"pygeoapi": config_path, "openapi": openapi_path}
