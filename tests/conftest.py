@@ -152,3 +152,33 @@ def app_factory_module(demo_artifacts: Path, demo_db: str):  # noqa: ANN201
 
     return create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
                        "logging": {"level": "WARNING", "format": "json"}})
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The whole OneMap WSGI app on a free 127.0.0.1 port, for HTTP clients (OWSLib, GDAL, a browser).
+
+    It gets its own var directory (capabilities documents carry its URL) that shares the demo raster.
+    Yields the base URL, e.g. ``http://127.0.0.1:41234``.
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from app import create_app
+
+    var = tmp_path_factory.mktemp("live-var")
+    (var / "data").mkdir()
+    (var / "data" / "population.tif").symlink_to(demo_artifacts / "data" / "population.tif")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({"database": {"url": demo_db}, "paths": {"var": str(var)},
+                      "server": {"public_url": base}, "logging": {"level": "WARNING", "format": "json"}})
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
