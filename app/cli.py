@@ -13,6 +13,7 @@ import click
 from app.config import ConfigError, load_config, resolve_path
 from app.errors import DomainError
 from layers.registry import RegistryError
+from styles import StyleError
 
 
 def _config() -> dict[str, Any]:
@@ -45,7 +46,9 @@ def config_check() -> None:
     """Validate configuration and layer registry (syntax, schema, references)."""
     settings = _config()
     from layers.registry import default_registry
+    from styles import default_styles
 
+    default_styles()  # style files are validated against the registry too
     click.echo(f"configuration OK; {len(default_registry())} layers; "
                f"database: {'DATABASE_URL' if settings['database']['url'] else 'private cluster'}")
 
@@ -171,6 +174,22 @@ def _has_data(engine) -> bool:  # noqa: ANN001
         return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM enterprises)")).scalar_one())
 
 
+# -- OGC services -----------------------------------------------------------------------------------------
+@cli.group("mapserver")
+def mapserver_group() -> None:
+    """The OGC service configurations (MapServer, pygeoapi, MapProxy) generated from the layer registry."""
+
+
+@mapserver_group.command("build")
+def mapserver_build() -> None:
+    """Regenerate every OGC service configuration from the registry and styles."""
+    from mapserver.build import ensure_built
+
+    written = ensure_built(_config(), force=True)
+    for name, path in written.items():
+        click.echo(f"  {name:<28} {path}")
+
+
 # -- serve ------------------------------------------------------------------------------------------------
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -196,6 +215,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
                           f"端口 {port} 已被占用：请停止占用该端口的程序或设置 PORT")
     _engine(settings)
     from app.server import run_gunicorn
+    from mapserver.build import ensure_built
+
+    ensure_built(settings)  # once, here: workers then find the generated files up to date and never race
 
     click.echo(f"OneMap serving on http://{host}:{port}")
     run_gunicorn(host, port, workers or settings["server"]["workers"], settings["server"]["threads"])
@@ -212,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except ConfigError as exc:
         click.echo("error: invalid configuration:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(2)
+    except StyleError as exc:
+        click.echo("error: invalid styles:", err=True)
         for p in exc.problems:
             click.echo(f"  {p}", err=True)
         sys.exit(2)

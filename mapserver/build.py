@@ -118,11 +118,11 @@ def inputs_digest(config: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
-def ensure_built(config: Mapping[str, Any]) -> dict[str, Path]:
-    """Build every configuration unless the files on disk were built from the same inputs."""
+def ensure_built(config: Mapping[str, Any], force: bool = False) -> dict[str, Path]:
+    """Build every configuration unless (``force`` aside) the files on disk were built from the same inputs."""
     stamp = generated_dir(config) / "inputs.sha256"
     digest = inputs_digest(config)
-    if stamp.exists() and stamp.read_text() == digest:
+    if not force and stamp.exists() and stamp.read_text() == digest:
         return expected_outputs(config)
     written = build_all(config)
     stamp.write_text(digest)
