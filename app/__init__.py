@@ -75,9 +75,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_request_log(app)
 
-    from app import database, health, mounts
+    from app import database, health, home, mounts
 
     database.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(home.bp)
     mounts.mount_services(app, settings)
     return app

@@ -100,7 +100,9 @@ def build_pygeoapi_config(
         "languages": ["zh-CN", "en-US"],
         "pretty_print": False,
         "limits": {"default_items": 10, "max_items": 10000, "on_exceed": "throttle"},
-        "map": {"url": "", "attribution": "示范市合成数据 / synthetic data"},
+        # Our own basemap from MapProxy: the HTML pages need no internet tiles.
+        "map": {"url": public_url.rstrip("/") + "/tiles/wmts/basemap/webmercator/{z}/{x}/{y}.png",
+                "attribution": "示范市合成数据 / synthetic data"},
         # No job manager: processes execute synchronously (pygeoapi's dummy manager); async jobs need a queue.
     }
     if templates is not None:
