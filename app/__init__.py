@@ -75,10 +75,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_request_log(app)
 
-    from app import database, health, home, mounts
+    from app import database, modules, mounts
 
     database.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(home.bp)
+    for spec in modules.BLUEPRINTS:
+        app.register_blueprint(modules.load(spec))
     mounts.mount_services(app, settings)
     return app

@@ -105,9 +105,9 @@ def db_status() -> None:
 
 
 @db.command("migrate")
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def db_migrate(revision: str) -> None:
-    """Upgrade the schema (default: to head)."""
+    """Upgrade the schema (default: every branch to its head)."""
     from layers import migrate
 
     engine = _engine(_config())
@@ -221,6 +221,16 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     click.echo(f"OneMap serving on http://{host}:{port}")
     run_gunicorn(host, port, workers or settings["server"]["workers"], settings["server"]["threads"])
+
+
+def _add_module_groups() -> None:
+    from app.modules import CLI_GROUPS, load
+
+    for spec in CLI_GROUPS:
+        cli.add_command(load(spec))
+
+
+_add_module_groups()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,7 +29,7 @@ def _run(engine: Engine, fn, *args) -> None:  # noqa: ANN001
         fn(cfg, *args)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     _run(engine, command.upgrade, revision)
 
 
@@ -54,8 +54,10 @@ def pending_changes(engine: Engine) -> list[Any]:
 
 
 def current(engine: Engine) -> str | None:
+    """The current revision(s), comma-separated when several module branches are applied."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def autogenerate(engine: Engine, message: str) -> None:
