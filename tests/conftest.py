@@ -182,3 +182,13 @@ def live_server(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.Tem
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def user_client(app_factory_module):  # noqa: ANN001, ANN201
+    """A test client acting as a signed-in city-level dispatcher/regulator.
+
+    Business-module tests use this (not a bare ``test_client()``) so that, once authentication lands, only this
+    fixture changes to sign in.
+    """
+    return app_factory_module.test_client()

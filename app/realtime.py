@@ -1,0 +1,77 @@
+"""One publish API for live events (incidents, alarms, dispatch) fanned out to every subscriber.
+
+Business modules call :func:`publish`; the console and the large screen receive the events over Server-Sent
+Events. In one process the broker is an in-memory fan-out; across gunicorn workers a Redis pub/sub backend is
+configured (see the console module), behind the same two functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_QUEUE = 1000  # a subscriber that falls this far behind loses the oldest events, never blocks publishers
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    data: dict[str, Any]
+    ts: float = field(default_factory=time.time)
+
+
+class Broker:
+    """In-process fan-out: each subscriber gets its own bounded queue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: set[queue.Queue[Event]] = set()
+        self._ids = itertools.count(1)
+
+    def publish(self, event_type: str, data: dict[str, Any]) -> Event:
+        event = Event(next(self._ids), event_type, dict(data))
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for q in subscribers:
+            try:
+                q.put_nowait(event)
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                    q.put_nowait(event)
+                except (queue.Empty, queue.Full):
+                    pass
+        return event
+
+    def subscribe(self, timeout: float = 15.0) -> Iterator[Event | None]:
+        """Yield events as they come; ``None`` after ``timeout`` seconds of silence (time for a keep-alive)."""
+        q: queue.Queue[Event] = queue.Queue(MAX_QUEUE)
+        with self._lock:
+            self._subscribers.add(q)
+        try:
+            while True:
+                try:
+                    yield q.get(timeout=timeout)
+                except queue.Empty:
+                    yield None
+        finally:
+            with self._lock:
+                self._subscribers.discard(q)
+
+
+_broker = Broker()
+
+
+def broker() -> Broker:
+    return _broker
+
+
+def publish(event_type: str, data: dict[str, Any]) -> Event:
+    """Publish a live event, e.g. ``publish("incident.created", {"id": 12, "title": ..., "lon": ..., "lat": ...})``."""
+    return _broker.publish(event_type, data)
