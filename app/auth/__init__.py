@@ -1,0 +1,1 @@
+"""Authentication, authorisation (one policy for every request), data scope and audit."""
