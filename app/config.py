@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from app.errors import DomainError
+from layers.yamlcheck import YamlProblem, read_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_PATH = Path(__file__).with_name("default_config.yaml")
@@ -110,13 +110,9 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"{path}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}"]) from None
+        doc = read_yaml(path)
+    except YamlProblem as exc:
+        raise ConfigError([str(exc)]) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -13,8 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
+from layers.yamlcheck import YamlProblem, load_schema, read_yaml, schema_problems
 
 DEFS_DIR = Path(__file__).with_name("defs")
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
@@ -109,40 +108,6 @@ class Registry:
     @property
     def ids(self) -> list[str]:
         return [layer.id for layer in self.layers]
-
-
-@cache
-def _schema() -> dict[str, Any]:
-    with SCHEMA_PATH.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def _path_of(error: jsonschema.ValidationError, doc: dict[str, Any]) -> str:
-    """Render an error location as ``fields[3].type (name=risk_colour)`` for a human."""
-    parts: list[str] = []
-    node: Any = doc
-    for step in error.absolute_path:
-        if isinstance(step, int):
-            parts.append(f"[{step}]")
-        else:
-            parts.append(("." if parts else "") + str(step))
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            node = None
-        if isinstance(step, int) and isinstance(node, dict) and "name" in node:
-            parts.append(f"(name={node['name']})")
-    return "".join(parts) or "<top level>"
-
-
-def _check_schema(path: Path, doc: Any) -> list[str]:
-    if not isinstance(doc, dict):
-        return [f"{path.name}: expected a mapping at the top level, got {type(doc).__name__}"]
-    validator = jsonschema.Draft202012Validator(_schema())
-    problems = []
-    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        problems.append(f"{path.name}: {_path_of(err, doc)}: {err.message}")
-    return problems
 
 
 def _build(path: Path, doc: dict[str, Any]) -> Layer:
@@ -251,15 +216,13 @@ def load_registry(defs_dir: Path | str | None = None) -> Registry:
         problems.append(f"{directory}: no layer files (*.yaml)")
     for path in files:
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problems.append(f"{path.name}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}")
+            doc = read_yaml(path)
+        except YamlProblem as exc:
+            problems.append(str(exc))
             continue
-        schema_problems = _check_schema(path, doc)
-        if schema_problems:
-            problems.extend(schema_problems)
+        found = schema_problems(path, doc, load_schema(SCHEMA_PATH))
+        if found:
+            problems.extend(found)
             continue
         layer = _build(path, doc)
         problems.extend(_check_layer(layer))

@@ -13,10 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
 from layers.registry import Layer, Registry, default_registry
+from layers.yamlcheck import YamlProblem, load_schema, read_yaml, schema_problems
 from styles.model import (
     LABEL_FONT_FAMILY,
     ZOOM0_SCALE,
@@ -134,35 +132,6 @@ def _build(path: Path, doc: Mapping[str, Any]) -> Style:
 
 
 # -- validation stages ------------------------------------------------------------------------------------------
-@cache
-def _schema() -> dict[str, Any]:
-    with SCHEMA_PATH.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def _path_of(error: jsonschema.ValidationError, doc: Any) -> str:
-    """``classes[2](name=red).marker.fill`` — list items are named by their ``name`` where they have one."""
-    parts: list[str] = []
-    node: Any = doc
-    for step in error.absolute_path:
-        parts.append(f"[{step}]" if isinstance(step, int) else ("." if parts else "") + str(step))
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            node = None
-        if isinstance(step, int) and isinstance(node, dict) and "name" in node:
-            parts.append(f"(name={node['name']})")
-    return "".join(parts) or "<top level>"
-
-
-def _check_schema(path: Path, doc: Any) -> list[str]:
-    if not isinstance(doc, dict):
-        return [f"{path.name}: expected a mapping at the top level, got {type(doc).__name__}"]
-    validator = jsonschema.Draft202012Validator(_schema())
-    return [f"{path.name}: {_path_of(err, doc)}: {err.message}"
-            for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
-
-
 def _value_problem(layer: Layer, prop: str, value: Any) -> str | None:
     """Why ``value`` can never equal property ``prop`` of ``layer`` (None when it can)."""
     f = layer.field(prop)
@@ -280,15 +249,13 @@ def load_styles(registry: Registry | None = None, styles_dir: Path | str | None 
     styles: dict[str, Style] = {}
     for path in sorted(p for p in directory.glob("*.yaml") if p.name != SCHEMA_PATH.name):
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problems.append(f"{path.name}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}")
+            doc = read_yaml(path)
+        except YamlProblem as exc:
+            problems.append(str(exc))
             continue
-        schema_problems = _check_schema(path, doc)
-        if schema_problems:
-            problems.extend(schema_problems)
+        found = schema_problems(path, doc, load_schema(SCHEMA_PATH))
+        if found:
+            problems.extend(found)
             continue
         style = _build(path, doc)
         if style.id in styles:
