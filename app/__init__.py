@@ -81,4 +81,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for spec in modules.BLUEPRINTS:
         app.register_blueprint(modules.load(spec))
     mounts.mount_services(app, settings)
+    # One policy decides every request, Flask routes and OGC mounts alike; authentication wraps around this.
+    from app.auth.gate import PolicyGate
+    from app.auth.policy import load_policy
+
+    app.wsgi_app = PolicyGate(app.wsgi_app, load_policy(), settings=settings)  # type: ignore[method-assign]
+    # Authentication is outermost: it sets environ["onemap.identity"] for the gate on every request (and answers
+    # 401 to bad credentials, CSRF, rate limits, and audits every write, mounts included).
+    from app.auth.middleware import AuthMiddleware
+
+    app.wsgi_app = AuthMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
     return app

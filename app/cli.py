@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from app.auth.policy import PolicyError
 from app.config import ConfigError, load_config, resolve_path
 from app.errors import DomainError
 from layers.registry import RegistryError
@@ -49,7 +50,10 @@ def config_check() -> None:
     from styles import default_styles
 
     default_styles()  # style files are validated against the registry too
-    click.echo(f"configuration OK; {len(default_registry())} layers; "
+    from app.auth.policy import load_policy
+
+    policy = load_policy()  # roles, layers, modules and processes it names must exist
+    click.echo(f"configuration OK; {len(default_registry())} layers; {len(policy.rules)} policy rules; "
                f"database: {'DATABASE_URL' if settings['database']['url'] else 'private cluster'}")
 
 
@@ -161,10 +165,17 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
     raster.parent.mkdir(parents=True, exist_ok=True)
     write_population_raster(city, raster)
+    from app.auth.demo import DEMO_PASSWORD, demo_enterprise_uscc, seed_demo_users
+    from app.auth.passwords import PasswordPolicy
+
+    with engine.begin() as conn:  # one demo account per role (README "Demo users")
+        seeded = seed_demo_users(conn, PasswordPolicy.from_config(settings["auth"]))
+        uscc = demo_enterprise_uscc(conn)
     marker.write_text(json.dumps(stamp))
     click.echo(f"demo city built: generate {t1 - t0:.1f}s, load {t2 - t1:.1f}s, raster {time.perf_counter() - t2:.1f}s")
     for table, n in counts.items():
         click.echo(f"  {table:<24} {n:>8}")
+    click.echo(f"demo users: {', '.join(seeded)} (password {DEMO_PASSWORD}; enterprise bound to {uscc})")
 
 
 def _has_data(engine) -> bool:  # noqa: ANN001
@@ -213,7 +224,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if not _port_free(host, port):
         raise DomainError(f"port {port} on {host} is already in use: stop the other program or set PORT",
                           f"端口 {port} 已被占用：请停止占用该端口的程序或设置 PORT")
-    _engine(settings)
+    engine = _engine(settings)
+    from layers import migrate
+
+    if not migrate.is_current(engine):
+        raise DomainError("the database schema is behind this version of OneMap: run `onemap db migrate`",
+                          "数据库结构版本落后：请运行 onemap db migrate")
     from app.server import run_gunicorn
     from mapserver.build import ensure_built
 
@@ -249,6 +265,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except StyleError as exc:
         click.echo("error: invalid styles:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(2)
+    except PolicyError as exc:
+        click.echo("error: invalid authorisation policy:", err=True)
         for p in exc.problems:
             click.echo(f"  {p}", err=True)
         sys.exit(2)

@@ -32,14 +32,59 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], type]] = {
     "ONEMAP_VAR": (("paths", "var"), str),
     "ONEMAP_LOG_LEVEL": (("logging", "level"), str),
     "ONEMAP_LOG_FORMAT": (("logging", "format"), str),
+    "ONEMAP_REALTIME_BACKEND": (("realtime", "backend"), str),
+    "ONEMAP_REDIS_URL": (("realtime", "redis_url"), str),
 }
 
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+
+def _obj(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": list(properties), "properties": properties}
+
+
+_POS_INT = {"type": "integer", "minimum": 1}
+_RATE_LIMIT = _obj({
+    "paths": {"type": "array", "items": {"type": "string", "pattern": "^/"}, "minItems": 1},
+    "methods": {"type": ["array", "null"], "items": {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]}},
+    "key": {"enum": ["ip", "user"]},
+    "requests": _POS_INT,
+    "per_seconds": {"type": "number", "exclusiveMinimum": 0},
+    "burst": _POS_INT,
+})
+# Authentication, sessions, API tokens, audit (app/auth); the numbers are 等保三级 minimums where one exists.
+_AUTH = _obj({
+    "password": _obj({
+        "min_length": {"type": "integer", "minimum": 8, "maximum": 128},
+        "max_length": {"type": "integer", "minimum": 64, "maximum": 4096},
+        "min_classes": {"type": "integer", "minimum": 1, "maximum": 4},
+        "rotation_days": {"type": "integer", "minimum": 0, "maximum": 3650},
+        "history": {"type": "integer", "minimum": 0, "maximum": 24},
+        "argon2": _obj({"time_cost": {"type": "integer", "minimum": 1, "maximum": 20},
+                        "memory_cost_kib": {"type": "integer", "minimum": 8192, "maximum": 4194304},
+                        "parallelism": {"type": "integer", "minimum": 1, "maximum": 64}}),
+    }),
+    "lockout": _obj({"account_max_failures": _POS_INT, "ip_max_failures": _POS_INT,
+                     "window_minutes": _POS_INT, "lock_minutes": _POS_INT}),
+    "session": _obj({"cookie_name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                     "idle_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+                     "absolute_hours": {"type": "integer", "minimum": 1, "maximum": 168},
+                     "step_minutes": {"type": "integer", "minimum": 1, "maximum": 60}}),
+    "totp": _obj({"issuer": {"type": "string", "minLength": 1, "pattern": "^[^:]+$"},
+                  "required_roles": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+                  "recovery_codes": {"type": "integer", "minimum": 1, "maximum": 20}}),
+    "tokens": _obj({"default_days": _POS_INT, "max_days": {"type": "integer", "minimum": 1, "maximum": 3650}}),
+    "audit": _obj({"retention_days": {"type": "integer", "minimum": 180},
+                   "archive_dir": {"type": "string", "minLength": 1}}),
+    "trusted_proxies": {"type": "array", "items": {"type": "string"}},
+    "rate_limits": {"type": "object", "additionalProperties": _RATE_LIMIT},
+})
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["database", "server", "paths", "logging"],
     "properties": {
+        "auth": _AUTH,
         "database": {
             "type": "object",
             "additionalProperties": False,
@@ -84,6 +129,20 @@ SCHEMA: dict[str, Any] = {
                 "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
                 "format": {"enum": ["json", "text"]},
             },
+        },
+        # Live events (SSE): in-process fan-out, or Redis pub/sub so that every gunicorn worker sees every event.
+        "realtime": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["backend", "redis_url", "channel", "keepalive_s"],
+            "properties": {
+                "backend": {"enum": ["memory", "redis"]},
+                "redis_url": {"type": ["string", "null"], "pattern": "^(redis|rediss|unix)://"},
+                "channel": {"type": "string", "minLength": 1},
+                "keepalive_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+            },
+            "if": {"properties": {"backend": {"const": "redis"}}},
+            "then": {"properties": {"redis_url": {"type": "string"}}},
         },
     },
 }

@@ -1,4 +1,4 @@
-"""``/``: the service index a newcomer lands on (the one-map console replaces it when it lands)."""
+"""``/services``: the service index (OGC endpoints and layers); the one-map console is at ``/``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from layers.registry import GROUP_TITLES, default_registry
 bp = Blueprint("home", __name__)
 
 
-@bp.get("/")
+@bp.get("/services")
 def index() -> str:
     registry = default_registry()
     groups = {key: [layer for layer in registry if layer.group == key] for key in GROUP_TITLES}

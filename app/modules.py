@@ -12,9 +12,28 @@ from typing import Any
 BLUEPRINTS: list[str] = [
     "app.health:bp",
     "app.home:bp",
+    "app.console.views:bp",
+    "app.console.events:bp",
+    "app.screen.views:bp",
+    "app.auth.views:bp",
+    "app.auth.api:bp",
+    "app.auth.security_views:bp",
+    "app.auth.audit_views:bp",
+    "app.auth.system_views:bp",
+    "emergency.views:bp",
 ]
 
-CLI_GROUPS: list[str] = []
+# Console feature-panel sections: each entry is a ``register()`` function calling
+# ``app.console.panels.register_panel_section(...)``; run once when the app is built.
+PANEL_SECTIONS: list[str] = [
+    "app.console.sections:register",
+]
+
+CLI_GROUPS: list[str] = [
+    "app.auth.cli:audit_group",
+    "app.auth.cli:user_group",
+    "app.cli_tiles:tiles",
+]
 
 
 def load(spec: str) -> Any:

@@ -15,9 +15,9 @@ log = logging.getLogger(__name__)
 def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     """``/ogcapi`` pygeoapi, ``/ows`` MapServer, ``/tiles`` MapProxy — configured from files generated from the
     layer registry (rebuilt here when their inputs changed)."""
-    from mapproxy.wsgiapp import make_wsgi_app
-
+    from app.auth.gate import require_authorize
     from mapserver.build import ensure_built
+    from mapserver.mapproxy_config import make_tiles_app
     from mapserver.ogcapi import make_ogcapi_app
     from mapserver.ows import make_ows_app
 
@@ -30,6 +30,7 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
         "/ogcapi": make_ogcapi_app(load("pygeoapi.pygeoapi"), load("pygeoapi.openapi")),
         "/ows": make_ows_app(files["mapserver.mapfile"], files["mapserver.mapserver_conf"],
                              sld_dir=files["mapserver.sld_dir"]),
-        "/tiles": make_wsgi_app(str(files["mapproxy.mapproxy"]), reloader=False),
+        # closed unless the policy gate installed MapProxy's authorisation hook for the request
+        "/tiles": require_authorize(make_tiles_app(files["mapproxy.mapproxy"])),
     }
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounts)  # type: ignore[method-assign]

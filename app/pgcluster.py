@@ -213,6 +213,11 @@ class PrivateCluster:
             for ext in EXTENSIONS:
                 conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
             conn.execute(f"GRANT ALL ON SCHEMA public TO {APP_ROLE}")
+            # The audit log's owner role + hardening function: only a superuser can put the log out of the
+            # app role's reach (see app/auth/audit_db.py); migrations call the function.
+            from app.auth.audit_db import install_hardening
+
+            install_hardening(conn, APP_ROLE)
 
     def up(self) -> None:
         self.init()

@@ -36,6 +36,11 @@ class Broker:
 
     def publish(self, event_type: str, data: dict[str, Any]) -> Event:
         event = Event(next(self._ids), event_type, dict(data))
+        self.deliver(event)
+        return event
+
+    def deliver(self, event: Event) -> None:
+        """Hand an already-numbered event to this process's subscribers (a cross-worker backend calls this)."""
         with self._lock:
             subscribers = list(self._subscribers)
         for q in subscribers:
@@ -47,14 +52,19 @@ class Broker:
                     q.put_nowait(event)
                 except (queue.Empty, queue.Full):
                     pass
-        return event
 
-    def subscribe(self, timeout: float = 15.0) -> Iterator[Event | None]:
-        """Yield events as they come; ``None`` after ``timeout`` seconds of silence (time for a keep-alive)."""
+    def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
+        """Yield events as they come; ``None`` after ``timeout`` seconds of silence (time for a keep-alive).
+
+        ``announce``: yield ``None`` once as soon as the subscription is registered, so that a caller can tell its
+        client "connected" knowing that nothing published from then on is missed.
+        """
         q: queue.Queue[Event] = queue.Queue(MAX_QUEUE)
         with self._lock:
             self._subscribers.add(q)
         try:
+            if announce:
+                yield None
             while True:
                 try:
                     yield q.get(timeout=timeout)
@@ -70,6 +80,13 @@ _broker = Broker()
 
 def broker() -> Broker:
     return _broker
+
+
+def use_broker(new: Broker) -> Broker:
+    """Install the process-wide broker (e.g. the Redis backend, app.console.redis_broker); returns the old one."""
+    global _broker
+    old, _broker = _broker, new
+    return old
 
 
 def publish(event_type: str, data: dict[str, Any]) -> Event:

@@ -53,6 +53,20 @@ def pending_changes(engine: Engine) -> list[Any]:
         return compare_metadata(ctx, metadata())
 
 
+def heads() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return set(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether every migration branch is applied (the app must not serve a schema it does not know)."""
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads()
+
+
 def current(engine: Engine) -> str | None:
     """The current revision(s), comma-separated when several module branches are applied."""
     with engine.connect() as conn:

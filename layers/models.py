@@ -131,7 +131,10 @@ def _extra_tables(metadata: MetaData) -> None:
 
 # Business modules that own tables of their own, each exposing ``define_tables(metadata: MetaData) -> None``.
 # Declared, not scanned: adding a module's tables is one line here plus its Alembic revision.
-MODEL_MODULES: list[str] = []
+MODEL_MODULES: list[str] = [
+    "emergency.models",
+    "app.auth.models",
+]
 
 
 def build_metadata(registry: Registry) -> MetaData:

@@ -233,7 +233,12 @@ def load_registry(defs_dir: Path | str | None = None) -> Registry:
     return Registry(tuple(layers))
 
 
+def layers_dir() -> Path:
+    """``ONEMAP_LAYERS_DIR`` when set (a deployment's own layer files), else the packaged registry."""
+    return Path(os.environ.get("ONEMAP_LAYERS_DIR") or DEFS_DIR)
+
+
 @cache
 def default_registry() -> Registry:
-    """The registry in ``ONEMAP_LAYERS_DIR`` (default: the packaged one), loaded once per process on first use."""
-    return load_registry(os.environ.get("ONEMAP_LAYERS_DIR") or None)
+    """The registry in :func:`layers_dir`, loaded once per process on first use."""
+    return load_registry(layers_dir())

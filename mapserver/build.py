@@ -99,19 +99,25 @@ BUILDERS: list[tuple[str, Builder]] = [
     ("mapproxy", build_mapproxy),
 ]
 
-# Everything the generated files depend on besides the configuration itself.
-_SOURCES = [("layers/defs", "*.yaml"), ("styles", "*.yaml"), ("styles", "*.py"), ("mapserver", "*.py"),
-            ("mapserver/templates", "*.html")]
+# Everything the generated files depend on besides the configuration itself: the code of the generators and the
+# registry and styles actually in use (a deployment's own directories when ONEMAP_LAYERS_DIR/_STYLES_DIR are set).
+_CODE = [("styles", "*.py"), ("mapserver", "*.py"), ("mapserver/templates", "*.html"),
+         ("app/auth", "scope.py")]  # the data-scope predicate written into every non-public layer's DATA
 
 
 def inputs_digest(config: Mapping[str, Any]) -> str:
     """A digest of the inputs of every builder: regenerate when it changes."""
+    from layers.registry import layers_dir
+    from styles import styles_dir
+
     h = hashlib.sha256()
     for part in (database_url(dict(config)), public_url(dict(config)), str(config["paths"]["var"]),
                  str(config.get("tiles", {}))):
         h.update(part.encode() + b"\0")
-    for folder, pattern in _SOURCES:
-        for path in sorted((PROJECT_ROOT / folder).glob(pattern)):
+    sources = [(PROJECT_ROOT / folder, pattern) for folder, pattern in _CODE]
+    sources += [(layers_dir(), "*.yaml"), (styles_dir(), "*.yaml")]
+    for folder, pattern in sources:
+        for path in sorted(folder.glob(pattern)):
             h.update(path.name.encode() + path.read_bytes())
     raster = resolve_path(config["paths"]["var"]) / "data" / "population.tif"
     h.update(str(raster.stat().st_mtime_ns if raster.exists() else 0).encode())

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from app.auth.scope import Scope, ScopeLink, scope_links
 from app.config import resolve_path
 from app.db import database_url
 from layers.registry import GROUP_TITLES, Layer, Registry
@@ -51,6 +52,13 @@ MS_LAYER_TYPES = {"point": "POINT", "line": "LINE", "polygon": "POLYGON"}
 # keeps every row, even one misplaced at 0,0, and still reprojects cleanly to 3857 and the GK zones.
 WFS_COUNT_EXTENT = "-180 -90 180 90"
 GFI_FORMATS = "text/html,application/json,application/vnd.ogc.gml,application/vnd.ogc.gml/3.1.1"
+# Data scope reaches MapServer by runtime substitution: every non-public layer's sub-select ends in the scope
+# predicate of app/auth/scope.py with three tokens per layer, filled by the policy gate from the caller's identity
+# (a client sending any parameter named onemap_* is refused there). The VALIDATION patterns admit digits, capital
+# letters and commas only, and the defaults match no row: mapserv reached without the gate serves nothing.
+SCOPE_PARAM_PREFIX = "onemap_"
+SCOPE_NO_DISTRICT, SCOPE_NO_USCC = "000000", "NONE"
+SCOPE_MAX_VALUES = 64
 
 
 # -- database connection -----------------------------------------------------------------------------------------
@@ -91,13 +99,42 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def layer_sql(layer: Layer) -> str:
+def layer_sql(layer: Layer, where: str | None = None) -> str:
     """The sub-select MapServer reads: every registry field, JSON flattened to text (MapServer has no JSON type)."""
     cols = [_ident(layer.id_field)]
     for f in layer.fields:
         cols.append(f"{_ident(f.name)}::text AS {_ident(f.name)}" if f.type == "json" else _ident(f.name))
     cols.append("geom")
-    return f"select {', '.join(cols)} from public.{_ident(layer.table)}"
+    return f"select {', '.join(cols)} from public.{_ident(layer.table)}" + (f" where {where}" if where else "")
+
+
+def scope_tokens(layer_id: str) -> tuple[str, str, str]:
+    """The runtime-substitution parameter names of one layer: all rows?, districts, enterprises."""
+    base = f"{SCOPE_PARAM_PREFIX}{layer_id}"
+    return f"{base}_all", f"{base}_districts", f"{base}_usccs"
+
+
+def scope_params(layer_id: str, scope: Scope) -> dict[str, str]:
+    """The values the gate passes to mapserv for ``layer_id`` (an empty scope gets the match-nothing defaults)."""
+    all_, districts, usccs = scope_tokens(layer_id)
+    return {all_: "yes" if scope.all else "no",
+            districts: ",".join(sorted(scope.districts)[:SCOPE_MAX_VALUES]) or SCOPE_NO_DISTRICT,
+            usccs: ",".join(sorted(scope.enterprises)[:SCOPE_MAX_VALUES]) or SCOPE_NO_USCC}
+
+
+def _scope_where(link: ScopeLink) -> str:
+    all_, districts, usccs = scope_tokens(link.layer_id)
+    return link.where(all_sql=f"'%{all_}%' = 'yes'", districts_sql=f"string_to_array('%{districts}%', ',')",
+                      usccs_sql=f"string_to_array('%{usccs}%', ',')")
+
+
+def _scope_validation(layer_id: str) -> str:
+    all_, districts, usccs = scope_tokens(layer_id)
+    n = SCOPE_MAX_VALUES - 1
+    rows = [(all_, "^(yes|no)$", "no"), (districts, f"^[0-9]{{6}}(,[0-9]{{6}}){{0,{n}}}$", SCOPE_NO_DISTRICT),
+            (usccs, f"^({SCOPE_NO_USCC}|[0-9A-Z]{{18}}(,[0-9A-Z]{{18}}){{0,{n}}})$", SCOPE_NO_USCC)]
+    lines = [f"      {q(name)} {q(pattern)}\n      {q('default_' + name)} {q(default)}" for name, pattern, default in rows]
+    return "\n".join(["    VALIDATION", *lines, "    END"])
 
 
 def _scale_bounds(layer: Layer, styles: Styles) -> tuple[float | None, float | None]:
@@ -112,7 +149,7 @@ def _scale_bounds(layer: Layer, styles: Styles) -> tuple[float | None, float | N
     return lo, hi
 
 
-def _layer_block(layer: Layer, styles: Styles, connection: str) -> str:
+def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None = None) -> str:
     style = styles.for_layer(layer)
     group = GROUP_TITLES.get(layer.group, {"zh-CN": layer.group, "en": layer.group})
     lo, hi = _scale_bounds(layer, styles)
@@ -129,7 +166,10 @@ def _layer_block(layer: Layer, styles: Styles, connection: str) -> str:
     ]
     scale = [f"    MINSCALEDENOM {lo:.0f}"] if lo else []
     scale += [f"    MAXSCALEDENOM {hi:.0f}"] if hi else []
-    data = f"geom from ({layer_sql(layer)}) as t using unique {layer.id_field} using srid={layer.srid}"
+    scoped = layer.access != "public"
+    # without a link the layer still gets the "all rows?" token, so it is closed rather than open
+    where = _scope_where(link or ScopeLink(layer.id, layer.table)) if scoped else None
+    data = f"geom from ({layer_sql(layer, where)}) as t using unique {layer.id_field} using srid={layer.srid}"
     tolerance = 8 if style.geometry == "point" else (4 if style.geometry == "line" else 0)
     return "\n".join([
         "  LAYER",
@@ -140,6 +180,7 @@ def _layer_block(layer: Layer, styles: Styles, connection: str) -> str:
         f"    CONNECTION {q(connection)}",
         f"    DATA {q(data)}",
         '    PROCESSING "CLOSE_CONNECTION=DEFER"',
+        *([_scope_validation(layer.id)] if scoped else []),
         f"    PROJECTION {q('init=epsg:' + str(layer.srid))} END",
         f"    TEMPLATE {q('templates/' + layer.id + '.html')}",
         f"    TOLERANCE {tolerance}",
@@ -223,6 +264,14 @@ _OUTPUTFORMATS = """\
 """
 
 
+def _output_formats(raster: RasterInfo | None) -> str:
+    """The output formats; WCS GeoTIFFs keep the coverage's nodata value (else no-data cells come back as 0)."""
+    if raster is None or raster.nodata is None:
+        return _OUTPUTFORMATS
+    return _OUTPUTFORMATS.replace('    FORMATOPTION "COMPRESS=DEFLATE"\n',
+                                  f'    FORMATOPTION "COMPRESS=DEFLATE"\n    FORMATOPTION "NULLVALUE={raster.nodata:g}"\n', 1)
+
+
 def _web_block(base_url: str) -> str:
     online = base_url if base_url.endswith("?") else base_url + "?"
     meta = [
@@ -274,7 +323,7 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_
         f"  FONTSET {q(str(fontset))}",
         '  PROJECTION "init=epsg:4490" END',
         symbol_definitions().rstrip("\n"),
-        _OUTPUTFORMATS.rstrip("\n"),
+        _output_formats(raster).rstrip("\n"),
         _web_block(base_url),
         "  LEGEND",
         "    KEYSIZE 24 16",
@@ -289,7 +338,8 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_
     ]
     if raster is not None:
         parts.append(raster_block(raster, wcs_srs=OWS_SRS[:3], namespace_uri=NAMESPACE_URI))
-    parts += [_layer_block(layer, styles, connection) for layer in registry]
+    links = scope_links(registry)
+    parts += [_layer_block(layer, styles, connection, links[layer.id]) for layer in registry]
     parts.append("END")
     return "\n".join(parts) + "\n"
 

@@ -7,6 +7,7 @@ factory, so each OneMap app (and each test) gets its own configuration.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ import pygeoapi.api.processes as processes_api
 import pygeoapi.api.tiles as tiles_api
 from flask import Flask, Response, make_response, request
 from pygeoapi.api import API, APIRequest, apply_gzip
+
+from app.auth.policy import current_authz
+from mapserver import pygeoapi_patches
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")
 
@@ -36,8 +40,27 @@ def _execute(api: API, fn: Callable, *args: Any, validate: bool = True) -> Respo
     return response
 
 
+def _for_caller(api: API) -> API:
+    """A per-request view of ``api`` whose /collections lists only what the caller may read (the policy gate has
+    already refused every other route to a hidden collection). Without the gate nothing is listed."""
+    authz = current_authz()
+
+    def keep(name: str, resource: dict[str, Any]) -> bool:
+        if resource.get("type") != "collection":
+            return True
+        if authz is None:
+            return False
+        kind = "coverage" if any(p.get("type") == "coverage" for p in resource.get("providers", [])) else "layer"
+        return authz.can("read", kind, name)
+
+    view = copy.copy(api)
+    view.config = {**api.config, "resources": {k: v for k, v in api.config["resources"].items() if keep(k, v)}}
+    return view
+
+
 def make_ogcapi_app(config: dict[str, Any], openapi: dict[str, Any], static_folder: Path | None = None) -> Flask:
     """A Flask app answering the OGC API routes of pygeoapi for ``config`` (mount it at ``/ogcapi``)."""
+    pygeoapi_patches.install()
     api = API(config, openapi)
     app = Flask("onemap.ogcapi", static_folder=str(static_folder or PYGEOAPI_STATIC), static_url_path="/static")
     app.url_map.strict_slashes = False
@@ -54,7 +77,11 @@ def make_ogcapi_app(config: dict[str, Any], openapi: dict[str, Any], static_fold
     route("/conformance", core_api.conformance)
     route("/TileMatrixSets", tiles_api.tilematrixsets)
     route("/TileMatrixSets/<tileMatrixSetId>", tiles_api.tilematrixset)
-    route("/collections", core_api.describe_collections)
+
+    @app.route("/collections")
+    def collections() -> Response:
+        return _execute(_for_caller(api), core_api.describe_collections)
+
     route("/collections/<path:collection_id>", core_api.describe_collections)
     route("/collections/<path:collection_id>/schema", core_api.get_collection_schema)
     route("/collections/<path:collection_id>/queryables", itemtypes_api.get_collection_queryables)

@@ -1,5 +1,10 @@
 """pygeoapi providers tuned for OneMap's PostGIS tables.
 
+Both providers apply the caller's data scope (app/auth/scope.py) on the server: the policy gate binds the request's
+authorisation to a context variable, and every query, item, write and tile is filtered by the same predicate that
+MapServer and the REST API use. An item outside the scope is "not found" (404), exactly like a missing one; with
+no authorisation bound (no gate in front) non-public layers yield nothing.
+
 The stock MVT-postgresql provider transforms with a *text* CRS (``ST_Transform(geom, 'EPSG:3857')``), which on
 PostGIS 3.3 re-parses the projection for every row (~17 ms/row); tiles then take seconds. Here every transform uses
 integer SRIDs and the tile is built in one SQL statement with ``ST_TileEnvelope``.
@@ -8,14 +13,18 @@ integer SRIDs and the tile is built in one SQL statement with ``ST_TileEnvelope`
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from functools import cache
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import pyproj
 from geoalchemy2.functions import ST_Intersects, ST_MakeEnvelope
 from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.models.provider.base import TileMatrixSetEnum
+from pygeoapi.provider.base import ProviderGenericError, ProviderInvalidDataError, ProviderItemNotFoundError
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
@@ -23,6 +32,10 @@ from pyproj.crs import GeographicCRS
 from pyproj.crs.coordinate_system import Ellipsoidal2DCS
 from pyproj.crs.enums import Ellipsoidal2DCSAxis
 from sqlalchemy import text
+from sqlalchemy.sql.expression import and_
+
+from app.auth.policy import current_authz
+from app.auth.scope import NOTHING, Scope, ScopeLink, scope_links
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,7 +53,97 @@ def _lonlat_storage_wkt() -> str:
                          ellipsoidal_cs=Ellipsoidal2DCS(axis=Ellipsoidal2DCSAxis.LONGITUDE_LATITUDE)).to_wkt()
 
 
-class OneMapFeatureProvider(PostgreSQLProvider):
+class ProviderScopeError(ProviderGenericError):
+    """A write would put a feature outside the caller's data scope."""
+
+    ogc_exception_code = "Forbidden"
+    http_status_code = HTTPStatus.FORBIDDEN
+    default_msg = "the feature lies outside your data scope (district / enterprise)"
+
+
+@cache
+def _links_by_table() -> dict[str, tuple[ScopeLink, str]]:
+    from layers.registry import default_registry
+
+    registry = default_registry()
+    links = scope_links(registry)
+    return {layer.table: (links[layer.id], layer.access) for layer in registry}
+
+
+def scope_for(table: str, action: str = "read") -> tuple[ScopeLink, Scope] | None:
+    """The scope predicate and the caller's scope for ``table``; None for a public layer (never filtered)."""
+    link, access = _links_by_table().get(table, (ScopeLink(table, table), "restricted"))
+    if access == "public":
+        return None
+    authz = current_authz()
+    return link, (authz.scope(link.layer_id, action) if authz is not None else NOTHING)
+
+
+class _Scoped:
+    """Scope checks shared by the feature provider's reads and writes (needs ``table``, ``id_field``, ``_engine``)."""
+
+    table: str
+    id_field: str
+
+    def _scope_clause(self, action: str = "read"):  # noqa: ANN202 - a SQLAlchemy clause
+        scoped = scope_for(self.table, action)
+        if scoped is None:
+            return True
+        link, scope = scoped
+        return text(link.bound_sql()).bindparams(**scope.params())
+
+    def _typed_id(self, identifier: Any) -> Any:
+        """The identifier as the id column's Python type, or None if it cannot be one (then it is not found)."""
+        try:
+            kind = self.table_model.__table__.c[self.id_field].type.python_type  # type: ignore[attr-defined]
+        except (AttributeError, KeyError, NotImplementedError):
+            return str(identifier)
+        try:
+            return kind(identifier)
+        except (TypeError, ValueError):
+            return None
+
+    def _in_scope(self, identifier: Any, action: str) -> bool:
+        scoped = scope_for(self.table, action)
+        if scoped is None:
+            return True
+        fid = self._typed_id(identifier)
+        if fid is None:
+            return False
+        link, scope = scoped
+        by_id = f'SELECT 1 FROM public."{self.table}" WHERE "{self.id_field}" = :fid'
+        with self._engine.connect() as conn:  # type: ignore[attr-defined]
+            inside = bool(conn.execute(text(f"SELECT EXISTS ({by_id} AND {link.bound_sql()})"),
+                                       {"fid": fid, **scope.params()}).scalar())
+            if not inside:
+                exists = conn.execute(text(f"SELECT EXISTS ({by_id})"), {"fid": fid}).scalar()
+                authz = current_authz()
+                if exists and authz is not None:  # a probe for a foreign object: audit it, answer "not found"
+                    authz.audit("scope_denied", target=f"layer:{link.layer_id}", object_id=str(identifier),
+                                action=action)
+        return inside
+
+    def _check_new_row(self, item: Any, action: str) -> None:
+        scoped = scope_for(self.table, action)
+        if scoped is None:
+            return
+        link, scope = scoped
+        if isinstance(item, (bytes, str)):  # pygeoapi hands over the request body as it came
+            try:
+                item = json.loads(item)
+            except ValueError:
+                raise ProviderInvalidDataError("the feature is not valid JSON") from None
+        props = (item.get("properties") if isinstance(item, dict) else None) or {}
+        sql, params = link.row_check_sql(props)
+        with self._engine.connect() as conn:  # type: ignore[attr-defined]
+            if not conn.execute(text(sql), {**params, **scope.params()}).scalar():
+                raise ProviderScopeError()
+
+    def _not_found(self, identifier: Any) -> ProviderItemNotFoundError:
+        return ProviderItemNotFoundError(f"No such item: {self.id_field}={quote(str(identifier))}.")
+
+
+class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
     """pygeoapi's PostgreSQL provider, made correct for a storage CRS whose authority axis order is lat/lon.
 
     EPSG:4490 (like 4326) is defined latitude-first, but PostGIS stores x = longitude. pygeoapi transforms a request
@@ -68,8 +171,41 @@ class OneMapFeatureProvider(PostgreSQLProvider):
     def query(self, *args: Any, crs_transform_spec: CrsTransformSpec | None = None, **kwargs: Any) -> dict:
         return super().query(*args, crs_transform_spec=self._lonlat_source(crs_transform_spec), **kwargs)
 
+    def _get_property_filters(self, properties: list) -> Any:
+        # pygeoapi ANDs each filter group into the query (and its count): the scope rides on the property filters
+        return and_(super()._get_property_filters(properties), self._scope_clause("read"))
+
     def get(self, identifier: Any, crs_transform_spec: CrsTransformSpec | None = None, **kwargs: Any) -> dict:
-        return super().get(identifier, crs_transform_spec=self._lonlat_source(crs_transform_spec), **kwargs)
+        if not self._in_scope(identifier, "read"):
+            raise self._not_found(identifier)
+        feature = super().get(identifier, crs_transform_spec=self._lonlat_source(crs_transform_spec), **kwargs)
+        scoped = scope_for(self.table, "read")
+        if scoped is not None:  # pygeoapi's prev/next links would name the neighbouring ids of foreign rows
+            feature["prev"], feature["next"] = self._neighbours(identifier, *scoped)
+        return feature
+
+    def _neighbours(self, identifier: Any, link: ScopeLink, scope: Scope) -> tuple[Any, Any]:
+        column, where = f'"{self.id_field}"', link.bound_sql()
+        sql = (f'SELECT (SELECT max({column}) FROM public."{self.table}" WHERE {column} < :fid AND {where}), '
+               f'(SELECT min({column}) FROM public."{self.table}" WHERE {column} > :fid AND {where})')
+        with self._engine.connect() as conn:
+            prev, nxt = conn.execute(text(sql), {"fid": self._typed_id(identifier), **scope.params()}).one()
+        return (identifier if prev is None else prev), (identifier if nxt is None else nxt)
+
+    def create(self, item: Any) -> Any:
+        self._check_new_row(item, "write")
+        return super().create(item)
+
+    def update(self, identifier: Any, item: Any) -> bool:
+        if not self._in_scope(identifier, "write"):
+            raise self._not_found(identifier)
+        self._check_new_row(item, "write")
+        return super().update(identifier, item)
+
+    def delete(self, identifier: Any) -> bool:
+        if not self._in_scope(identifier, "write"):
+            raise self._not_found(identifier)
+        return super().delete(identifier)
 
 
 class OneMapMVTProvider(MVTPostgreSQLProvider):
@@ -78,7 +214,7 @@ class OneMapMVTProvider(MVTPostgreSQLProvider):
     def get_tiling_schemes(self):  # noqa: ANN201 - pygeoapi's signature
         return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
 
-    def _tile_sql(self) -> str:
+    def _tile_sql(self, scope_where: str = "true") -> str:
         columns = [c.name for c in self.table_model.__table__.columns if c.name != self.geom]
         cols = ", ".join(f't."{c}"' for c in columns)
         # Table and column names come from the reflected table (validated registry names), never from a request.
@@ -87,7 +223,7 @@ class OneMapMVTProvider(MVTPostgreSQLProvider):
             f"env_storage AS (SELECT ST_Transform(m, {STORAGE_SRID}) AS s FROM env), "
             f"rows AS (SELECT ST_AsMVTGeom(ST_Transform(t.\"{self.geom}\", {WEB_MERCATOR}), env.m, "
             f"{MVT_EXTENT}, {MVT_BUFFER}, true) AS mvtgeom, {cols} "
-            f"FROM \"{self.table}\" t, env, env_storage WHERE t.\"{self.geom}\" && env_storage.s) "
+            f"FROM \"{self.table}\" t, env, env_storage WHERE t.\"{self.geom}\" && env_storage.s AND {scope_where}) "
             f"SELECT ST_AsMVT(rows.*, :layer, {MVT_EXTENT}, 'mvtgeom', 'id') FROM rows WHERE mvtgeom IS NOT NULL"
         )
 
@@ -101,6 +237,9 @@ class OneMapMVTProvider(MVTPostgreSQLProvider):
         if not schemes or z < 0 or x < 0 or y < 0 or z >= len(schemes[0].tileMatrices) \
                 or not self.is_in_limits(schemes[0], z, x, y):
             raise ProviderTileNotFoundError(f"tile {tileset}/{z}/{y}/{x} is outside the tile matrix set")
+        scoped = scope_for(self.table, "read")
+        where, params = ("true", {}) if scoped is None else (scoped[0].bound_sql("t."), scoped[1].params())
         with self._engine.connect() as conn:
-            data = conn.execute(text(self._tile_sql()), {"z": z, "x": x, "y": y, "layer": layer}).scalar()
+            data = conn.execute(text(self._tile_sql(where)), {"z": z, "x": x, "y": y, "layer": layer,
+                                                              **params}).scalar()
         return bytes(data) if data else None

@@ -10,7 +10,7 @@ want_test=0
 pg=${PG_VERSION:-15}
 runtime=(postgresql-$pg postgresql-$pg-postgis-3 postgresql-$pg-pgrouting cgi-mapserver mapserver-bin
          fonts-noto-cjk gdal-bin)
-testing=(chromium)
+testing=(chromium redis-server)
 pkgs=("${runtime[@]}")
 [ $want_test = 1 ] && pkgs+=("${testing[@]}")
 

@@ -8,6 +8,7 @@ ever see a validated :class:`Style`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -277,7 +278,12 @@ def load_styles(registry: Registry | None = None, styles_dir: Path | str | None 
     return Styles(styles)
 
 
+def styles_dir() -> Path:
+    """``ONEMAP_STYLES_DIR`` when set (a deployment's own styles, beside its ``ONEMAP_LAYERS_DIR``), else packaged."""
+    return Path(os.environ.get("ONEMAP_STYLES_DIR") or STYLES_DIR)
+
+
 @cache
 def default_styles() -> Styles:
-    """The packaged styles checked against the default registry, loaded once per process on first use."""
-    return load_styles(default_registry())
+    """The styles in :func:`styles_dir` checked against the default registry, loaded once per process on first use."""
+    return load_styles(default_registry(), styles_dir())

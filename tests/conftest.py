@@ -67,6 +67,10 @@ def template_url(pg_cluster: PrivateCluster, demo_artifacts: Path) -> str:
         load_city(raw.driver_connection, city)
     finally:
         raw.close()
+    from app.auth.demo import seed_demo_users
+
+    with engine.begin() as conn:  # the documented demo accounts, one per role (README "Demo users")
+        seed_demo_users(conn)
     (demo_artifacts / "data").mkdir(exist_ok=True)
     write_population_raster(city, demo_artifacts / "data" / "population.tif")
     engine.dispose()  # a template must have no open connections
@@ -137,12 +141,19 @@ def demo_app(app_factory, demo_db: str):  # noqa: ANN001, ANN201
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own DATABASE_URL or config file must never leak into the tests."""
-    for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR"):
+    for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR",
+                "ONEMAP_STYLES_DIR"):
         monkeypatch.delenv(var, raising=False)
 
 
 def pytest_report_header() -> list[str]:
     return [f"onemap tests: uid={os.geteuid()}"]
+
+
+# Business-module tests share one signed-in session for the whole run and fire requests faster than a person:
+# their apps keep that session alive and lift the per-user rate limits (both are tested in test_auth_*.py).
+SHARED_SESSION_AUTH = {"session": {"idle_minutes": 1440},
+                       "rate_limits": {"processes": {"burst": 100000}, "exports": {"burst": 100000}}}
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +162,7 @@ def app_factory_module(demo_artifacts: Path, demo_db: str):  # noqa: ANN201
     from app import create_app
 
     return create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
-                       "logging": {"level": "WARNING", "format": "json"}})
+                       "logging": {"level": "WARNING", "format": "json"}, "auth": SHARED_SESSION_AUTH})
 
 
 @pytest.fixture(scope="module")
@@ -184,11 +195,47 @@ def live_server(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.Tem
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def user_client(app_factory_module):  # noqa: ANN001, ANN201
-    """A test client acting as a signed-in city-level dispatcher/regulator.
+@pytest.fixture(scope="session")
+def dispatcher_session(demo_db: str, demo_artifacts: Path) -> tuple[str, str]:
+    """The demo dispatcher signed in for real — password + TOTP through ``POST /api/auth/login`` — once per test
+    session (a TOTP code is accepted once per 30 s step, so every module signing in anew would be refused).
+    Returns (session cookie value, CSRF token)."""
+    import pyotp
 
-    Business-module tests use this (not a bare ``test_client()``) so that, once authentication lands, only this
-    fixture changes to sign in.
+    from app import create_app
+    from app.auth.demo import DEMO_PASSWORD, DEMO_USERS
+
+    app = create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
+                      "logging": {"level": "WARNING", "format": "json"}, "auth": SHARED_SESSION_AUTH})
+    secret = next(u.totp_secret for u in DEMO_USERS if u.username == "dispatcher")
+    client = app.test_client()
+    response = client.post("/api/auth/login", json={"username": "dispatcher", "password": DEMO_PASSWORD,
+                                                    "totp": pyotp.TOTP(secret).now()})
+    assert response.status_code == 200, response.get_json()
+    cookie = client.get_cookie(app.config["ONEMAP_AUTH"].cookie_name)
+    assert cookie is not None
+    return cookie.value, response.get_json()["csrf_token"]
+
+
+@pytest.fixture(scope="module")
+def user_client(app_factory_module, dispatcher_session: tuple[str, str]):  # noqa: ANN001, ANN201
+    """A test client signed in as the demo city-level dispatcher (``dispatcher``, role dispatcher, no district).
+
+    It carries the session cookie of :func:`dispatcher_session` and sends the session's CSRF token as
+    ``X-CSRF-Token`` on every request, as the console's fetch wrapper does, so POST/PUT/PATCH/DELETE work.
     """
-    return app_factory_module.test_client()
+    cookie, csrf = dispatcher_session
+    client = app_factory_module.test_client()
+    client.set_cookie(app_factory_module.config["ONEMAP_AUTH"].cookie_name, cookie)
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = csrf
+    return client
+
+
+@pytest.fixture(scope="module")
+def live_token(live_server: str, dispatcher_session: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[str]:
+    """An ``ogc:read`` API token of the demo dispatcher for clients of :func:`live_server` (revoked afterwards)."""
+    from tests.tokens import mint_token, revoke_token
+
+    value, token_id = mint_token(live_server, dispatcher_session, request.module.__name__)
+    yield value
+    revoke_token(live_server, dispatcher_session, token_id)  # demo_db is shared by the whole session

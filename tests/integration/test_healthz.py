@@ -37,7 +37,7 @@ def test_unknown_route_is_problem_json(demo_app) -> None:  # noqa: ANN001
 
 
 def test_home_lists_services_and_every_layer(demo_app) -> None:  # noqa: ANN001
-    html = demo_app.test_client().get("/").get_data(as_text=True)
+    html = demo_app.test_client().get("/services").get_data(as_text=True)
     assert "虚构城市" in html
     for layer in default_registry():
         assert f"ogcapi/collections/{layer.id}/items" in html and layer.title_zh in html

@@ -12,8 +12,8 @@ from layers.registry import default_registry
 
 
 @pytest.fixture(scope="module")
-def client(app_factory_module):  # noqa: ANN001, ANN201
-    return app_factory_module.test_client()
+def client(user_client):  # noqa: ANN001, ANN201
+    return user_client  # the demo dispatcher (city-wide): anonymous callers see public layers only
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,23 @@ from styles import default_styles
 from tests.conftest import free_port
 
 REGISTRY = default_registry()
+
+
+def city_wide(app):  # noqa: ANN001, ANN201
+    """The bare bridge serves scoped layers to nobody; these tests read as a city-level user (the policy gate
+    passes the same runtime-substitution values for one)."""
+    from urllib.parse import urlencode
+
+    from app.auth.scope import CITY
+    from mapserver.mapfile import scope_params
+
+    extra = urlencode({k: v for layer in REGISTRY for k, v in scope_params(layer.id, CITY).items()})
+
+    def wrapped(environ, start_response):  # noqa: ANN001, ANN202
+        environ["QUERY_STRING"] = "&".join(filter(None, [environ.get("QUERY_STRING"), extra]))
+        return app(environ, start_response)
+
+    return wrapped
 RED, ORANGE = (0xE0, 0x20, 0x20), (0xFF, 0x8C, 0x00)
 NS = {"wms": "http://www.opengis.net/wms", "wfs": "http://www.opengis.net/wfs/2.0",
       "gml": "http://www.opengis.net/gml/3.2", "xsd": "http://www.w3.org/2001/XMLSchema"}
@@ -51,7 +68,7 @@ def ows(tmp_path_factory: pytest.TempPathFactory, demo_db: str, demo_artifacts: 
     mapfile = build_mapfile(REGISTRY, styles, config, out, base_url="http://testserver/ows",
                             extent=data_extent(config, REGISTRY))
     write_slds(REGISTRY, styles, out)
-    app = make_ows_app(mapfile, out / "mapserver.conf")
+    app = city_wide(make_ows_app(mapfile, out / "mapserver.conf"))
     return SimpleNamespace(mapfile=mapfile, conf=out / "mapserver.conf", app=app, client=Client(app),
                            raster=demo_artifacts / "data" / "population.tif")
 
@@ -346,7 +363,7 @@ def test_mapserver_applies_the_compiled_sld(ows: SimpleNamespace, db, tmp_path: 
     conf = tmp_path / "mapserver.conf"
     conf.write_text(ows.conf.read_text(encoding="utf-8").replace("onemap[.]map", "sld-enabled[.]map"),
                     encoding="utf-8")
-    client = Client(make_ows_app(mapfile, conf))
+    client = Client(city_wide(make_ows_app(mapfile, conf)))
     sld = client.get("/styles/enterprises.sld").get_data().decode("utf-8")
     for colour, rgb in (("red", RED), ("orange", ORANGE)):
         e = isolated_enterprise(db, colour)
@@ -451,7 +468,7 @@ def http_url(ows: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory, dem
     out = tmp_path_factory.mktemp("mapserver-http")
     mapfile = build_mapfile(REGISTRY, default_styles(), config, out, base_url=f"http://127.0.0.1:{port}/",
                             extent=(118.7, 31.8, 119.3, 32.2))
-    server = make_server("127.0.0.1", port, make_ows_app(mapfile, out / "mapserver.conf"), threaded=True)
+    server = make_server("127.0.0.1", port, city_wide(make_ows_app(mapfile, out / "mapserver.conf")), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}/"

@@ -1,0 +1,154 @@
+"""UI strings of the console and the large screen (zh-CN default, English), and labels of coded values.
+
+One small catalogue: the templates and the JavaScript read the same dict (the page embeds it), so a string is
+translated once. Missing English falls back to the Chinese text, which keeps a gap visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("zh-CN", "en")
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # page
+    "app_title": ('示范市安全生产"一张图"', "OneMap work-safety console"),
+    "screen_title": ("示范市安全生产指挥中心", "Work-safety command centre"),
+    "synthetic_notice": ("示范市为虚构城市，数据均为合成数据", "Synthetic demo city; all data are synthetic"),
+    "lang_switch": ("English", "中文"),
+    "services": ("服务目录", "Services"),
+    # layer tree
+    "layers": ("图层", "Layers"),
+    "basemap_city": ("示范市底图（城市自有数据）", "City basemap (own data)"),
+    "opacity": ("透明度", "Opacity"),
+    "legend": ("图例", "Legend"),
+    "visible_from_zoom": ("{z} 级以上可见", "visible from zoom {z}"),
+    "toggle_layer": ("显示/隐藏图层", "Show/hide layer"),
+    # modes
+    "mode": ("专题", "Theme"),
+    "mode_risk": ("四色风险", "Risk colours"),
+    "mode_grade": ("危险源分级", "Hazard grades"),
+    "no_hazard_source": ("无重大危险源", "No major hazard source"),
+    "crs": ("坐标系", "CRS"),
+    "crs_3857": ("Web 墨卡托", "Web Mercator"),
+    "crs_4490": ("CGCS2000 经纬度", "CGCS2000 lon/lat"),
+    # search
+    "search": ("搜索", "Search"),
+    "search_placeholder": ("企业名称、统一社会信用代码、地址或坐标", "Name, USCC, address or coordinate"),
+    "search_crs": ("坐标系", "Coordinate system"),
+    "no_results": ("无结果", "No results"),
+    "coordinate": ("坐标", "Coordinate"),
+    "ambiguous": ("坐标顺序不确定，请选择", "Ambiguous axis order: choose one"),
+    # panel
+    "close": ("关闭", "Close"),
+    "attributes": ("属性", "Attributes"),
+    "no_records": ("无记录", "No records"),
+    "section_error": ("该栏目暂不可用", "This section is unavailable"),
+    "other_features": ("此处其他要素", "Other features here"),
+    "zoom_to": ("定位", "Zoom to"),
+    # tools
+    "tools": ("工具", "Tools"),
+    "measure_length": ("测距", "Measure distance"),
+    "measure_area": ("测面积", "Measure area"),
+    "draw_point": ("画点", "Draw point"),
+    "draw_line": ("画线", "Draw line"),
+    "draw_polygon": ("画面", "Draw polygon"),
+    "clear_drawing": ("清除", "Clear"),
+    "buffer_m": ("缓冲距离（米）", "Buffer (m)"),
+    "query_layers": ("查询图层", "Layers to query"),
+    "run_query": ("空间查询", "Spatial query"),
+    "export_csv": ("导出 CSV", "Export CSV"),
+    "export_xlsx": ("导出 Excel", "Export Excel"),
+    "results": ("查询结果", "Results"),
+    "count": ("数量", "Count"),
+    "distance_m": ("距离（米）", "Distance (m)"),
+    "draw_first": ("请先在地图上绘制", "Draw on the map first"),
+    "truncated": ("结果过多，仅列出前 {n} 条", "Too many results; first {n} listed"),
+    "measure_hint": ("单击开始，双击结束；Esc 取消", "Click to start, double-click to finish; Esc cancels"),
+    "point_hint": ("在地图上单击放置点", "Click on the map to place the point"),
+    # stats
+    "stats": ("统计", "Statistics"),
+    "stats_risk_by_district": ("各区县企业风险分级", "Enterprises by risk colour per district"),
+    "stats_sector_by_district": ("各区县企业监管行业", "Enterprises by sector per district"),
+    "stats_hazard_grades": ("重大危险源等级", "Hazard sources by grade"),
+    "stats_resources": ("应急资源", "Emergency resources"),
+    "filter_district": ("筛选：{name}", "Filter: {name}"),
+    "clear_filter": ("清除筛选", "Clear filter"),
+    # status bar
+    "scale": ("比例尺", "Scale"),
+    "zoom": ("级别", "Zoom"),
+    "permalink": ("复制链接", "Copy link"),
+    "copied": ("已复制", "Copied"),
+    # screen
+    "kpi_enterprises": ("生产经营单位", "Enterprises"),
+    "kpi_hazard_sources": ("重大危险源", "Major hazard sources"),
+    "kpi_open_incidents": ("在办突发事件", "Open incidents"),
+    "kpi_alarms": ("报警监测点（当前）", "Sensors in alarm (now)"),
+    "kpi_alarms_tip": ("当前处于报警状态的在线监测点数（报警记录表上线后改为今日报警次数）",
+                       "Sensors whose status is alarm now (becomes today's alarm count once alarm records exist)"),
+    "kpi_overdue": ("逾期未整改隐患", "Overdue hidden dangers"),
+    "kpi_overdue_tip": ("隐患排查治理模块尚未上线，暂无数据", "The hidden-danger module is not live yet: no data"),
+    "risk_distribution": ("企业安全风险四色分布", "Enterprise risk colours"),
+    "live_events": ("实时动态", "Live events"),
+    "open_incidents": ("在办事件", "Open incidents"),
+    "updated_at": ("更新于", "Updated"),
+    "stream_connected": ("实时通道已连接", "Live channel connected"),
+    "stream_lost": ("实时通道重连中…", "Live channel reconnecting…"),
+    "no_events": ("暂无实时事件", "No live events yet"),
+}
+
+# Labels of coded field values, by field name (the registry stores codes; people read words).
+ENUM_LABELS: dict[str, dict[str | int, tuple[str, str]]] = {
+    "sector": {"hazchem": ("危险化学品", "Hazardous chemicals"), "fireworks": ("烟花爆竹", "Fireworks"),
+               "non_coal_mine": ("非煤矿山", "Non-coal mines"), "industry_trade": ("工贸", "Industry & trade")},
+    "risk_colour": {"red": ("重大风险（红）", "Major (red)"), "orange": ("较大风险（橙）", "Considerable (orange)"),
+                    "yellow": ("一般风险（黄）", "General (yellow)"), "blue": ("低风险（蓝）", "Low (blue)")},
+    "grade": {1: ("一级", "Grade 1"), 2: ("二级", "Grade 2"), 3: ("三级", "Grade 3"), 4: ("四级", "Grade 4")},
+    "status": {"reported": ("已接报", "Reported"), "verified": ("已核实", "Verified"),
+               "responding": ("处置中", "Responding"), "under_control": ("已控制", "Under control"),
+               "closed": ("已结束", "Closed"), "reviewed": ("已评估", "Reviewed"),
+               "normal": ("正常", "Normal"), "alarm": ("报警", "Alarm"), "offline": ("离线", "Offline"),
+               "standby": ("待命", "Standby"), "dispatched": ("已出动", "Dispatched"),
+               "off_duty": ("休整", "Off duty")},
+    "kind": {"fire": ("火灾", "Fire"), "explosion": ("爆炸", "Explosion"), "leak": ("泄漏", "Leak"),
+             "poisoning": ("中毒窒息", "Poisoning"), "collapse": ("坍塌", "Collapse"), "traffic": ("交通", "Traffic"),
+             "other": ("其他", "Other"), "school": ("学校", "School"), "kindergarten": ("幼儿园", "Kindergarten"),
+             "hospital": ("医院", "Hospital"), "nursing_home": ("养老院", "Nursing home"),
+             "residential": ("居民区", "Residential"), "indoor": ("室内", "Indoor"), "outdoor": ("室外", "Outdoor"),
+             "special": ("特勤站", "Special"), "standard": ("普通站", "Standard"), "small": ("小型站", "Small"),
+             "river": ("河流", "River"), "lake": ("湖泊", "Lake"), "reservoir": ("水库", "Reservoir"),
+             "gas_concentration": ("气体浓度", "Gas concentration"), "tank_level": ("液位", "Tank level"),
+             "temperature": ("温度", "Temperature"), "pressure": ("压力", "Pressure")},
+    "level": {"municipal": ("市级", "Municipal"), "district": ("区级", "District"),
+              "enterprise": ("企业", "Enterprise"), "national": ("国家级", "National"),
+              "provincial": ("省级", "Provincial"), "grade3a": ("三级甲等", "Grade 3A"), "grade3": ("三级", "Grade 3"),
+              "grade2": ("二级", "Grade 2"), "grade1": ("一级", "Grade 1")},
+    "speciality": {"hazchem": ("危险化学品", "Hazchem"), "fire": ("消防", "Fire"), "mine": ("矿山", "Mine"),
+                   "medical": ("医疗", "Medical"), "water": ("水上", "Water"), "general": ("综合", "General"),
+                   "structural": ("结构", "Structural"), "environment": ("环境", "Environment"),
+                   "electrical": ("电气", "Electrical"), "special_equipment": ("特种设备", "Special equipment")},
+    "response_level": {1: ("Ⅰ级", "Level I"), 2: ("Ⅱ级", "Level II"), 3: ("Ⅲ级", "Level III"),
+                       4: ("Ⅳ级", "Level IV")},
+}
+
+
+def normalise_lang(value: str | None) -> str:
+    """``en``/``en-US``… → ``en``; anything else (including nothing) → the default ``zh-CN``."""
+    return "en" if value and value.lower().startswith("en") else "zh-CN"
+
+
+def strings(lang: str) -> dict[str, str]:
+    i = 1 if normalise_lang(lang) == "en" else 0
+    return {key: pair[i] or pair[0] for key, pair in STRINGS.items()}
+
+
+def t(key: str, lang: str, **params: Any) -> str:
+    text = strings(lang).get(key, key)
+    return text.format(**params) if params else text
+
+
+def enum_label(field: str, value: Any, lang: str) -> str | None:
+    pair = ENUM_LABELS.get(field, {}).get(value)
+    if pair is None:
+        return None
+    return pair[1] if normalise_lang(lang) == "en" else pair[0]

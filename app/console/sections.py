@@ -1,0 +1,83 @@
+"""The console's own panel sections, registered through the same hook as any business module.
+
+enterprises → its major hazard sources and its incidents; hazard sources → chemical inventory (q/Q per
+GB 18218) and sensors; depots → stock. Listed in ``app.modules.PANEL_SECTIONS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from app.console import i18n
+from app.console.panels import PanelContext, register_panel_section, table
+
+
+def _enterprise_uscc(feature_id: int, ctx: PanelContext) -> str | None:
+    uscc = ctx.attributes.get("uscc")
+    if uscc:
+        return str(uscc)
+    return ctx.conn.execute(text("SELECT uscc FROM enterprises WHERE id = :id"), {"id": feature_id}).scalar()
+
+
+def enterprise_hazard_sources(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    rows = ctx.conn.execute(text(
+        "SELECT id, code, name, grade, round(r_value::numeric, 2) AS r_value, exposed_population "
+        "FROM hazard_sources WHERE enterprise_uscc = :uscc ORDER BY grade, code"),
+        {"uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
+    rows = [{**r, "grade": i18n.enum_label("grade", r["grade"], ctx.lang) or r["grade"]} for r in rows]
+    return table([("code", "编码", "Code"), ("name", "名称", "Name"), ("grade", "等级", "Grade"),
+                  ("r_value", "R值", "R value"), ("exposed_population", "500米内人数", "Persons ≤500 m")],
+                 rows, link_layer="hazard_sources")
+
+
+def enterprise_incidents(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    rows = ctx.conn.execute(text(
+        "SELECT id, code, title, kind, status, reported_at FROM incidents WHERE enterprise_uscc = :uscc "
+        "ORDER BY reported_at DESC LIMIT 50"), {"uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
+    rows = [{**r, "kind": i18n.enum_label("kind", r["kind"], ctx.lang) or r["kind"],
+             "status": i18n.enum_label("status", r["status"], ctx.lang) or r["status"]} for r in rows]
+    return table([("reported_at", "接报时间", "Reported"), ("title", "事件", "Incident"), ("kind", "类型", "Kind"),
+                  ("status", "状态", "Status")], rows, link_layer="incidents")
+
+
+def hazard_source_chemicals(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    # q/Q is the ratio GB 18218 sums into S; the largest terms are what an inspector checks first.
+    rows = ctx.conn.execute(text(
+        "SELECT c.chemical_name, c.cas, c.quantity_t, c.critical_quantity_t, "
+        "round((c.quantity_t / c.critical_quantity_t)::numeric, 3) AS q_over_q "
+        "FROM hazard_source_chemicals c JOIN hazard_sources h ON h.code = c.hazard_source_code "
+        "WHERE h.id = :id ORDER BY c.quantity_t / c.critical_quantity_t DESC"), {"id": feature_id}).mappings()
+    return table([("chemical_name", "危险化学品", "Chemical"), ("cas", "CAS号", "CAS"),
+                  ("quantity_t", "最大储存量(吨)", "Max. stored (t)"),
+                  ("critical_quantity_t", "临界量(吨)", "Critical quantity (t)"), ("q_over_q", "q/Q", "q/Q")], rows)
+
+
+def hazard_source_sensors(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    rows = ctx.conn.execute(text(
+        "SELECT s.id, s.code, s.kind, s.unit, s.alarm_high, s.status FROM sensors s "
+        "JOIN hazard_sources h ON h.code = s.hazard_source_code WHERE h.id = :id ORDER BY s.code"),
+        {"id": feature_id}).mappings()
+    rows = [{**r, "kind": i18n.enum_label("kind", r["kind"], ctx.lang) or r["kind"],
+             "status": i18n.enum_label("status", r["status"], ctx.lang) or r["status"]} for r in rows]
+    return table([("code", "编码", "Code"), ("kind", "类型", "Kind"), ("alarm_high", "高报阈值", "High alarm"),
+                  ("unit", "单位", "Unit"), ("status", "状态", "Status")], rows, link_layer="sensors")
+
+
+def depot_inventory(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    rows = ctx.conn.execute(text(
+        "SELECT item, quantity, unit, expiry FROM depot_inventory WHERE depot_id = :id ORDER BY item"),
+        {"id": feature_id}).mappings()
+    return table([("item", "物资名称", "Item"), ("quantity", "库存数量", "Quantity"), ("unit", "单位", "Unit"),
+                  ("expiry", "有效期至", "Expires")], rows)
+
+
+def register() -> None:
+    register_panel_section("enterprises", "hazard_sources", "重大危险源", "Major hazard sources",
+                           enterprise_hazard_sources, order=10)
+    register_panel_section("enterprises", "incidents", "突发事件", "Incidents", enterprise_incidents, order=20)
+    register_panel_section("hazard_sources", "chemicals", "危险化学品", "Chemicals", hazard_source_chemicals,
+                           order=10)
+    register_panel_section("hazard_sources", "sensors", "在线监测点", "Sensors", hazard_source_sensors, order=20)
+    register_panel_section("depots", "inventory", "储备物资", "Stock", depot_inventory, order=10)

@@ -1,0 +1,165 @@
+"""Console logic without Flask: a feature's attributes and linked records, identify, the city extent.
+
+Every SQL identifier below comes from the validated layer registry (``^[a-z][a-z0-9_]*$``), never from a
+request; request values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from app.console import i18n
+from app.console.catalog import title_field
+from app.console.panels import PanelContext, render_sections
+from app.errors import InvalidInput, NotFound, require_number
+from layers.registry import Layer, default_registry
+
+STORAGE_SRID = 4490
+MAX_IDENTIFY_LAYERS = 30
+# Metres per degree, rounded so that a degree box built from them always contains the metric circle
+# (1° of latitude ≥ 110,574 m; 1° of longitude ≤ 111,320 m × cos φ).
+M_PER_DEG_LAT_MIN = 110_000.0
+M_PER_DEG_LON_EQUATOR = 111_400.0
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def get_layer(layer_id: str) -> Layer:
+    try:
+        return default_registry().get(layer_id)
+    except KeyError:
+        raise NotFound(f"unknown layer {layer_id!r}", f"图层 {layer_id!r} 不存在",
+                       details={"layer": layer_id}) from None
+
+
+def degree_margin(metres: float, lat: float) -> tuple[float, float]:
+    """(dlon, dlat) in degrees that surely cover ``metres`` around latitude ``lat`` (index pre-filter)."""
+    dlat = metres / M_PER_DEG_LAT_MIN
+    cos = math.cos(math.radians(min(89.0, abs(lat) + dlat)))
+    return metres / (M_PER_DEG_LON_EQUATOR * cos) * 1.01, dlat
+
+
+def _columns(layer: Layer) -> str:
+    return ", ".join(f't."{f.name}"' for f in layer.fields)
+
+
+def _reference_titles(conn: Connection, layer: Layer, row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each reference field with a value: the referenced feature's layer, id and name (a link in the panel)."""
+    registry = default_registry()
+    by_table = {candidate.table: candidate for candidate in registry}
+    out: dict[str, dict[str, Any]] = {}
+    for f in layer.fields:
+        if not f.references or row.get(f.name) is None:
+            continue
+        table, column = f.references.split(".")
+        target = by_table[table]
+        name_field = title_field(target) or column
+        ref = conn.execute(text(f'SELECT "{target.id_field}" AS id, "{name_field}" AS name FROM "{target.table}" '
+                                f'WHERE "{column}" = :v LIMIT 1'), {"v": row[f.name]}).mappings().first()
+        if ref is not None:
+            out[f.name] = {"layer": target.id, "id": ref["id"], "name": ref["name"]}
+    return out
+
+
+def feature_details(conn: Connection, layer_id: str, feature_id: int, lang: str = "zh-CN") -> dict[str, Any]:
+    """Attributes (with the registry's labels, coded values in words, references resolved) and panel sections."""
+    layer = get_layer(layer_id)
+    row = conn.execute(text(
+        f'SELECT {_columns(layer)}, ST_X(ST_PointOnSurface(t.geom)) AS _lon, ST_Y(ST_PointOnSurface(t.geom)) AS _lat, '
+        f'ST_XMin(t.geom) AS _xmin, ST_YMin(t.geom) AS _ymin, ST_XMax(t.geom) AS _xmax, ST_YMax(t.geom) AS _ymax '
+        f'FROM "{layer.table}" t WHERE t."{layer.id_field}" = :id'), {"id": feature_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"{layer_id} {feature_id} does not exist", f"{layer.title_zh} {feature_id} 不存在",
+                       details={"layer": layer_id, "id": feature_id})
+    values = dict(row)
+    refs = _reference_titles(conn, layer, values)
+    attributes = []
+    for f in layer.fields:
+        value = json_value(values[f.name])
+        item: dict[str, Any] = {"name": f.name, "label": {"zh-CN": f.label, "en": f.label_en}, "value": value}
+        words = i18n.enum_label(f.name, value, lang) if f.enum or f.name in ("grade", "response_level") else None
+        if words is not None:
+            item["text"] = words
+        if f.name in refs:
+            item["ref"] = refs[f.name]
+        attributes.append(item)
+    name_field = title_field(layer)
+    ctx = PanelContext(conn=conn, lang=lang, layer_id=layer_id,
+                       attributes={f.name: json_value(values[f.name]) for f in layer.fields})
+    return {
+        "layer": layer_id,
+        "layerTitle": {"zh-CN": layer.title_zh, "en": layer.title_en},
+        "id": feature_id,
+        "title": json_value(values[name_field]) if name_field else f"{layer.title_zh} {feature_id}",
+        "center": [values["_lon"], values["_lat"]],
+        "bbox": [values["_xmin"], values["_ymin"], values["_xmax"], values["_ymax"]],
+        "attributes": attributes,
+        "sections": render_sections(layer_id, feature_id, ctx),
+    }
+
+
+def parse_layer_list(raw: str | list[str] | None, *, name: str = "layers") -> list[Layer]:
+    ids = raw if isinstance(raw, list) else [s for s in (raw or "").split(",") if s]
+    registry = default_registry()
+    unknown = [i for i in ids if i not in registry]
+    if unknown or not ids or len(ids) > MAX_IDENTIFY_LAYERS:
+        raise InvalidInput(name, f"1..{MAX_IDENTIFY_LAYERS} of: {', '.join(registry.ids)}",
+                           value=",".join(unknown) if unknown else len(ids))
+    return [registry.get(i) for i in ids]
+
+
+def identify(conn: Connection, layers: list[Layer], lon: Any, lat: Any, tolerance_m: Any,
+             limit: int = 5) -> list[dict[str, Any]]:
+    """Features of ``layers`` within ``tolerance_m`` (geodesic) of a clicked point, nearest first.
+
+    Polygons containing the point are at distance 0. Used for layers drawn as raster tiles, whose features the
+    browser does not have.
+    """
+    lon = require_number("lon", lon, minimum=-180, maximum=180, unit="°")
+    lat = require_number("lat", lat, minimum=-90, maximum=90, unit="°")
+    tol = require_number("tolerance_m", tolerance_m, minimum=0, maximum=5000, unit="m")
+    dlon, dlat = degree_margin(tol, lat)
+    hits: list[dict[str, Any]] = []
+    for layer in layers:
+        name = title_field(layer)
+        label = f't."{name}"' if name else "NULL"
+        rows = conn.execute(text(
+            f'SELECT t."{layer.id_field}" AS id, {label} AS name, '
+            f'ST_Distance(t.geom::geography, p.g::geography) AS d '
+            f'FROM "{layer.table}" t, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}) AS g) p '
+            f'WHERE t.geom && ST_Expand(p.g, :dlon, :dlat) '
+            f'AND ST_DWithin(t.geom::geography, p.g::geography, :tol) ORDER BY d LIMIT :limit'),
+            {"lon": lon, "lat": lat, "dlon": dlon, "dlat": dlat, "tol": tol, "limit": limit}).mappings()
+        hits += [{"layer": layer.id, "layerTitle": {"zh-CN": layer.title_zh, "en": layer.title_en},
+                  "id": r["id"], "name": json_value(r["name"]), "distance_m": round(r["d"], 2)} for r in rows]
+    # Points and lines beat the polygon they sit in: a click means the small thing under the cursor.
+    rank = {layer.id: (0 if layer.geometry.endswith("Polygon") else -1) for layer in layers}
+    hits.sort(key=lambda h: (rank[h["layer"]], h["distance_m"]))
+    return hits
+
+
+def city_extent(conn: Connection) -> list[float] | None:
+    """[minlon, minlat, maxlon, maxlat] of the districts (the console's initial view)."""
+    row = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                            "FROM (SELECT ST_Extent(geom) AS e FROM districts) s")).first()
+    return [float(v) for v in row] if row and row[0] is not None else None
+
+
+def enterprise_grades(conn: Connection) -> dict[str, int]:
+    """USCC → grade of the enterprise's most dangerous hazard source (1 is the most dangerous)."""
+    rows = conn.execute(text("SELECT enterprise_uscc, min(grade) FROM hazard_sources GROUP BY enterprise_uscc"))
+    return {uscc: grade for uscc, grade in rows}

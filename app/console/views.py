@@ -1,0 +1,129 @@
+"""``/``: the one-map console, and its JSON API under ``/api/console/`` (thin: logic lives in the service modules)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template, request
+from flask.blueprints import BlueprintSetupState
+
+from app.console import i18n, search, service, spatial, stats
+from app.console.catalog import console_catalog
+from app.database import get_db
+from app.errors import InvalidInput
+
+bp = Blueprint("console", __name__)
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    """Run the declared panel-section registrations and select the live-event backend, once per app."""
+    from app import modules
+    from app.console.redis_broker import install_broker
+
+    for spec in modules.PANEL_SECTIONS:
+        modules.load(spec)()
+    install_broker(state.app.config["ONEMAP"])
+
+
+def request_lang() -> str:
+    """``?lang=`` wins, then Accept-Language; the default is Chinese."""
+    if request.args.get("lang"):
+        return i18n.normalise_lang(request.args["lang"])
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    return i18n.normalise_lang(best)
+
+
+def app_root() -> str:
+    return request.script_root.rstrip("/") + "/"
+
+
+def page_boot(page: str) -> dict[str, Any]:
+    """What a page's JavaScript starts from: language, strings, layer catalogue, URLs."""
+    lang = i18n.normalise_lang(request.args.get("lang"))
+    return {
+        "page": page,
+        "lang": lang,
+        "strings": i18n.strings(lang),
+        "enumLabels": {field: {str(k): v[1 if lang == "en" else 0] for k, v in values.items()}
+                       for field, values in i18n.ENUM_LABELS.items()},
+        "root": app_root(),
+        "catalog": console_catalog(app_root()),
+        "cityExtent": service.city_extent(get_db()),
+    }
+
+
+def float_arg(name: str, default: float | None = None) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise InvalidInput(name, "a number", message_zh=f"缺少参数 {name}")
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInput(name, "a number", value=raw) from None
+
+
+@bp.get("/")
+def index() -> str:
+    boot = page_boot("console")
+    return render_template("console/index.html", boot=boot, s=boot["strings"], lang=boot["lang"])
+
+
+@bp.get("/api/console/layers")
+def layers() -> Response:
+    return jsonify(console_catalog(app_root()))
+
+
+@bp.get("/api/console/features/<layer_id>/<int:feature_id>")
+def feature(layer_id: str, feature_id: int) -> Response:
+    return jsonify(service.feature_details(get_db(), layer_id, feature_id, request_lang()))
+
+
+@bp.get("/api/console/identify")
+def identify() -> Response:
+    layers = service.parse_layer_list(request.args.get("layers"))
+    hits = service.identify(get_db(), layers, float_arg("lon"), float_arg("lat"), float_arg("tolerance_m", 10.0))
+    return jsonify({"features": hits})
+
+
+@bp.get("/api/console/search")
+def search_features() -> Response:
+    limit = int(min(max(float_arg("limit", 20), 1), 100))
+    return jsonify(search.search(get_db(), request.args.get("q"), request.args.get("crs"), limit))
+
+
+@bp.post("/api/console/spatial-query")
+def spatial_query() -> Response:
+    return jsonify(spatial.spatial_query(get_db(), request.get_json(silent=True), request_lang()))
+
+
+@bp.post("/api/console/spatial-query/export")
+def spatial_export() -> Response:
+    fmt = request.args.get("format", "csv")
+    body = request.get_json(silent=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "csv":
+        data, mimetype = spatial.export_csv(get_db(), body, request_lang()), "text/csv; charset=utf-8"
+    elif fmt == "xlsx":
+        data = spatial.export_xlsx(get_db(), body, request_lang())
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        raise InvalidInput("format", "csv or xlsx", value=fmt)
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="onemap-spatial-query-{stamp}.{fmt}"'
+    return response
+
+
+@bp.get("/api/console/stats")
+def console_stats() -> Response:
+    return jsonify(stats.console_stats(get_db(), request.args.get("district") or None))
+
+
+@bp.get("/api/console/enterprise-grades")
+def enterprise_grades() -> Response:
+    response = jsonify(service.enterprise_grades(get_db()))
+    response.cache_control.max_age = 60
+    return response

@@ -1,0 +1,1 @@
+"""The command-centre large screen (``/screen``): full-screen map, KPI panels and a live event ticker."""

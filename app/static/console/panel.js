@@ -1,0 +1,126 @@
+// The feature side panel: attributes with the registry's labels, then every section registered for the
+// layer (app/console/panels.py), rendered generically — the console knows no module's data.
+
+import { L, api, esc, t } from "./boot.js";
+
+let panelEl = null;
+let hooks = { goTo: () => {}, highlight: () => {} };
+let requestSeq = 0;
+
+export function initPanel(element, options) {
+  panelEl = element;
+  hooks = { ...hooks, ...options };
+  element.addEventListener("keydown", (e) => { if (e.key === "Escape") closePanel(); });
+}
+
+export function closePanel() {
+  panelEl.hidden = true;
+  panelEl.replaceChildren();
+  hooks.highlight(null);
+  document.body.classList.remove("panel-open");
+}
+
+function featureButton(layer, id, text) {
+  return `<button type="button" class="link-btn" data-open-layer="${esc(layer)}" data-open-id="${esc(id)}">${esc(text)}</button>`;
+}
+
+function attributeRows(attributes) {
+  return attributes.map((a) => {
+    let value = a.text ?? a.value;
+    value = a.ref ? featureButton(a.ref.layer, a.ref.id, a.ref.name ?? a.value) : esc(value ?? "—");
+    return `<tr><th scope="row">${esc(L(a.label))}</th><td>${value}</td></tr>`;
+  }).join("");
+}
+
+function tableContent(content) {
+  if (!content.rows.length) return `<p class="empty">${esc(t("no_records"))}</p>`;
+  const head = content.columns.map((c) => `<th scope="col">${esc(L(c.label))}</th>`).join("");
+  const link = content.link;
+  const body = content.rows.map((row) => {
+    const cells = content.columns.map((c, i) => {
+      const value = row[c.key] ?? "";
+      if (link && i === 0 && row[link.id_key] != null) return `<td>${featureButton(link.layer, row[link.id_key], value)}</td>`;
+      return `<td>${esc(value)}</td>`;
+    }).join("");
+    return `<tr>${cells}</tr>`;
+  }).join("");
+  return `<div class="table-wrap"><table class="section-table"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
+}
+
+function genericContent(value) {
+  if (value == null) return `<p class="empty">${esc(t("no_records"))}</p>`;
+  if (typeof value !== "object") return `<p>${esc(value)}</p>`;
+  const rows = Object.entries(value).map(([k, v]) =>
+    `<tr><th scope="row">${esc(k)}</th><td>${typeof v === "object" && v !== null ? genericContent(v) : esc(v)}</td></tr>`);
+  return `<table class="attr-table">${rows.join("")}</table>`;
+}
+
+/** Render one section's content by its declared kind (see app/console/panels.py). */
+export function sectionContent(content) {
+  if (content == null) return `<p class="empty">${esc(t("no_records"))}</p>`;
+  switch (content.kind) {
+    case "table": return tableContent(content);
+    case "fields": return `<table class="attr-table">${content.items.map((i) =>
+      `<tr><th scope="row">${esc(L(i.label))}</th><td>${esc(i.value ?? "—")}</td></tr>`).join("")}</table>`;
+    case "text": return `<p>${esc(content.text)}</p>`;
+    default: return genericContent(content);
+  }
+}
+
+function sectionCount(content) {
+  if (content && content.kind === "table") return content.rows.length;
+  return null;
+}
+
+function render(doc, others) {
+  const sections = doc.sections.map((s) => {
+    const count = sectionCount(s.content);
+    const badge = count == null ? "" : ` <span class="badge">${count}</span>`;
+    const body = s.error ? `<p class="empty">${esc(t("section_error"))}</p>` : sectionContent(s.content);
+    return `<details class="panel-section" data-section="${esc(s.id)}" ${count === 0 ? "" : "open"}>
+      <summary>${esc(L(s.title))}${badge}</summary>${body}</details>`;
+  }).join("");
+  const otherList = others.length ? `<details class="panel-section" open><summary>${esc(t("other_features"))}</summary><ul class="others">${
+    others.map((o) => `<li>${featureButton(o.layer, o.id, `${L(o.layerTitle)} · ${o.name ?? o.id}`)}</li>`).join("")}</ul></details>` : "";
+  panelEl.innerHTML = `
+    <header class="panel-head">
+      <div>
+        <div class="panel-layer">${esc(L(doc.layerTitle))}</div>
+        <h2 class="panel-title" id="panel-title" tabindex="-1">${esc(doc.title)}</h2>
+      </div>
+      <button type="button" class="icon-btn panel-zoom" aria-label="${esc(t("zoom_to"))}" title="${esc(t("zoom_to"))}">◎</button>
+      <button type="button" class="icon-btn panel-close" aria-label="${esc(t("close"))}" title="${esc(t("close"))}">✕</button>
+    </header>
+    <div class="panel-body">
+      <details class="panel-section" open><summary>${esc(t("attributes"))}</summary>
+        <table class="attr-table">${attributeRows(doc.attributes)}</table></details>
+      ${sections}${otherList}
+    </div>`;
+  panelEl.querySelector(".panel-close").addEventListener("click", closePanel);
+  panelEl.querySelector(".panel-zoom").addEventListener("click", () => hooks.goTo(doc));
+  for (const button of panelEl.querySelectorAll("[data-open-layer]")) {
+    button.addEventListener("click", () => openFeature(button.dataset.openLayer, Number(button.dataset.openId), { zoom: true }));
+  }
+}
+
+/** Fetch and show a feature; `others` are further hits at the same click. */
+export async function openFeature(layerId, featureId, { others = [], zoom = false } = {}) {
+  const seq = ++requestSeq;
+  panelEl.hidden = false;
+  document.body.classList.add("panel-open");
+  panelEl.setAttribute("aria-busy", "true");
+  try {
+    const doc = await api(`api/console/features/${encodeURIComponent(layerId)}/${featureId}`);
+    if (seq !== requestSeq) return null; // a newer click won
+    render(doc, others.filter((o) => !(o.layer === layerId && o.id === featureId)));
+    hooks.highlight(doc);
+    if (zoom) hooks.goTo(doc);
+    panelEl.querySelector("#panel-title").focus({ preventScroll: true });
+    return doc;
+  } catch (err) {
+    panelEl.innerHTML = `<p class="error" role="alert">${esc(err.message)}</p>`;
+    return null;
+  } finally {
+    panelEl.removeAttribute("aria-busy");
+  }
+}

@@ -1,0 +1,96 @@
+"""REST API of routing and dispatch (thin: parsing and status codes only).
+
+``/api/emergency/nearest-resources``, ``/api/emergency/isochrones``, ``/api/emergency/incidents/<id>/dispatch``,
+``/api/emergency/dispatch-orders/<id>``, ``/api/emergency/incidents/<id>/material-requests``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.auth.identity import current_identity
+from app.database import get_db
+from app.errors import InvalidInput
+from emergency.dispatch import orders, service
+from emergency.geo import parse_crs, to_storage
+from emergency.incidents.service import get_incident
+from emergency.params import float_arg, int_arg, json_object
+from emergency.resources.schemas import parse_kinds
+
+bp = Blueprint("dispatch", __name__)
+
+
+def _where(args: Mapping[str, str]) -> tuple[float, float]:
+    """The query point: ``lon``/``lat`` (+ ``crs``) or ``incident_id``."""
+    if args.get("incident_id"):
+        incident = get_incident(get_db(), int_arg(args, "incident_id", 0, 1, 2**31 - 1))
+        return incident["lon"], incident["lat"]
+    for name in ("lon", "lat"):
+        if args.get(name) is None:
+            raise InvalidInput(name, "lon and lat (with crs), or incident_id", details={"reason": "required"})
+    return to_storage(args["lon"], args["lat"], parse_crs(args.get("crs")))
+
+
+def _snap_limit(args: Mapping[str, str]) -> float:
+    default = float(current_app.config.get("EMERGENCY_SNAP_LIMIT_M", service.DEFAULT_SNAP_LIMIT_M))
+    return float_arg(args, "snap_limit_m", default, 1.0, service.MAX_SNAP_LIMIT_M)
+
+
+@bp.get("/nearest-resources")
+def nearest_resources() -> Response:
+    args = request.args
+    kinds = parse_kinds(args.get("kinds"))
+    limit = int_arg(args, "limit", 10, 1, 100)
+    lon, lat = _where(args)
+    return jsonify(service.nearest_resources(get_db(), lon, lat, kinds, limit, _snap_limit(args)))
+
+
+@bp.get("/isochrones")
+def isochrones() -> Response:
+    args = request.args
+    minutes = service.parse_minutes(args.get("minutes"))
+    direction = args.get("direction", "to")
+    if direction not in ("to", "from"):
+        raise InvalidInput("direction", "to (responders reaching the point, default) or from", value=direction)
+    lon, lat = _where(args)
+    body = service.isochrone_collection(get_db(), lon, lat, minutes, towards=direction == "to",
+                                        snap_limit_m=_snap_limit(args))
+    return jsonify(body)
+
+
+@bp.post("/incidents/<int:incident_id>/dispatch")
+def dispatch(incident_id: int) -> tuple[Response, int]:
+    body = json_object(request.get_json(silent=True))
+    order = orders.create_order(get_db(), incident_id, body, actor=current_identity().username)
+    return jsonify(order), 201
+
+
+@bp.get("/incidents/<int:incident_id>/dispatch")
+def list_orders(incident_id: int) -> Response:
+    return jsonify({"incident_id": incident_id, "orders": orders.list_orders(get_db(), incident_id)})
+
+
+@bp.get("/dispatch-orders/<int:order_id>")
+def get_order(order_id: int) -> Response:
+    return jsonify(orders.get_order(get_db(), order_id))
+
+
+@bp.post("/dispatch-orders/<int:order_id>/transitions")
+def transition_order(order_id: int) -> Response:
+    body = json_object(request.get_json(silent=True))
+    return jsonify(orders.transition_order(get_db(), order_id, body.get("to"), note=body.get("note"),
+                                           actor=current_identity().username))
+
+
+@bp.post("/incidents/<int:incident_id>/material-requests")
+def request_material(incident_id: int) -> tuple[Response, int]:
+    body = json_object(request.get_json(silent=True))
+    return jsonify(orders.request_material(get_db(), incident_id, body, actor=current_identity().username)), 201
+
+
+@bp.get("/incidents/<int:incident_id>/material-requests")
+def list_material_requests(incident_id: int) -> Response:
+    get_incident(get_db(), incident_id)
+    return jsonify({"incident_id": incident_id, "requests": orders.list_material_requests(get_db(), incident_id)})

@@ -1,0 +1,136 @@
+"""Live events: POST /api/events → the SSE stream, keep-alives, the configuration of the backend, and the Redis
+backend across two brokers (as two gunicorn workers would have)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from app import realtime
+from app.config import ConfigError, load_config
+from app.console.events import event_stream
+from tests.conftest import free_port
+
+
+def read_chunk(chunks: Iterator[bytes]) -> str:
+    chunk = next(chunks)
+    return chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
+
+
+def test_published_event_reaches_an_open_stream(user_client) -> None:  # noqa: ANN001
+    response = user_client.get("/api/events/stream", buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    chunks = iter(response.response)
+    first = read_chunk(chunks)
+    assert first.startswith("retry: ") and ": connected" in first
+    posted = user_client.post("/api/events", json={"type": "incident.created",
+                                                   "data": {"title": "示范事件", "lon": 119.0, "lat": 32.0}})
+    assert posted.status_code == 202
+    message = read_chunk(chunks)
+    assert message.startswith(f"id: {posted.get_json()['id']}\n") and message.endswith("\n\n")
+    payload = json.loads(message.split("data: ", 1)[1])
+    assert payload["type"] == "incident.created" and payload["data"]["title"] == "示范事件"
+    response.close()
+
+
+def test_a_silent_stream_sends_keep_alive_comments() -> None:
+    stream = event_stream(keepalive_s=0.05)
+    assert ": connected" in next(stream)
+    assert next(stream) == ": keep-alive\n\n"
+    stream.close()
+
+
+def test_stream_unsubscribes_when_the_client_leaves() -> None:
+    broker = realtime.broker()
+    before = len(broker._subscribers)
+    stream = event_stream(keepalive_s=0.05)
+    next(stream)
+    assert len(broker._subscribers) == before + 1
+    stream.close()
+    assert len(broker._subscribers) == before
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    ({"type": "Incident Created", "data": {}}, "type"),
+    ({"type": "incident.created", "data": [1, 2]}, "data"),
+    ({"data": {}}, "type"),
+    ([1], "body"),
+])
+def test_publish_rejects_malformed_events(user_client, body: object, name: str) -> None:  # noqa: ANN001
+    response = user_client.post("/api/events", json=body)
+    assert response.status_code == 400 and response.get_json()["input"] == name
+
+
+def test_realtime_configuration_is_validated() -> None:
+    assert load_config(environ={})["realtime"]["backend"] == "memory"
+    with pytest.raises(ConfigError, match="redis_url"):
+        load_config({"realtime": {"backend": "redis"}}, environ={})
+    with pytest.raises(ConfigError, match="backend"):
+        load_config({"realtime": {"backend": "kafka"}}, environ={})
+    conf = load_config(environ={"ONEMAP_REALTIME_BACKEND": "redis", "ONEMAP_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert conf["realtime"]["backend"] == "redis" and conf["realtime"]["redis_url"].startswith("redis://")
+
+
+@pytest.fixture
+def redis_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
+    # `make test` installs both (redis extra, redis-server via scripts/install-system.sh --test): never skipped
+    server = shutil.which("redis-server")
+    assert server is not None, "redis-server is missing: run scripts/install-system.sh --test"
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_redis_backend_fans_out_across_workers(redis_url: str) -> None:
+    from app.console.redis_broker import RedisBroker
+
+    worker_a, worker_b = RedisBroker(redis_url, "test:events"), RedisBroker(redis_url, "test:events")
+    on_a = worker_a.subscribe(timeout=5, announce=True)
+    on_b = worker_b.subscribe(timeout=5, announce=True)
+    assert next(on_a) is None and next(on_b) is None  # both subscribed
+    first = worker_a.publish("alarm.raised", {"sensor": "S-1"})
+    second = worker_b.publish("incident.created", {"title": "跨进程"})
+    assert second.id > first.id  # one counter for all workers
+    for stream in (on_a, on_b):
+        got = [next(stream), next(stream)]
+        assert [(e.id, e.type, e.data) for e in got] == [(first.id, "alarm.raised", {"sensor": "S-1"}),
+                                                         (second.id, "incident.created", {"title": "跨进程"})]
+    on_a.close()
+    on_b.close()
+    worker_a.close()
+    worker_b.close()
+
+
+def test_app_built_with_redis_backend_installs_it(redis_url: str, demo_db: str, demo_artifacts) -> None:  # noqa: ANN001
+    from app import create_app
+    from app.console.redis_broker import RedisBroker
+
+    previous = realtime.broker()
+    try:
+        create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
+                    "realtime": {"backend": "redis", "redis_url": redis_url}})
+        assert isinstance(realtime.broker(), RedisBroker)
+        create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)}})
+        assert type(realtime.broker()) is realtime.Broker
+    finally:
+        replaced = realtime.use_broker(previous)
+        if isinstance(replaced, RedisBroker):
+            replaced.close()
