@@ -29,8 +29,8 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (scripts/install-system.sh --test)")
+    # `make test` installs Chromium (scripts/install-system.sh --test): a missing browser is a failure, not a skip
+    assert Path(CHROMIUM).exists(), "Chromium is not installed: run scripts/install-system.sh --test"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
