@@ -249,6 +249,16 @@ def _add_module_groups() -> None:
 _add_module_groups()
 
 
+# Validation errors that carry one line per problem, and how the CLI introduces them.
+_PROBLEM_LIST_LABELS = {
+    ConfigError: "invalid configuration",
+    StyleError: "invalid styles",
+    PolicyError: "invalid authorisation policy",
+    RegistryError: "invalid layer registry",
+}
+_PROBLEM_LIST_ERRORS = tuple(_PROBLEM_LIST_LABELS)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="onemap", standalone_mode=False)
@@ -258,23 +268,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except ConfigError as exc:
-        click.echo("error: invalid configuration:", err=True)
-        for p in exc.problems:
-            click.echo(f"  {p}", err=True)
-        sys.exit(2)
-    except StyleError as exc:
-        click.echo("error: invalid styles:", err=True)
-        for p in exc.problems:
-            click.echo(f"  {p}", err=True)
-        sys.exit(2)
-    except PolicyError as exc:
-        click.echo("error: invalid authorisation policy:", err=True)
-        for p in exc.problems:
-            click.echo(f"  {p}", err=True)
-        sys.exit(2)
-    except RegistryError as exc:
-        click.echo("error: invalid layer registry:", err=True)
+    except _PROBLEM_LIST_ERRORS as exc:
+        label = next(text for kind, text in _PROBLEM_LIST_LABELS.items() if isinstance(exc, kind))
+        click.echo(f"error: {label}:", err=True)
         for p in exc.problems:
             click.echo(f"  {p}", err=True)
         sys.exit(2)

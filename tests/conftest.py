@@ -239,3 +239,11 @@ def live_token(live_server: str, dispatcher_session: tuple[str, str], request: p
     value, token_id = mint_token(live_server, dispatcher_session, request.module.__name__)
     yield value
     revoke_token(live_server, dispatcher_session, token_id)  # demo_db is shared by the whole session
+
+
+@pytest.fixture(scope="module")
+def db(demo_db: str) -> Iterator[sa.Engine]:
+    """An engine on the shared read-only demo city, for tests that compare a service with PostGIS."""
+    engine = sa.create_engine(demo_db)
+    yield engine
+    engine.dispose()

@@ -15,13 +15,6 @@ from app.geo.coords import convert
 from layers.registry import GROUP_TITLES, default_registry
 
 
-@pytest.fixture(scope="module")
-def db(demo_db: str):  # noqa: ANN201
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
 def rows(engine: sa.Engine, sql: str, **params: object) -> list[sa.Row]:
     with engine.connect() as conn:
         return list(conn.execute(sa.text(sql), params))

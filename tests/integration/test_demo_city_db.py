@@ -20,13 +20,6 @@ EXPECTED_COUNTS = {
 POINT_LAYERS = [layer.table for layer in default_registry() if layer.geometry == "Point"]
 
 
-@pytest.fixture(scope="module")
-def db(demo_db: str):  # noqa: ANN201
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
 def q(engine: sa.Engine, sql: str) -> object:
     with engine.connect() as conn:
         return conn.execute(sa.text(sql)).scalar_one()

@@ -21,13 +21,6 @@ TIME_TOL_S = 0.06  # the API rounds times to 0.1 s
 
 
 @pytest.fixture(scope="module")
-def db(demo_db: str):  # noqa: ANN201
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def network(db: sa.Engine) -> dict:
     """The road graph rebuilt independently: a networkx DiGraph (cheapest of parallel arcs) and node coordinates."""
     with db.connect() as conn:

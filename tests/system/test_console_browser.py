@@ -40,13 +40,6 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def db(demo_db: str) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def signed_in(request: pytest.FixtureRequest) -> tuple[str, str, str] | None:
     """(cookie name, session cookie, CSRF token) of the demo dispatcher, or None in a build without sign-in.
 

@@ -96,13 +96,6 @@ def auth(token: str) -> Authentication:
 
 
 @pytest.fixture(scope="module")
-def db(demo_db: str) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def raster(demo_artifacts: Path) -> Path:
     return demo_artifacts / "data" / "population.tif"
 

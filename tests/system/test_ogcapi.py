@@ -16,13 +16,6 @@ def client(user_client):  # noqa: ANN001, ANN201
     return user_client  # the demo dispatcher (city-wide): anonymous callers see public layers only
 
 
-@pytest.fixture(scope="module")
-def db(demo_db: str):  # noqa: ANN201
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
 def scalar(engine: sa.Engine, sql: str, **params: object) -> object:
     with engine.connect() as conn:
         return conn.execute(sa.text(sql), params).scalar_one()

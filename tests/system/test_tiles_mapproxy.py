@@ -82,13 +82,6 @@ def raw_get(base: str, path: str, headers: dict[str, str]) -> int:
 
 # -- fixtures ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def db(demo_db: str) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(demo_db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def auth(live_token: str) -> dict[str, str]:
     """HTTP headers for a city-wide user (the demo dispatcher's API token), who may see the internal layers."""
     return {"Authorization": f"Bearer {live_token}"}
