@@ -91,4 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app.auth.middleware import AuthMiddleware
 
     app.wsgi_app = AuthMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
+    from app.compress import Gzip
+
+    app.wsgi_app = Gzip(app.wsgi_app, prefixes=("/ogcapi", "/ows"))  # type: ignore[method-assign]
     return app

@@ -70,6 +70,8 @@ class Layer:
     zoom_max: int = 20
     searchable: tuple[str, ...] = ()
     mvt: bool = False
+    # the fields a vector tile carries besides the id (None: all of them)
+    mvt_properties: tuple[str, ...] | None = None
     raster_tiles: bool = False
     source: Path | None = field(default=None, compare=False)
 
@@ -110,6 +112,11 @@ class Registry:
         return [layer.id for layer in self.layers]
 
 
+def _mvt_properties(value: Any) -> tuple[str, ...] | None:
+    """``tiles.mvt``: a list names the fields vector tiles carry; ``true`` carries them all."""
+    return tuple(value) if isinstance(value, list) else None
+
+
 def _build(path: Path, doc: dict[str, Any]) -> Layer:
     zoom = doc.get("zoom", {"min": 0, "max": 20})
     fields = tuple(
@@ -144,7 +151,8 @@ def _build(path: Path, doc: dict[str, Any]) -> Layer:
         zoom_min=zoom["min"],
         zoom_max=zoom["max"],
         searchable=tuple(doc.get("searchable", ())),
-        mvt=doc.get("tiles", {}).get("mvt", False),
+        mvt=bool(doc.get("tiles", {}).get("mvt", False)),
+        mvt_properties=_mvt_properties(doc.get("tiles", {}).get("mvt")),
         raster_tiles=doc.get("tiles", {}).get("raster", False),
         source=path,
     )
@@ -170,6 +178,9 @@ def _check_layer(layer: Layer) -> list[str]:
     for s in layer.searchable:
         if s not in seen:
             problems.append(f"{name}: searchable: {s!r} is not a field of this layer")
+    for s in layer.mvt_properties or ():
+        if s not in seen:
+            problems.append(f"{name}: tiles.mvt: {s!r} is not a field of this layer")
     if layer.temporal_field is not None:
         if layer.temporal_field not in seen:
             problems.append(f"{name}: temporal_field: {layer.temporal_field!r} is not a field of this layer")

@@ -36,6 +36,7 @@ from sqlalchemy.sql.expression import and_
 
 from app.auth.policy import current_authz
 from app.auth.scope import NOTHING, Scope, ScopeLink, scope_links
+from layers.registry import default_registry
 
 LOGGER = logging.getLogger(__name__)
 
@@ -216,6 +217,9 @@ class OneMapMVTProvider(MVTPostgreSQLProvider):
 
     def _tile_sql(self, scope_where: str = "true") -> str:
         columns = [c.name for c in self.table_model.__table__.columns if c.name != self.geom]
+        layer = next((x for x in default_registry() if x.table == self.table), None)
+        if layer is not None and layer.mvt_properties is not None:  # only what the map needs, not every column
+            columns = [c for c in columns if c == layer.id_field or c in layer.mvt_properties]
         cols = ", ".join(f't."{c}"' for c in columns)
         # Table and column names come from the reflected table (validated registry names), never from a request.
         return (

@@ -158,7 +158,12 @@ def _value_problem(layer: Layer, prop: str, value: Any) -> str | None:
 
 
 def _check_property(where: str, layer: Layer, prop: str) -> str | None:
-    if prop == layer.id_field or prop in layer.field_names:
+    if prop == layer.id_field:
+        return None
+    if prop in layer.field_names:
+        if layer.mvt_properties is not None and prop not in layer.mvt_properties:
+            # the console draws this layer from vector tiles with this very style
+            return f"{where}: {prop!r} is not carried by layer {layer.id!r}'s vector tiles (add it to tiles.mvt)"
         return None
     return f"{where}: {prop!r} is not a field of layer {layer.id!r} (fields: {', '.join(layer.field_names)})"
 

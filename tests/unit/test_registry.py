@@ -59,6 +59,8 @@ def _edit(path: Path, old: str, new: str) -> None:
          "depots.yaml: searchable: 'colour' is not a field of this layer"),
         ("incidents.yaml", "temporal_field: reported_at", "temporal_field: title",
          "incidents.yaml: temporal_field: 'title' must be a date or datetime field"),
+        ("enterprises.yaml", "tiles: {mvt: [uscc, name,", "tiles: {mvt: [uscc, title,",
+         "enterprises.yaml: tiles.mvt: 'title' is not a field of this layer"),
         ("water.yaml", "id: water", "id: lakes", "water.yaml: id: 'lakes' must match the file name 'water'"),
         ("hospitals.yaml", "zoom: {min: 8, max: 20}", "zoom: {min: 18, max: 9}",
          "hospitals.yaml: zoom: min 18 is greater than max 9"),

@@ -111,6 +111,8 @@ def _edit(path: Path, old: str, new: str) -> None:
          "roads.yaml: classes[1](name=trunk).filter.range: property 'road_class' is not numeric"),
         ("shelters.yaml", "  property: name\n", "  property: nom\n",
          "shelters.yaml: label.property: 'nom' is not a field of layer 'shelters'"),
+        ("enterprises.yaml", "  property: name\n", "  property: address\n",
+         "enterprises.yaml: label.property: 'address' is not carried by layer 'enterprises''s vector tiles"),
         ("roads.yaml", "geometry: line", "geometry: point",
          "roads.yaml: geometry: 'point' cannot draw layer 'roads' (roads.yaml: geometry LineString)"),
         ("water.yaml", "id: water", "id: waters", "water.yaml: id: 'waters' must match the file name 'water'"),
