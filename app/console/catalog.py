@@ -7,6 +7,9 @@ How a layer reaches the browser is decided here, from the registry, never per la
   OGC API Features for the visible extent (bbox strategy), so a new incident shows on the next refresh;
 * ``raster`` — lines and polygons with ``tiles.raster`` (districts, roads, grid cells…): MapProxy WMTS tiles;
   a click on them is answered by ``/api/console/identify`` on the server.
+
+The catalogue lists only the layers the caller may read (and the basemap): a layer the console would draw but
+the services refuse is a broken promise, and a role's catalogue is what its console shows.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from app.auth.rowscope import LayerAccess
 from layers.registry import GROUP_TITLES, Layer, default_registry
 from styles import default_styles
 from styles.openlayers import compile_all
@@ -93,12 +97,12 @@ def basemap_entry(root: str) -> dict[str, Any]:
     }
 
 
-def console_catalog(root: str = "/") -> dict[str, Any]:
-    """Groups (in registry group order) with their layers, the basemap first; JSON-ready."""
+def console_catalog(root: str = "/", *, access: LayerAccess) -> dict[str, Any]:
+    """Groups (in registry group order) with the layers the caller may read, the basemap first; JSON-ready."""
     registry = default_registry()
     groups = []
     for key, titles in GROUP_TITLES.items():
-        layers = [layer_entry(layer, root) for layer in registry if layer.group == key]
+        layers = [layer_entry(layer, root) for layer in registry if layer.group == key and access.can(layer.id)]
         if key == "basemap":
             layers.insert(0, basemap_entry(root))
         if layers:

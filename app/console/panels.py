@@ -12,6 +12,23 @@ dangers, permits or inspections: those modules add their own sections without to
 
     register_panel_section("enterprises", "inspections", "执法检查", "Inspections", _inspections, order=40)
 
+Data scope. The console has already checked that the caller may read the feature itself (a feature outside
+the caller's scope never reaches a provider). Rows of *other* layers that a section lists are the provider's
+job: filter them with ``ctx.access`` (:class:`app.auth.rowscope.LayerAccess`), exactly as a business endpoint
+would, and declare them in ``requires`` so that the whole section is left out for a caller who may not read
+that layer at all (an empty table would claim "no records")::
+
+    def _incidents(feature_id: int, ctx: PanelContext) -> dict:
+        scope, params = ctx.access.where("incidents", alias="i")
+        rows = ctx.conn.execute(text(f"SELECT i.id, i.title FROM incidents i WHERE i.enterprise_uscc = :u "
+                                     f"AND {scope}"), {**params, "u": ctx.attributes["uscc"]}).mappings()
+        return table([("title", "事件", "Incident")], rows, link_layer="incidents")
+
+    register_panel_section("enterprises", "incidents", "突发事件", "Incidents", _incidents, requires=("incidents",))
+
+Records that belong to the feature itself and are no layer of their own (a hazard source's chemicals, a depot's
+stock) need no filter beyond the feature's.
+
 What a provider may return (rendered by ``app/static/console/panel.js``):
 
 * ``None`` or an empty table: the section shows "无记录 / No records";
@@ -34,17 +51,21 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PanelContext:
-    """What a provider gets besides the feature id: the request's database connection and UI language."""
+    """What a provider gets besides the feature id: the request's database connection, UI language, the
+    feature's attributes and the caller's :class:`LayerAccess` (filter every linked row with it)."""
 
     conn: Connection
     lang: str = "zh-CN"
     layer_id: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    access: LayerAccess = field(kw_only=True)
 
 
 Provider = Callable[[int, PanelContext], Any]
@@ -58,24 +79,26 @@ class PanelSection:
     title_en: str
     provider: Provider
     order: int = 50
+    requires: tuple[str, ...] = ()   # layers whose rows the section lists
 
 
 _SECTIONS: dict[tuple[str, str], PanelSection] = {}
 
 
 def register_panel_section(layer_id: str, section_id: str, title_zh: str, title_en: str, provider: Provider,
-                           *, order: int = 50) -> PanelSection:
+                           *, order: int = 50, requires: Iterable[str] = ()) -> PanelSection:
     """Add (or replace) section ``section_id`` on the panel of every feature of ``layer_id``.
 
     ``provider(feature_id, ctx)`` returns JSON-ready content (see the module docstring); ``order`` sorts
-    the sections (lower first). The layer must exist in the registry when the panel is built, not now, so a
-    module may register before the registry is loaded.
+    the sections (lower first); ``requires`` names the layers whose rows it lists — the section is left out
+    for a caller who may not read one of them. The layer must exist in the registry when the panel is built,
+    not now, so a module may register before the registry is loaded.
     """
     if not layer_id or not section_id:
         raise ValueError("layer_id and section_id are required")
     if not callable(provider):
         raise TypeError(f"provider of {layer_id}/{section_id} is not callable")
-    section = PanelSection(layer_id, section_id, title_zh, title_en, provider, order)
+    section = PanelSection(layer_id, section_id, title_zh, title_en, provider, order, tuple(requires))
     _SECTIONS[(layer_id, section_id)] = section
     return section
 
@@ -89,9 +112,12 @@ def sections_for(layer_id: str) -> list[PanelSection]:
 
 
 def render_sections(layer_id: str, feature_id: int, ctx: PanelContext) -> list[dict[str, Any]]:
-    """Every section of the feature; a failing provider becomes an error entry instead of breaking the panel."""
+    """Every section of the feature the caller may see; a failing provider becomes an error entry instead of
+    breaking the panel."""
     out = []
     for section in sections_for(layer_id):
+        if not all(ctx.access.can(required) for required in section.requires):
+            continue
         entry: dict[str, Any] = {"id": section.section_id, "title": {"zh-CN": section.title_zh, "en": section.title_en}}
         try:
             entry["content"] = section.provider(feature_id, ctx)

@@ -13,6 +13,9 @@ are read. Which number is the longitude:
 
 The datum is declared by the caller (``crs``: cgcs2000/wgs84, gcj02, bd09) and converted explicitly to CGCS2000
 with :mod:`app.geo.coords`; CGCS2000 and WGS-84 differ by centimetres and are treated as one.
+
+Text search runs over every layer the caller may read (others are skipped silently: nobody named them) and
+only over the rows inside the caller's data scope.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
 from app.console.catalog import title_field
 from app.errors import InvalidInput
 from app.geo.coords import convert, normalise_system, out_of_china
@@ -124,7 +128,7 @@ def _text_fields(layer: Layer) -> list[str]:
     return [name for name in layer.searchable if layer.field(name).type in ("string", "text")]
 
 
-def _layer_query(layer: Layer, fields: list[str]) -> str:
+def _layer_query(layer: Layer, fields: list[str], scope: str = "TRUE") -> str:
     name = title_field(layer) or fields[0]
     where = " OR ".join(f't."{f}" ILIKE :pat' for f in fields)
     exact = " OR ".join(f'upper(t."{f}") = upper(:q)' for f in fields)
@@ -137,20 +141,22 @@ def _layer_query(layer: Layer, fields: list[str]) -> str:
         f"ST_X(ST_PointOnSurface(t.geom)) AS lon, ST_Y(ST_PointOnSurface(t.geom)) AS lat, "
         f"ST_XMin(t.geom) AS xmin, ST_YMin(t.geom) AS ymin, ST_XMax(t.geom) AS xmax, ST_YMax(t.geom) AS ymax, "
         f"({exact}) AS exact, {score_sql} AS score "
-        f'FROM "{layer.table}" t WHERE {where} ORDER BY exact DESC, score DESC, t."{layer.id_field}" LIMIT :limit'
+        f'FROM "{layer.table}" t WHERE ({where}) AND {scope} '
+        f'ORDER BY exact DESC, score DESC, t."{layer.id_field}" LIMIT :limit'
     )
 
 
-def text_results(conn: Connection, q: str, limit: int) -> list[dict[str, Any]]:
+def text_results(conn: Connection, q: str, limit: int, *, access: LayerAccess) -> list[dict[str, Any]]:
     """Features whose searchable fields contain ``q`` (pg_trgm indexes); exact matches (a USCC) first,
-    enterprises before other layers at equal rank."""
+    enterprises before other layers at equal rank. Only layers and rows the caller may read."""
     params = {"q": q, "pat": f"%{_escape_like(q)}%", "limit": limit}
     results = []
     for order, layer in enumerate(sorted(default_registry(), key=lambda x: x.id != "enterprises")):
         fields = _text_fields(layer)
-        if not fields:
+        if not fields or not access.can(layer.id):
             continue
-        for r in conn.execute(text(_layer_query(layer, fields)), params).mappings():
+        scope, scope_params = access.where(layer.id, alias="t")
+        for r in conn.execute(text(_layer_query(layer, fields, scope)), {**params, **scope_params}).mappings():
             results.append({
                 "kind": "feature", "layer": layer.id, "layerTitle": {"zh-CN": layer.title_zh, "en": layer.title_en},
                 "id": r["id"], "name": r["name"], "subtitle": r["subtitle"] or None,
@@ -161,11 +167,12 @@ def text_results(conn: Connection, q: str, limit: int) -> list[dict[str, Any]]:
     return results[:limit]
 
 
-def search(conn: Connection, q: str | None, crs: str | None = None, limit: int = 20) -> dict[str, Any]:
+def search(conn: Connection, q: str | None, crs: str | None = None, limit: int = 20, *,
+           access: LayerAccess) -> dict[str, Any]:
     q = (q or "").strip()
     if not q or len(q) > MAX_QUERY:
         raise InvalidInput("q", f"1..{MAX_QUERY} characters", value=len(q))
     coords = coordinate_results(q, crs or "cgcs2000")
     if coords is not None:
         return {"query": q, "kind": "coordinate", "results": coords}
-    return {"query": q, "kind": "text", "results": text_results(conn, q, limit)}
+    return {"query": q, "kind": "text", "results": text_results(conn, q, limit, access=access)}

@@ -1,7 +1,8 @@
 """The console's own panel sections, registered through the same hook as any business module.
 
 enterprises → its major hazard sources and its incidents; hazard sources → chemical inventory (q/Q per
-GB 18218) and sensors; depots → stock. Listed in ``app.modules.PANEL_SECTIONS``.
+GB 18218) and sensors; depots → stock. Listed in ``app.modules.PANEL_SECTIONS``. Linked rows of other layers
+(hazard sources, incidents, sensors) are limited to the caller's data scope through ``ctx.access``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ def _enterprise_uscc(feature_id: int, ctx: PanelContext) -> str | None:
 
 
 def enterprise_hazard_sources(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    scope, params = ctx.access.where("hazard_sources", alias="h")
     rows = ctx.conn.execute(text(
-        "SELECT id, code, name, grade, round(r_value::numeric, 2) AS r_value, exposed_population "
-        "FROM hazard_sources WHERE enterprise_uscc = :uscc ORDER BY grade, code"),
-        {"uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
+        "SELECT h.id, h.code, h.name, h.grade, round(h.r_value::numeric, 2) AS r_value, h.exposed_population "
+        f"FROM hazard_sources h WHERE h.enterprise_uscc = :uscc AND {scope} ORDER BY h.grade, h.code"),
+        {**params, "uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
     rows = [{**r, "grade": i18n.enum_label("grade", r["grade"], ctx.lang) or r["grade"]} for r in rows]
     return table([("code", "编码", "Code"), ("name", "名称", "Name"), ("grade", "等级", "Grade"),
                   ("r_value", "R值", "R value"), ("exposed_population", "500米内人数", "Persons ≤500 m")],
@@ -33,9 +35,11 @@ def enterprise_hazard_sources(feature_id: int, ctx: PanelContext) -> dict[str, A
 
 
 def enterprise_incidents(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    scope, params = ctx.access.where("incidents", alias="i")
     rows = ctx.conn.execute(text(
-        "SELECT id, code, title, kind, status, reported_at FROM incidents WHERE enterprise_uscc = :uscc "
-        "ORDER BY reported_at DESC LIMIT 50"), {"uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
+        "SELECT i.id, i.code, i.title, i.kind, i.status, i.reported_at FROM incidents i "
+        f"WHERE i.enterprise_uscc = :uscc AND {scope} ORDER BY i.reported_at DESC LIMIT 50"),
+        {**params, "uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
     rows = [{**r, "kind": i18n.enum_label("kind", r["kind"], ctx.lang) or r["kind"],
              "status": i18n.enum_label("status", r["status"], ctx.lang) or r["status"]} for r in rows]
     return table([("reported_at", "接报时间", "Reported"), ("title", "事件", "Incident"), ("kind", "类型", "Kind"),
@@ -55,10 +59,11 @@ def hazard_source_chemicals(feature_id: int, ctx: PanelContext) -> dict[str, Any
 
 
 def hazard_source_sensors(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    scope, params = ctx.access.where("sensors", alias="s")
     rows = ctx.conn.execute(text(
         "SELECT s.id, s.code, s.kind, s.unit, s.alarm_high, s.status FROM sensors s "
-        "JOIN hazard_sources h ON h.code = s.hazard_source_code WHERE h.id = :id ORDER BY s.code"),
-        {"id": feature_id}).mappings()
+        f"JOIN hazard_sources h ON h.code = s.hazard_source_code WHERE h.id = :id AND {scope} ORDER BY s.code"),
+        {**params, "id": feature_id}).mappings()
     rows = [{**r, "kind": i18n.enum_label("kind", r["kind"], ctx.lang) or r["kind"],
              "status": i18n.enum_label("status", r["status"], ctx.lang) or r["status"]} for r in rows]
     return table([("code", "编码", "Code"), ("kind", "类型", "Kind"), ("alarm_high", "高报阈值", "High alarm"),
@@ -75,9 +80,11 @@ def depot_inventory(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
 
 def register() -> None:
     register_panel_section("enterprises", "hazard_sources", "重大危险源", "Major hazard sources",
-                           enterprise_hazard_sources, order=10)
-    register_panel_section("enterprises", "incidents", "突发事件", "Incidents", enterprise_incidents, order=20)
+                           enterprise_hazard_sources, order=10, requires=("hazard_sources",))
+    register_panel_section("enterprises", "incidents", "突发事件", "Incidents", enterprise_incidents, order=20,
+                           requires=("incidents",))
     register_panel_section("hazard_sources", "chemicals", "危险化学品", "Chemicals", hazard_source_chemicals,
                            order=10)
-    register_panel_section("hazard_sources", "sensors", "在线监测点", "Sensors", hazard_source_sensors, order=20)
+    register_panel_section("hazard_sources", "sensors", "在线监测点", "Sensors", hazard_source_sensors, order=20,
+                           requires=("sensors",))
     register_panel_section("depots", "inventory", "储备物资", "Stock", depot_inventory, order=10)

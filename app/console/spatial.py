@@ -5,6 +5,9 @@ equals what any PostGIS client gets with the same predicate. The buffer polygon 
 ``ST_Buffer(drawn::geography, buffer_m)``, a 32-gon approximation of that zone (its edges cut up to ~2 % of
 the radius inside the true circle), so features very near the edge can be listed while drawn just outside it.
 A degree box around the drawn geometry, widened to surely contain the zone, lets the GiST index pre-filter.
+
+Data scope: the layers are named by the caller, so one it may not read (list) or export (export) is refused
+with 401/403; rows outside the caller's scope of that action are neither listed, counted nor exported.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
 from app.console import i18n
 from app.console.catalog import title_field
 from app.console.service import STORAGE_SRID, degree_margin, json_value, parse_layer_list
@@ -30,6 +34,8 @@ MAX_BUFFER_M = 50_000.0
 MAX_VERTICES = 10_000
 LIST_LIMIT = 2_000     # per layer, in the JSON answer the console lists
 EXPORT_LIMIT = 100_000  # per layer, in a CSV/Excel export
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8",
+                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def _positions(geometry: dict[str, Any]) -> list[list[float]]:
@@ -77,7 +83,7 @@ def parse_request(body: Any) -> tuple[dict[str, Any], float, list[Layer]]:
     return geometry, buffer_m, layers
 
 
-def _layer_sql(layer: Layer) -> str:
+def _layer_sql(layer: Layer, scope: str) -> str:
     cols = ", ".join(f't."{f.name}"' for f in layer.fields)
     return (
         f'SELECT t."{layer.id_field}" AS _id, {cols}, '
@@ -85,7 +91,7 @@ def _layer_sql(layer: Layer) -> str:
         f"ST_Distance(t.geom::geography, q.g::geography) AS _distance "
         f'FROM "{layer.table}" t, (SELECT ST_SetSRID(ST_GeomFromGeoJSON(:g), {STORAGE_SRID}) AS g) q '
         f"WHERE t.geom && ST_Expand(ST_Envelope(q.g), :dlon, :dlat) "
-        f"AND ST_DWithin(t.geom::geography, q.g::geography, :m) "
+        f"AND ST_DWithin(t.geom::geography, q.g::geography, :m) AND {scope} "
         f'ORDER BY _distance, t."{layer.id_field}" LIMIT :limit'
     )
 
@@ -97,8 +103,14 @@ def _params(geometry: dict[str, Any], buffer_m: float, limit: int) -> dict[str, 
     return {"g": json.dumps(geometry), "m": buffer_m, "dlon": dlon + 1e-9, "dlat": dlat + 1e-9, "limit": limit}
 
 
-def _rows(conn: Connection, layer: Layer, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(text(_layer_sql(layer)), params).mappings()]
+def _scoped(access: LayerAccess, layer: Layer, action: str) -> tuple[str, dict[str, Any]]:
+    return access.where(layer.id, alias="t", action=action)
+
+
+def _rows(conn: Connection, layer: Layer, params: dict[str, Any], access: LayerAccess,
+          action: str = "read") -> list[dict[str, Any]]:
+    scope, scope_params = _scoped(access, layer, action)
+    return [dict(r) for r in conn.execute(text(_layer_sql(layer, scope)), {**params, **scope_params}).mappings()]
 
 
 def buffer_geometry(conn: Connection, geometry: dict[str, Any], buffer_m: float) -> dict[str, Any]:
@@ -110,18 +122,21 @@ def buffer_geometry(conn: Connection, geometry: dict[str, Any], buffer_m: float)
     return json.loads(raw)
 
 
-def spatial_query(conn: Connection, body: Any, lang: str = "zh-CN") -> dict[str, Any]:
+def spatial_query(conn: Connection, body: Any, lang: str = "zh-CN", *, access: LayerAccess) -> dict[str, Any]:
     geometry, buffer_m, layers = parse_request(body)
+    for layer in layers:
+        access.require(layer.id)
     params = _params(geometry, buffer_m, LIST_LIMIT + 1)
     out_layers = []
     for layer in layers:
-        rows = _rows(conn, layer, params)
+        rows = _rows(conn, layer, params, access)
         truncated = len(rows) > LIST_LIMIT
         rows = rows[:LIST_LIMIT]
         count = len(rows)
         if truncated:
-            count = conn.execute(text(f"SELECT count(*) FROM ({_layer_sql(layer)}) s"),
-                                 {**params, "limit": None}).scalar_one()
+            scope, scope_params = _scoped(access, layer, "read")
+            count = conn.execute(text(f"SELECT count(*) FROM ({_layer_sql(layer, scope)}) s"),
+                                 {**params, **scope_params, "limit": None}).scalar_one()
         name = title_field(layer)
         out_layers.append({
             "layer": layer.id, "title": {"zh-CN": layer.title_zh, "en": layer.title_en},
@@ -153,25 +168,53 @@ COMMON = [("layer", ("图层", "Layer")), ("id", ("编号", "ID")), ("distance_m
           ("lon", ("经度(CGCS2000)", "Longitude (CGCS2000)")), ("lat", ("纬度(CGCS2000)", "Latitude (CGCS2000)"))]
 
 
-def export_tables(conn: Connection, body: Any, lang: str) -> Iterator[tuple[Layer, list[str], list[list[Any]]]]:
-    """Per layer: (layer, header, rows) of every feature in the zone (up to EXPORT_LIMIT)."""
+Table = tuple[Layer, list[str], list[list[Any]]]
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export file and what went into it (for the audit log)."""
+
+    data: bytes
+    mimetype: str
+    rows: dict[str, int]     # layer id → rows exported
+    scopes: dict[str, str]   # layer id → the caller's export scope, in words
+
+
+def export_tables(conn: Connection, body: Any, lang: str, *, access: LayerAccess) -> list[Table]:
+    """Per layer: (layer, header, rows) of every feature in the zone (up to EXPORT_LIMIT) that the caller may
+    export; a layer the caller may not export refuses the whole request (401/403) before anything is read."""
     geometry, buffer_m, layers = parse_request(body)
+    for layer in layers:
+        access.require(layer.id, "export")
     params = _params(geometry, buffer_m, EXPORT_LIMIT)
     en = i18n.normalise_lang(lang) == "en"
+    tables = []
     for layer in layers:
         header = [_label(pair, lang) for _, pair in COMMON] + [f.label_en if en else f.label for f in layer.fields]
         title = layer.title_en if en else layer.title_zh
         rows = [[title, r["_id"], round(r["_distance"], 1), r["_lon"], r["_lat"]]
-                + [r[f.name] for f in layer.fields] for r in _rows(conn, layer, params)]
-        yield layer, header, [[_cell(v) for v in row] for row in rows]
+                + [r[f.name] for f in layer.fields] for r in _rows(conn, layer, params, access, "export")]
+        tables.append((layer, header, [[_cell(v) for v in row] for row in rows]))
+    return tables
 
 
-def export_csv(conn: Connection, body: Any, lang: str) -> bytes:
+def export(conn: Connection, body: Any, lang: str, fmt: str, *, access: LayerAccess) -> Export:
+    """The spatial query's features as ``fmt`` (csv or xlsx), limited to the caller's export scope."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput("format", " or ".join(EXPORT_FORMATS), value=fmt)
+    tables = export_tables(conn, body, lang, access=access)
+    data = export_csv(tables) if fmt == "csv" else export_xlsx(tables, lang)
+    return Export(data, EXPORT_FORMATS[fmt], {layer.id: len(rows) for layer, _, rows in tables},
+                  {layer.id: access.scope(layer.id, "export").describe() for layer, _, _ in tables})
+
+
+def export_csv(tables: list[Table]) -> bytes:
     """One CSV: each layer's block starts with its own header row (layers have different fields).
     UTF-8 with a BOM so that Excel on a Chinese Windows opens it without mojibake."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    for i, (_layer, header, rows) in enumerate(export_tables(conn, body, lang)):
+    for i, (_layer, header, rows) in enumerate(tables):
         if i:
             writer.writerow([])
         writer.writerow(header)
@@ -179,7 +222,7 @@ def export_csv(conn: Connection, body: Any, lang: str) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def export_xlsx(conn: Connection, body: Any, lang: str) -> bytes:
+def export_xlsx(tables: list[Table], lang: str) -> bytes:
     """One sheet per layer (named by its title), with the layer's own labelled columns."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
@@ -187,7 +230,7 @@ def export_xlsx(conn: Connection, body: Any, lang: str) -> bytes:
     workbook = Workbook()
     workbook.remove(workbook.active)
     en = i18n.normalise_lang(lang) == "en"
-    for layer, header, rows in export_tables(conn, body, lang):
+    for layer, header, rows in tables:
         sheet = workbook.create_sheet((layer.title_en if en else layer.title_zh)[:31])
         sheet.append(header)
         for row in rows:

@@ -1,4 +1,8 @@
-"""``/``: the one-map console, and its JSON API under ``/api/console/`` (thin: logic lives in the service modules)."""
+"""``/``: the one-map console, and its JSON API under ``/api/console/`` (thin: logic lives in the service modules).
+
+Every endpoint hands the service the caller's :class:`~app.auth.rowscope.LayerAccess`: the gate only lets the
+caller into the console; which layers and rows they get is decided per layer, exactly as on the OGC services.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from flask.blueprints import BlueprintSetupState
 
+from app.auth import audit
+from app.auth.rowscope import LayerAccess
 from app.console import i18n, search, service, spatial, stats
 from app.console.catalog import console_catalog
 from app.database import get_db
@@ -40,7 +46,9 @@ def app_root() -> str:
 
 
 def page_boot(page: str) -> dict[str, Any]:
-    """What a page's JavaScript starts from: language, strings, layer catalogue, URLs."""
+    """What a page's JavaScript starts from: language, strings, the caller's layer catalogue and permissions
+    (``can``: ``{"modules": {name: [actions]}, "layers": {id: [actions]}}``, to show or hide actions), URLs."""
+    access = LayerAccess.for_request()
     lang = i18n.normalise_lang(request.args.get("lang"))
     return {
         "page": page,
@@ -49,7 +57,8 @@ def page_boot(page: str) -> dict[str, Any]:
         "enumLabels": {field: {str(k): v[1 if lang == "en" else 0] for k, v in values.items()}
                        for field, values in i18n.ENUM_LABELS.items()},
         "root": app_root(),
-        "catalog": console_catalog(app_root()),
+        "catalog": console_catalog(app_root(), access=access),
+        "can": access.permissions(),
         "cityExtent": service.city_extent(get_db()),
     }
 
@@ -74,56 +83,61 @@ def index() -> str:
 
 @bp.get("/api/console/layers")
 def layers() -> Response:
-    return jsonify(console_catalog(app_root()))
+    return jsonify(console_catalog(app_root(), access=LayerAccess.for_request()))
 
 
 @bp.get("/api/console/features/<layer_id>/<int:feature_id>")
 def feature(layer_id: str, feature_id: int) -> Response:
-    return jsonify(service.feature_details(get_db(), layer_id, feature_id, request_lang()))
+    return jsonify(service.feature_details(get_db(), layer_id, feature_id, request_lang(),
+                                           access=LayerAccess.for_request()))
 
 
 @bp.get("/api/console/identify")
 def identify() -> Response:
     layers = service.parse_layer_list(request.args.get("layers"))
-    hits = service.identify(get_db(), layers, float_arg("lon"), float_arg("lat"), float_arg("tolerance_m", 10.0))
+    hits = service.identify(get_db(), layers, float_arg("lon"), float_arg("lat"), float_arg("tolerance_m", 10.0),
+                            access=LayerAccess.for_request())
     return jsonify({"features": hits})
 
 
 @bp.get("/api/console/search")
 def search_features() -> Response:
     limit = int(min(max(float_arg("limit", 20), 1), 100))
-    return jsonify(search.search(get_db(), request.args.get("q"), request.args.get("crs"), limit))
+    return jsonify(search.search(get_db(), request.args.get("q"), request.args.get("crs"), limit,
+                                 access=LayerAccess.for_request()))
 
 
 @bp.post("/api/console/spatial-query")
 def spatial_query() -> Response:
-    return jsonify(spatial.spatial_query(get_db(), request.get_json(silent=True), request_lang()))
+    return jsonify(spatial.spatial_query(get_db(), request.get_json(silent=True), request_lang(),
+                                         access=LayerAccess.for_request()))
 
 
 @bp.post("/api/console/spatial-query/export")
 def spatial_export() -> Response:
     fmt = request.args.get("format", "csv")
-    body = request.get_json(silent=True)
+    result = spatial.export(get_db(), request.get_json(silent=True), request_lang(), fmt,
+                            access=LayerAccess.for_request())
+    # The gate records that the console export was used; this record says what left: layers, rows, scopes.
+    audit.record(action="export.features", environ=request.environ, object_type="layer",
+                 object_id=",".join(result.rows), details={"source": "console.spatial_query", "format": fmt,
+                                                            "rows": result.rows, "scopes": result.scopes})
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    if fmt == "csv":
-        data, mimetype = spatial.export_csv(get_db(), body, request_lang()), "text/csv; charset=utf-8"
-    elif fmt == "xlsx":
-        data = spatial.export_xlsx(get_db(), body, request_lang())
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    else:
-        raise InvalidInput("format", "csv or xlsx", value=fmt)
-    response = Response(data, mimetype=mimetype)
+    response = Response(result.data, mimetype=result.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="onemap-spatial-query-{stamp}.{fmt}"'
     return response
 
 
 @bp.get("/api/console/stats")
 def console_stats() -> Response:
-    return jsonify(stats.console_stats(get_db(), request.args.get("district") or None))
+    return jsonify(stats.console_stats(get_db(), request.args.get("district") or None,
+                                       access=LayerAccess.for_request()))
 
 
 @bp.get("/api/console/enterprise-grades")
 def enterprise_grades() -> Response:
-    response = jsonify(service.enterprise_grades(get_db()))
+    response = jsonify(service.enterprise_grades(get_db(), access=LayerAccess.for_request()))
+    # per caller now (the scope differs): a shared cache must never hand one caller's grades to another
     response.cache_control.max_age = 60
+    response.cache_control.private = True
     return response

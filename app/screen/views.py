@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template
 
+from app.auth.rowscope import LayerAccess
 from app.console.stats import screen_kpis
 from app.console.views import page_boot
 from app.database import get_db
@@ -20,6 +21,6 @@ def index() -> str:
 # Under /screen, not /api: whoever may see the screen may read its figures (one policy family).
 @bp.get("/screen/kpis")
 def kpis() -> Response:
-    response = jsonify(screen_kpis(get_db()))
+    response = jsonify(screen_kpis(get_db(), access=LayerAccess.for_request()))
     response.cache_control.no_store = True
     return response

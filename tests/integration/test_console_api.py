@@ -10,9 +10,23 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
+from app.auth.identity import Identity
+from app.auth.policy import Authz, load_policy
+from app.auth.rowscope import LayerAccess
+from app.console import stats
+from app.console.catalog import console_catalog
 from app.console.panels import register_panel_section, unregister_panel_section
 from app.geo.coords import convert
 from layers.registry import GROUP_TITLES, default_registry
+
+POLICY = load_policy()
+PUBLIC_LAYERS = {layer.id for layer in default_registry() if layer.access == "public"}
+
+
+def access_of(role: str, **kw: object) -> LayerAccess:
+    """The access of a signed-in user of ``role``, as the gate would bind it to a request."""
+    who = Identity(user_id=9, username=f"test_{role}", roles=frozenset({role}), method="session", **kw)  # type: ignore[arg-type]
+    return LayerAccess(Authz(POLICY, who))
 
 
 def rows(engine: sa.Engine, sql: str, **params: object) -> list[sa.Row]:
@@ -60,6 +74,20 @@ def test_layer_catalogue_follows_the_registry_groups(user_client) -> None:  # no
     legend = by_id["enterprises"]["style"]["legend"]
     assert [item["name"] for item in legend] == ["red", "orange", "yellow", "blue"]
     assert legend[0]["title"]["zh-CN"] == "重大风险"
+
+
+def catalogue_ids(catalog: dict) -> set[str]:
+    return {layer["id"] for g in catalog["groups"] for layer in g["layers"]}
+
+
+def test_layer_catalogue_lists_only_the_layers_the_caller_may_read() -> None:
+    assert catalogue_ids(console_catalog("/", access=access_of("public"))) == PUBLIC_LAYERS | {"basemap"}
+    own = access_of("enterprise_user", enterprise_uscc="91329902MA0XRPNH8P")
+    assert catalogue_ids(console_catalog("/", access=own)) == \
+        PUBLIC_LAYERS | {"basemap", "enterprises", "hazard_sources", "sensors", "incidents"}
+    district = access_of("district_regulator", district_code="329902")
+    assert catalogue_ids(console_catalog("/", access=district)) == {"basemap", *default_registry().ids}
+    assert catalogue_ids(console_catalog("/", access=LayerAccess(None))) == {"basemap"}  # no gate: nothing
 
 
 # -- feature panel ------------------------------------------------------------------------------------------------
@@ -257,6 +285,41 @@ def test_stats_for_one_district(user_client, db) -> None:  # noqa: ANN001
     assert sum(body["hazard_sources_by_grade"].values()) == scalar(
         db, "SELECT count(*) FROM hazard_sources WHERE district_code = :c", c=code)
     assert user_client.get("/api/console/stats?district=999999").status_code == 400
+
+
+def test_a_district_regulators_statistics_cover_their_district(db) -> None:  # noqa: ANN001
+    code = scalar(db, "SELECT code FROM districts ORDER BY code LIMIT 1")
+    with db.connect() as conn:
+        mine = stats.console_stats(conn, access=access_of("district_regulator", district_code=code))
+        city = stats.console_stats(conn, access=LayerAccess.unrestricted())
+        public = stats.console_stats(conn, access=access_of("public"))
+    assert set(mine["enterprises_by_risk"]) == {code} and len(city["enterprises_by_risk"]) > 1
+    assert mine["enterprises_by_sector"][code] == city["enterprises_by_sector"][code]
+    in_district = scalar(db, "SELECT count(*) FROM hazard_sources WHERE district_code = :c", c=code)
+    assert sum(mine["hazard_sources_by_grade"].values()) == in_district < sum(city["hazard_sources_by_grade"].values())
+    resources = {r["layer"]: r["count"] for r in mine["resources_by_kind"]}
+    assert resources["shelters"] == scalar(db, "SELECT count(*) FROM shelters")  # public: city-wide for everybody
+    assert resources["depots"] == scalar(db, "SELECT count(*) FROM depots WHERE district_code = :c", c=code)
+    assert len(mine["districts"]) == len(city["districts"])  # the district list itself is public
+    # the public may not read enterprises or hazard sources: no figure at all, not a zero
+    assert public["enterprises_by_risk"] is None and public["hazard_sources_by_grade"] is None
+    assert {r["layer"] for r in public["resources_by_kind"]} == {
+        layer.id for layer in default_registry() if layer.group == "resources" and layer.access == "public"}
+
+
+def test_screen_kpis_of_a_district_regulator_are_their_districts(db) -> None:  # noqa: ANN001
+    code = scalar(db, "SELECT district_code FROM incidents WHERE status = ANY(:s) GROUP BY 1 ORDER BY count(*) DESC "
+                      "LIMIT 1", s=list(stats.OPEN_INCIDENT_STATUSES))
+    with db.connect() as conn:
+        kpis = stats.screen_kpis(conn, access=access_of("district_regulator", district_code=code))
+        nobody = stats.screen_kpis(conn, access=LayerAccess(None))
+    assert kpis["enterprises"] == scalar(db, "SELECT count(*) FROM enterprises WHERE district_code = :c", c=code)
+    assert kpis["alarms"] == scalar(db, "SELECT count(*) FROM sensors WHERE status = 'alarm' AND district_code = :c",
+                                    c=code)
+    ids = [row["id"] for row in kpis["open_incident_list"]]
+    assert ids and scalar(db, "SELECT count(*) FROM incidents WHERE id = ANY(:i) AND district_code <> :c",
+                          i=ids, c=code) == 0
+    assert nobody["enterprises"] is None and nobody["open_incident_list"] is None
 
 
 def test_screen_kpis_equal_the_database_and_unknowns_are_null(user_client, db) -> None:  # noqa: ANN001

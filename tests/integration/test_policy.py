@@ -100,6 +100,31 @@ def test_unclaimed_paths_have_no_route() -> None:
     assert POLICY.route("/api/emergency/incidents/3").name == "emergency"  # a module owns /api/<name> by default
 
 
+MAP_USERS = set(ROLES) - {"auditor", "system_admin", "security_admin"}
+
+
+def _asks(path: str, method: str) -> list[tuple[str, Target]]:
+    from app.auth.classify import classify
+
+    return [(a.action, a.target) for a in classify({"PATH_INFO": path, "REQUEST_METHOD": method}, POLICY).accesses]
+
+
+def test_the_console_api_is_open_to_every_map_user_and_its_query_post_only_reads() -> None:
+    # the row scope comes from each layer; the module only says who may use the console at all
+    query = _asks("/api/console/spatial-query", "POST")
+    assert query == [("read", Target("module", "console_query"))]
+    export = _asks("/api/console/spatial-query/export", "POST")
+    assert export == [("export", Target("module", "console"))]
+    assert _asks("/api/console/features/enterprises/1", "GET") == [("read", Target("module", "console"))]
+    for role in ROLES:
+        identity = who(role, district_code="329902", enterprise_uscc=USCC)
+        for action, target in (*query, ("read", Target("module", "console"))):
+            assert POLICY.decide(identity, action, target).allowed is (role in MAP_USERS), (role, target)
+        may_export = role in ("city_regulator", "dispatcher", "district_regulator")
+        assert POLICY.decide(identity, *export[0]).allowed is may_export, role
+    assert POLICY.decide(ANONYMOUS, "read", Target("module", "console")).allowed
+
+
 def test_temporary_grants_extend_until_they_expire() -> None:
     iu = who("intermediary_user")
     g = grant(permission="layer:read", layer="hazard_sources", district_code="329903")

@@ -301,3 +301,31 @@ def test_published_event_appears_on_the_screen_within_2s(browser, pages, live_se
     assert "突发事件" in w.page.locator("#ticker li").first.inner_text()
     wait_rendered(w.page)
     save(w.page, "screen-1920x1080.png")
+
+
+def test_the_public_sees_public_layers_only_and_no_errors(browser, pages, live_server: str, db) -> None:  # noqa: ANN001
+    """Anonymous (public) console: no internal layers in the tree, no grade theme, a public feature's panel opens,
+    the statistics show a dash for what the public may not see — and nothing errors in the browser."""
+    with db.connect() as conn:
+        hospital = conn.execute(sa.text(
+            "SELECT h.id, h.name, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat FROM hospitals h WHERE NOT EXISTS "
+            "(SELECT 1 FROM shelters s WHERE ST_DWithin(s.geom::geography, h.geom::geography, 150)) "
+            "AND NOT EXISTS (SELECT 1 FROM fire_stations f WHERE ST_DWithin(f.geom::geography, h.geom::geography, 150)) "
+            "ORDER BY h.id LIMIT 1")).one()
+    w = open_page(browser, f"{live_server}/#c={hospital.lon:.5f},{hospital.lat:.5f}&z=17&l=basemap,hospitals", None)
+    pages.append(w)
+    wait_rendered(w.page)
+    ids = set(w.page.evaluate("[...window.onemap.layers.keys()]"))
+    assert "hospitals" in ids and not ids & {"enterprises", "hazard_sources", "incidents", "sensors"}, ids
+    assert w.page.locator(".modes").is_hidden()
+    x, y = w.page.evaluate("(ll) => window.onemap.getPixelFromLonLat(ll)", [hospital.lon, hospital.lat])
+    box = w.page.locator("#map").bounding_box()
+    w.page.mouse.click(box["x"] + x, box["y"] + y)
+    title = w.page.locator("#feature-panel .panel-title")
+    title.wait_for(timeout=5000)
+    assert title.inner_text() == hospital.name
+    w.page.locator("#btn-stats").click()
+    w.page.wait_for_function("document.querySelector('#stats-panel').dataset.loaded === 'all'")
+    forbidden = [(s, u) for s, u in w.responses if s in (401, 403)]
+    assert forbidden == [], forbidden
+    save(w.page, "console-public.png")

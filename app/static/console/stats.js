@@ -18,6 +18,7 @@ let districts = [];
 function specColours(layerId, property) {
   const entry = catalogLayers().find((l) => l.id === layerId);
   const out = {};
+  if (!entry) return out; // a layer the role may not read is not in its catalogue
   for (const rule of entry.style.rules) {
     if (Array.isArray(rule.filter) && rule.filter[1]?.[1] === property) {
       out[rule.filter[2]] = rule.style["circle-fill-color"] ?? rule.style["shape-fill-color"];
@@ -41,7 +42,14 @@ function districtAxis() {
   return { type: "category", data: districts.map((d) => d.name.replace(/^示范市/, "")), axisLabel: { fontSize: 10, interval: 0 } };
 }
 
+/** A chart of figures the role may not see (the API sends null): its title and a dash, never zeros. */
+function notShown(title) {
+  return { ...base(title), legend: { show: false }, xAxis: { show: false }, yAxis: { show: false }, series: [],
+    graphic: [{ type: "text", left: "center", top: "middle", style: { text: "—", fontSize: 28, fill: "#9aa5b1" } }] };
+}
+
 function stackedByDistrict(title, keys, byDistrict, names, colours) {
+  if (byDistrict == null) return notShown(title);
   return {
     ...base(title),
     xAxis: districtAxis(),
@@ -61,7 +69,7 @@ function options(stats) {
       RISKS.map((r) => enumLabel("risk_colour", r)), RISKS.map((r) => riskColours[r])),
     stackedByDistrict(t("stats_sector_by_district"), SECTORS, stats.enterprises_by_sector,
       SECTORS.map((s) => enumLabel("sector", s)), SECTOR_COLOURS),
-    {
+    stats.hazard_sources_by_grade == null ? notShown(t("stats_hazard_grades")) : {
       ...base(t("stats_hazard_grades")),
       tooltip: { trigger: "item" },
       legend: { show: false },
