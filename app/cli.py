@@ -167,9 +167,12 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     write_population_raster(city, raster)
     from app.auth.demo import DEMO_PASSWORD, demo_enterprise_uscc, seed_demo_users
     from app.auth.passwords import PasswordPolicy
+    from app.auth.totp import reseal_all
+    from app.auth.totp_keys import TotpKeys
 
     with engine.begin() as conn:  # one demo account per role (README "Demo users")
         seeded = seed_demo_users(conn, PasswordPolicy.from_config(settings["auth"]))
+        reseal_all(conn, TotpKeys.from_config(settings))  # the seeder writes the public secrets in clear
         uscc = demo_enterprise_uscc(conn)
     marker.write_text(json.dumps(stamp))
     click.echo(f"demo city built: generate {t1 - t0:.1f}s, load {t2 - t1:.1f}s, raster {time.perf_counter() - t2:.1f}s")

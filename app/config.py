@@ -1,14 +1,16 @@
 """Configuration: packaged defaults, an optional YAML file (``ONEMAP_CONFIG``), environment overrides.
 
 Validated in stages (YAML syntax → schema → references); ``onemap config check`` runs the same stages and
-reports every problem it finds, one line each.
+reports every problem it finds, one line each, naming where the bad value came from (the packaged defaults, the
+``ONEMAP_CONFIG`` file, an environment variable or the caller's overrides) and the field.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], type]] = {
     "ONEMAP_LOG_FORMAT": (("logging", "format"), str),
     "ONEMAP_REALTIME_BACKEND": (("realtime", "backend"), str),
     "ONEMAP_REDIS_URL": (("realtime", "redis_url"), str),
+    "ONEMAP_SNAP_LIMIT_M": (("emergency", "snap_limit_m"), float),
+    "ONEMAP_TOTP_KEY_FILE": (("auth", "totp", "key_file"), str),
 }
 
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
@@ -72,12 +76,16 @@ _AUTH = _obj({
                      "step_minutes": {"type": "integer", "minimum": 1, "maximum": 60}}),
     "totp": _obj({"issuer": {"type": "string", "minLength": 1, "pattern": "^[^:]+$"},
                   "required_roles": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-                  "recovery_codes": {"type": "integer", "minimum": 1, "maximum": 20}}),
+                  "recovery_codes": {"type": "integer", "minimum": 1, "maximum": 20},
+                  "key_file": {"type": ["string", "null"], "minLength": 1},
+                  "key_env": {"type": ["string", "null"], "pattern": "^[A-Z_][A-Z0-9_]*$"}}),
     "tokens": _obj({"default_days": _POS_INT, "max_days": {"type": "integer", "minimum": 1, "maximum": 3650}}),
     "audit": _obj({"retention_days": {"type": "integer", "minimum": 180},
                    "archive_dir": {"type": "string", "minLength": 1}}),
     "trusted_proxies": {"type": "array", "items": {"type": "string"}},
     "rate_limits": {"type": "object", "additionalProperties": _RATE_LIMIT},
+    "purge": _obj({"every_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
+                   "grant_retention_days": {"type": "integer", "minimum": 30}}),
 })
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -144,6 +152,11 @@ SCHEMA: dict[str, Any] = {
             "if": {"properties": {"backend": {"const": "redis"}}},
             "then": {"properties": {"redis_url": {"type": "string"}}},
         },
+        # Emergency dispatch: how far (metres) a point may lie from the road network and still be routed.
+        "emergency": _obj({
+            "snap_limit_m": {"type": "number", "minimum": 1, "maximum": 50_000},
+            "max_snap_limit_m": {"type": "number", "minimum": 1, "maximum": 50_000},
+        }),
     },
 }
 
@@ -198,31 +211,101 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str
     return overrides, problems
 
 
+def _has(doc: Any, path: tuple[Any, ...]) -> bool:
+    for key in path:
+        if not isinstance(doc, Mapping) or key not in doc:
+            return False
+        doc = doc[key]
+    return True
+
+
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+SourceOf = Callable[[tuple[Any, ...]], str]
+
+
+def _source_finder(sources: list[tuple[str, Any]]) -> SourceOf:
+    """``path → label`` of the last source (defaults < file < environment < overrides) that sets ``path``."""
+    def source_of(path: tuple[Any, ...]) -> str:
+        return next((label for label, doc in reversed(sources) if _has(doc, path)), sources[0][0])
+
+    return source_of
+
+
+def _schema_problem(err: jsonschema.ValidationError, source_of: SourceOf) -> str:
+    path = tuple(err.absolute_path)
+    where = ".".join(str(p) for p in path) or "<top level>"
+    probe = path
+    if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+        # the unexpected key is what to blame, not the section that holds it
+        extra = [k for k in err.instance if k not in (err.schema.get("properties") or {})]
+        probe = (*path, extra[0]) if extra else path
+    return f"{source_of(probe)}: {where}: {err.message}"
+
+
+def _non_finite(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of NaN/infinite numbers (``.nan`` in YAML): JSON schema bounds let them through."""
+    if isinstance(node, float):
+        return [] if math.isfinite(node) else [path]
+    if isinstance(node, Mapping):
+        return [p for k, v in node.items() for p in _non_finite(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _non_finite(v, (*path, i))]
+    return []
+
+
 def load_config(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Return the validated configuration or raise ConfigError listing every problem.
 
-    Precedence: packaged defaults < ``ONEMAP_CONFIG`` file < environment < ``overrides`` (tests).
+    Precedence: packaged defaults < ``ONEMAP_CONFIG`` file < environment < ``overrides`` (tests). Each problem
+    reads ``<source>: <field>: <what is wrong>``, the source being the file or environment variable that set it.
     """
     env = os.environ if environ is None else environ
     config = _read_yaml(DEFAULTS_PATH)
+    sources: list[tuple[str, Any]] = [(DEFAULTS_PATH.name, config)]
     if env.get("ONEMAP_CONFIG"):
-        config = _merge(config, _read_yaml(Path(env["ONEMAP_CONFIG"])))
+        from_file = _read_yaml(Path(env["ONEMAP_CONFIG"]))
+        sources.append((env["ONEMAP_CONFIG"], from_file))
+        config = _merge(config, from_file)
     from_env, problems = _env_overrides(env)
+    sources += [(f"environment {var}", _nested(path, True)) for var, (path, _) in ENV_OVERRIDES.items()
+                if env.get(var)]
     config = _merge(config, from_env)
     if overrides:
+        sources.append(("overrides", overrides))
         config = _merge(config, overrides)
+    source_of = _source_finder(sources)
     validator = jsonschema.Draft202012Validator(SCHEMA)
+    flagged = set()
     for err in validator.iter_errors(config):
-        where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-        problems.append(f"{where}: {err.message}")
+        problems.append(_schema_problem(err, source_of))
+        flagged.add(tuple(err.absolute_path))
+    for path in _non_finite(config):
+        if path not in flagged:
+            problems.append(f"{source_of(path)}: {'.'.join(map(str, path))}: not a finite number")
     if problems:
         raise ConfigError(problems)
+    problems.extend(_check_emergency(config, source_of))
     problems.extend(_check_references(config))
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _check_emergency(config: dict[str, Any], source_of: SourceOf) -> list[str]:
+    """Stage 3 for the emergency section: the default snap limit must be one a caller may ask for."""
+    conf = config.get("emergency")
+    if conf is None or conf["snap_limit_m"] <= conf["max_snap_limit_m"]:
+        return []
+    path = ("emergency", "snap_limit_m")
+    return [f"{source_of(path)}: emergency.snap_limit_m: {conf['snap_limit_m']:g} is greater than "
+            f"emergency.max_snap_limit_m ({conf['max_snap_limit_m']:g})"]
 
 
 def _check_references(config: dict[str, Any]) -> list[str]:
@@ -238,6 +321,10 @@ def _check_references(config: dict[str, Any]) -> list[str]:
     parent = var if var.exists() else var.parent
     if not os.access(parent, os.W_OK):
         problems.append(f"paths.var: {var} is not writable")
+    if "auth" in config:
+        from app.auth.totp_keys import check as check_totp_keys
+
+        problems.extend(check_totp_keys(config))
     return problems
 
 

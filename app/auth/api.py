@@ -125,7 +125,7 @@ def api_enrol() -> Response:
         if user is None or (session.stage == "full" and user.totp_enrolled):
             raise DomainError("already enrolled", "已绑定动态口令", http_status=409, code="already_enrolled")
         if request.method == "GET":
-            e = totp.start_enrolment(conn, user.id, user.username, settings.totp_issuer)
+            e = totp.start_enrolment(conn, user.id, user.username, settings.totp_issuer, settings.totp_keys)
             response = jsonify({"secret": e.secret, "otpauth_uri": e.uri, "qr_svg": e.svg})
             response.headers["Cache-Control"] = "no-store"
             return response

@@ -91,10 +91,15 @@ def current_environ() -> Mapping[str, Any] | None:
     return ctx.environ if ctx else None
 
 
-def request_engine() -> Engine:
-    """The database engine of the current request: from the middleware's context, else the Flask app's."""
+def request_engine(environ: Mapping[str, Any] | None = None) -> Engine:
+    """The database engine of the current request: from the middleware's context, else the Flask app's.
+
+    Given ``environ``, the middleware's context counts only if it was bound for that very request: a context
+    left over from an earlier request on this thread (a response never closed) must not send the record to
+    another application's database.
+    """
     ctx = _current.get()
-    if ctx is not None and ctx.engine is not None:
+    if ctx is not None and ctx.engine is not None and (environ is None or ctx.environ is environ):
         return ctx.engine
     from flask import has_app_context
 
@@ -176,7 +181,7 @@ def record(event: AuditEvent | None = None, conn: Connection | None = None, *, a
     stmt = insert(audit_log).values(**row, details=cast(literal(details, String()), JSONB)).returning(audit_log.c.id)
     if conn is not None:
         return conn.execute(stmt).scalar_one()
-    with request_engine().begin() as own:
+    with request_engine(environ).begin() as own:
         return own.execute(stmt).scalar_one()
 
 

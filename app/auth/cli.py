@@ -165,3 +165,44 @@ def user_reset_totp(username: str) -> None:
         reset_totp(conn, user.id)
         _record(conn, "user.totp_reset", object_type="user", object_id=user.id)
     click.echo(f"{username}: TOTP reset")
+
+
+@user_group.command("purge-sessions")
+def user_purge_sessions() -> None:
+    """Delete expired sessions, spent rate-limit and lock-out counters, and temporary grants expired or revoked
+    longer ago than auth.purge.grant_retention_days (never the audit log). Safe to run from cron at any time."""
+    from app.auth.purge import purge_expired, record
+    from app.auth.settings import AuthSettings
+
+    config, engine = _engine()
+    with engine.begin() as conn:
+        counts = purge_expired(conn, AuthSettings.from_config(config))
+        record(conn, counts, "cli", username=f"cli:{getpass.getuser()}"[:64], ip="local", user_agent="onemap-cli")
+    click.echo("purged: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+@user_group.command("rotate-totp-key")
+@click.option("--new-key/--no-new-key", default=True,
+              help="add a new key first in the key file (default); --no-new-key only re-encrypts under the newest "
+                   "key there is (after putting a new key first in auth.totp.key_env yourself)")
+@click.option("--drop-old", is_flag=True, help="afterwards remove the old keys from the key file")
+def user_rotate_totp_key(new_key: bool, drop_old: bool) -> None:
+    """Re-encrypt every stored TOTP secret under the newest key (and encrypt any stored in clear)."""
+    from app.auth.totp import reseal_all
+    from app.auth.totp_keys import TotpKeys, fingerprint
+
+    config, engine = _engine()
+    keys = TotpKeys.from_config(config)
+    if keys.from_env and (new_key or drop_old):
+        raise click.UsageError(f"the keys come from ${keys.env_var}: put the new key first there and run "
+                               "with --no-new-key (and remove old keys there yourself)")
+    added = keys.add_key() if new_key else None
+    with engine.begin() as conn:
+        counts = reseal_all(conn, keys)
+        newest = fingerprint(keys.keys()[0]) if keys.keys() else None
+        _record(conn, "user.totp_key_rotate", object_type="totp_key", object_id=newest,
+                details={**counts, "new_key": added is not None, "source": keys.describe()})
+    dropped = keys.drop_old_keys() if drop_old else 0
+    click.echo(f"TOTP secrets under key {newest} ({keys.describe()}): {counts['reencrypted']} re-encrypted, "
+               f"{counts['encrypted_clear']} encrypted from clear" + (f"; {dropped} old key(s) removed" if drop_old
+                                                                       else ""))

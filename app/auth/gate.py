@@ -29,6 +29,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
+from app.auth import browser
 from app.auth.classify import Access, BadRequest, Classified, classify, mount_of
 from app.auth.identity import Identity, identity_from_environ
 from app.auth.ogc_filter import DistrictShapes, MapProxyAuthorizer, filter_capabilities
@@ -104,9 +105,14 @@ def _surface(environ: dict[str, Any], service: str | None) -> str:
 def error_response(start_response: StartResponse, environ: dict[str, Any], *, status: int, code: str,
                    message_en: str, message_zh: str, surface: str, locator: str | None = None,
                    service: str | None = None, version: str | None = None) -> list[bytes]:
-    """A refusal in the dialect of the surface: OGC exception reports on OGC endpoints, problem+json elsewhere."""
+    """A refusal in the dialect of the surface: OGC exception reports on OGC endpoints, problem+json elsewhere —
+    except to a person in a browser asking for a page: the sign-in page (401) or an HTML page (see app.auth.browser)."""
     from mapserver.owscheck import RequestProblem, exception_body
 
+    if surface == "page" and browser.wants_html(environ):
+        if status == 401 and browser.is_navigation(environ):
+            return browser.login_redirect(start_response, environ)
+        return browser.error_page(start_response, environ, status, message_en if _lang(environ) == "en" else message_zh)
     if surface in ("wms", "wfs", "wcs"):
         body, ctype = exception_body(RequestProblem(status, code, locator, message_en, service or surface.upper(),
                                                     version))

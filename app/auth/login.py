@@ -10,6 +10,7 @@ name as typed and of the client address, and every outcome is audited.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +21,10 @@ from app.auth import audit, passwords, sessions, throttle, totp
 from app.auth.audit import AuditEvent
 from app.auth.sessions import Session
 from app.auth.settings import AuthSettings
+from app.auth.totp_keys import TotpKeyError, is_sealed
 from app.auth.users import User, find_user, get_user, normalise_username
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,25 @@ def second_factor(conn: Connection, settings: AuthSettings, session: Session, ip
             return _fail(conn, settings, user.username, ip, user, "wrong_recovery_code", "auth.totp", "invalid_code")
         _audit(conn, "auth.recovery_code_used", "success", user, user.username,
                left=totp.recovery_codes_left(conn, user.id))
-    elif not code or not totp.verify_and_consume(conn, user.id, user.totp_secret, code[:20]):
+    elif not code or not totp.verify_and_consume(conn, user.id, (secret := _open_secret(settings, user)), code[:20]):
         return _fail(conn, settings, user.username, ip, user, "wrong_or_reused_code", "auth.totp", "invalid_code")
+    elif not is_sealed(user.totp_secret):
+        # A secret stored before encryption (migration a002) or by the demo seeder: store it encrypted now.
+        conn.execute(text("UPDATE users SET totp_secret = :s WHERE id = :id"),
+                     {"s": settings.totp_keys.seal(secret), "id": user.id})
+        _audit(conn, "auth.totp_secret_sealed", "success", user, user.username)
     return _enter(conn, settings, user, next_stage(settings, user, "second_factor"), ip, user_agent, session)
+
+
+def _open_secret(settings: AuthSettings, user: User) -> str:
+    """The user's base32 secret; a key problem is raised as a 503 (it is no failed attempt of the user's)."""
+    try:
+        return settings.totp_keys.open(user.totp_secret or "")
+    except TotpKeyError as exc:
+        # Audited by the caller once this transaction has rolled back (app.auth.web.record_key_error).
+        exc.user_id, exc.username = user.id, user.username
+        log.error("TOTP sign-in of %s impossible: %s", user.username, exc.message_en)
+        raise
 
 
 def enrol(conn: Connection, settings: AuthSettings, session: Session, code: str, ip: str,
@@ -133,7 +153,7 @@ def enrol(conn: Connection, settings: AuthSettings, session: Session, code: str,
     user = get_user(conn, session.user_id)
     if user is None or session.stage not in ("enrol", "full") or (session.stage == "full" and user.totp_enrolled):
         return Outcome("bad_input"), []
-    codes = totp.confirm_enrolment(conn, user.id, code[:20], settings.recovery_code_count)
+    codes = totp.confirm_enrolment(conn, user.id, code[:20], settings.recovery_code_count, settings.totp_keys)
     if codes is None:
         return _fail(conn, settings, user.username, ip, user, "wrong_enrolment_code", "auth.totp_enrol",
                      "invalid_code"), []

@@ -8,8 +8,9 @@ For every request it
 2. enforces CSRF on unsafe methods of cookie-authenticated requests (a synchronizer token kept in the session:
    ``X-CSRF-Token`` header or ``csrf_token`` form field); token and Basic requests carry no ambient credential
    and are exempt;
-3. applies the rate limits (429 + Retry-After);
-4. records every unsafe-method request with its outcome in the audit log (Flask routes and mounts alike).
+3. applies the rate limits (429 + Retry-After; the buckets are in the database, shared by every worker);
+4. records every unsafe-method request with its outcome in the audit log (Flask routes and mounts alike);
+5. now and then purges expired sessions and counters (:mod:`app.auth.purge`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from app.auth import audit, sessions, tokens
 from app.auth.audit import CLIENT_IP_KEY, AuditEvent
 from app.auth.grants import active_grants
 from app.auth.identity import ANONYMOUS, ENVIRON_KEY
+from app.auth.purge import AutoPurge
 from app.auth.settings import AuthSettings
 from app.auth.throttle import RateLimiter
 from app.auth.users import get_user, identity_of
@@ -76,7 +78,8 @@ class AuthMiddleware:
         self.app = app
         self.config = config
         self.settings = AuthSettings.from_config(config)
-        self.limiter = RateLimiter(self.settings.rate_rules)
+        self.limiter = RateLimiter(self.settings.rate_rules, lambda: self.engine)
+        self.purge = AutoPurge(self.settings, lambda: self.engine)
         self._last_limit_audit: dict[tuple[str, str], float] = {}
 
     @property
@@ -92,6 +95,7 @@ class AuthMiddleware:
         environ[ENVIRON_KEY] = ANONYMOUS
         environ[CLIENT_IP_KEY] = client_ip(environ, self.settings.trusted_proxies)
         audit.bind_request(environ, self.engine)
+        self.purge()  # at most every auth.purge.every_minutes; never raises
         method = environ.get("REQUEST_METHOD", "GET").upper()
         clear_cookie = False
         try:
@@ -101,11 +105,11 @@ class AuthMiddleware:
             self._check_csrf(environ, method)
         except _Reject as rej:
             self._record_write(environ, method, rej.status)
-            return self._reject(environ, rej, start_response, clear_cookie)
+            return ClosingIterator(self._reject(environ, rej, start_response, clear_cookie), [audit.unbind_request])
         except OperationalError:
             log.exception("database unavailable while authenticating")
             rej = _Reject(503, "database_unavailable", "database unavailable", "数据库不可用")
-            return self._reject(environ, rej, start_response, False)
+            return ClosingIterator(self._reject(environ, rej, start_response, False), [audit.unbind_request])
 
         recorded = False
 

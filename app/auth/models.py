@@ -1,4 +1,4 @@
-"""Tables of authentication, temporary grants and the audit log (migration ``a001``, branch ``auth``).
+"""Tables of authentication, temporary grants and the audit log (migrations ``a001``, ``a002``, branch ``auth``).
 
 Identity tables live in the default schema and are registered in ``layers.models.MODEL_MODULES`` through
 :func:`define_tables`. They deliberately carry no foreign keys to the layer tables (``districts``,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
@@ -78,8 +79,9 @@ def define_tables(metadata: MetaData) -> None:
         Column("password_hash", Text, nullable=False, comment="口令哈希 (argon2id)"),
         Column("password_changed_at", DateTime(timezone=True), nullable=False, server_default=_now()),
         Column("must_change_password", Boolean, nullable=False, server_default=text("false")),
-        Column("totp_secret", String(64), comment="TOTP 密钥"),
-        Column("totp_pending_secret", String(64), comment="待确认的 TOTP 密钥"),
+        # Fernet tokens (app.auth.totp_keys), never the base32 secret itself (migration a002).
+        Column("totp_secret", Text, comment="TOTP 密钥（加密）"),
+        Column("totp_pending_secret", Text, comment="待确认的 TOTP 密钥（加密）"),
         Column("totp_last_step", BigInteger, comment="最近一次使用的 TOTP 时间步（防重放）"),
         Column("active", Boolean, nullable=False, server_default=text("true"), comment="启用"),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
@@ -177,6 +179,19 @@ def define_tables(metadata: MetaData) -> None:
         CheckConstraint("scope IN ('account', 'ip')", name="scope_enum"),
         comment="登录失败计数",
     )
+    buckets = Table(
+        "rate_limit_buckets", metadata,
+        # Token buckets of app.auth.throttle, shared by every worker. UNLOGGED (migration a002): no WAL, emptied
+        # after a crash — which only forgives everyone a little early.
+        Column("rule", String(64), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("tokens", Double, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("full_at", DateTime(timezone=True), nullable=False, comment="桶重新装满的时间（此后可删除）"),
+        comment="访问频率限制",
+        prefixes=["UNLOGGED"],
+    )
+    Index("ix_rate_limit_buckets_full_at", buckets.c.full_at)
 
 
 # The audit tables are created by migration a001 with their triggers and privileges; this metadata only

@@ -119,7 +119,8 @@ class LayerAccess:
                              status=403 if self.authenticated else 401)
         details = {"layer": layer_id, "action": action}
         if not self.authenticated:
-            raise Unauthenticated(f"sign in to {action} layer {layer_id}", "请先登录", details=details)
+            raise Unauthenticated(f"sign in to {action} layer {layer_id}", "请先登录", details=details,
+                                  code="not_authorized")  # the gate's code for the same refusal
         act = _ACTIONS_ZH.get(action, action)
         raise Forbidden(f"your role may not {action} layer {layer_id}", f"无权{act}图层 {layer_id}", details=details)
 

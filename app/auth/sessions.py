@@ -94,9 +94,11 @@ def end_all(conn: Connection, user_id: int, keep: str | None = None) -> int:
 
 
 def purge_expired(conn: Connection, settings: AuthSettings) -> int:
+    """Delete every session :func:`load` would refuse for its age (idle, absolute or half-done sign-in)."""
     result = conn.execute(text(
-        "DELETE FROM auth_sessions WHERE now() - last_seen_at > :idle OR now() - created_at > :absolute"),
-        {"idle": settings.idle_timeout, "absolute": settings.absolute_timeout})
+        "DELETE FROM auth_sessions WHERE now() - last_seen_at > :idle OR now() - created_at > :absolute "
+        "OR (stage <> 'full' AND now() - created_at > :step)"),
+        {"idle": settings.idle_timeout, "absolute": settings.absolute_timeout, "step": settings.step_timeout})
     return result.rowcount
 
 

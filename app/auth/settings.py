@@ -9,6 +9,7 @@ from typing import Any
 
 from app.auth.identity import ROLES
 from app.auth.passwords import PasswordPolicy
+from app.auth.totp_keys import TotpKeys
 from app.config import ConfigError, public_url
 
 
@@ -49,6 +50,9 @@ class AuthSettings:
     audit_archive_dir: str
     trusted_proxies: frozenset[str]
     rate_rules: tuple[RateRule, ...]
+    totp_keys: TotpKeys
+    purge_every: timedelta | None      # automatic purge from requests; None: `onemap user purge-sessions` only
+    grant_retention: timedelta         # expired or revoked temporary grants are kept this long, then purged
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AuthSettings:
@@ -60,7 +64,7 @@ class AuthSettings:
             RateRule(name, tuple(r["paths"]), frozenset(r["methods"]) if r["methods"] else None, r["key"],
                      r["requests"], float(r["per_seconds"]), r["burst"])
             for name, r in auth["rate_limits"].items())
-        lock, sess = auth["lockout"], auth["session"]
+        lock, sess, purge = auth["lockout"], auth["session"], auth["purge"]
         return cls(
             password=PasswordPolicy.from_config(auth),
             account_max_failures=lock["account_max_failures"], ip_max_failures=lock["ip_max_failures"],
@@ -75,6 +79,9 @@ class AuthSettings:
             token_default_days=auth["tokens"]["default_days"], token_max_days=auth["tokens"]["max_days"],
             audit_retention_days=auth["audit"]["retention_days"], audit_archive_dir=auth["audit"]["archive_dir"],
             trusted_proxies=frozenset(auth["trusted_proxies"]), rate_rules=rules,
+            totp_keys=TotpKeys.from_config(config),
+            purge_every=timedelta(minutes=purge["every_minutes"]) if purge["every_minutes"] else None,
+            grant_retention=timedelta(days=purge["grant_retention_days"]),
         )
 
     def totp_required(self, roles: frozenset[str]) -> bool:

@@ -1,16 +1,14 @@
-"""Lock-out after repeated sign-in failures (in the database, shared by every worker) and in-process token-bucket
-rate limits (per worker: cheap, and a limit of N per worker is still a limit)."""
+"""Lock-out after repeated sign-in failures and token-bucket rate limits, both in the database: shared by every
+worker process and every server."""
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import OrderedDict
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from app.auth.settings import RateRule
 
@@ -57,35 +55,62 @@ def unlock_account(conn: Connection, username: str) -> bool:
 
 
 # -- rate limits ---------------------------------------------------------------------------------------------
+# One statement per request, atomic under concurrency: the row is locked by the upsert, the refill is computed
+# from the stored time, and a refused request does not update the row (so it costs no token). The database's
+# clock is the only one used, so workers on several machines agree. clock_timestamp(), not now(): a request
+# waiting on another's row lock must not see time run backwards.
+_TAKE = text("""
+    INSERT INTO rate_limit_buckets AS b (rule, key, tokens, updated_at, full_at)
+    VALUES (:rule, :key, :burst - 1, clock_timestamp(), clock_timestamp() + make_interval(secs => 1 / :rate))
+    ON CONFLICT (rule, key) DO UPDATE SET
+        tokens = least(:burst, b.tokens + :rate * greatest(0, extract(epoch FROM EXCLUDED.updated_at - b.updated_at)))
+                 - 1,
+        updated_at = greatest(b.updated_at, EXCLUDED.updated_at),
+        full_at = greatest(b.updated_at, EXCLUDED.updated_at) + make_interval(secs => (:burst - (
+                 least(:burst, b.tokens + :rate * greatest(0, extract(epoch FROM EXCLUDED.updated_at - b.updated_at)))
+                 - 1)) / :rate)
+    WHERE least(:burst, b.tokens + :rate * greatest(0, extract(epoch FROM EXCLUDED.updated_at - b.updated_at))) >= 1
+    RETURNING tokens""")
+_WAIT = text("""
+    SELECT ceil((1 - least(:burst, tokens + :rate * greatest(0, extract(epoch FROM clock_timestamp() - updated_at))))
+                / :rate)
+    FROM rate_limit_buckets WHERE rule = :rule AND key = :key""")
+
+
+def take(conn: Connection, rule: RateRule, key: str) -> int:
+    """Take one token from the bucket of (``rule``, ``key``): 0 when allowed, else whole seconds to wait."""
+    params = {"rule": rule.name[:64], "key": key[:200], "burst": float(rule.burst),
+              "rate": rule.requests / rule.per_seconds}
+    if conn.execute(_TAKE, params).first() is not None:
+        return 0
+    wait = conn.execute(_WAIT, params).scalar()
+    return max(1, math.ceil(wait or 1))
+
+
 class RateLimiter:
     """Token buckets keyed by (rule, client): ``burst`` tokens, refilled at ``requests / per_seconds`` per second.
 
-    Bounded: the least recently used buckets are dropped beyond ``max_keys`` (a dropped bucket is a full one,
-    so under a flood of distinct keys the limiter errs towards letting requests through, never towards memory).
+    The buckets live in PostgreSQL (``rate_limit_buckets``), so every worker process and every server of a
+    deployment counts against the same limit.
     """
 
-    def __init__(self, rules: tuple[RateRule, ...], max_keys: int = 50_000) -> None:
+    def __init__(self, rules: tuple[RateRule, ...], engine: Callable[[], Engine]) -> None:
         self.rules = rules
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._engine = engine
 
     def matching(self, method: str, path: str) -> list[RateRule]:
         return [r for r in self.rules if r.matches(method, path)]
 
-    def take(self, rule: RateRule, key: str, now: float | None = None) -> int:
-        """Take one token; return 0 when allowed, else the whole seconds until a token is available."""
-        now = time.monotonic() if now is None else now
-        rate = rule.requests / rule.per_seconds
-        with self._lock:
-            tokens, last = self._buckets.pop((rule.name, key), (float(rule.burst), now))
-            tokens = min(float(rule.burst), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[(rule.name, key)] = (tokens - 1.0, now)
-                allowed = True
-            else:
-                self._buckets[(rule.name, key)] = (tokens, now)
-                allowed = False
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-        return 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
+    def take(self, rule: RateRule, key: str) -> int:
+        with self._engine().begin() as conn:
+            return take(conn, rule, key)
+
+
+def purge(conn: Connection, failure_window: timedelta) -> dict[str, int]:
+    """Forget what has no effect any more: full buckets (a missing bucket is a full one), and failure counters
+    that neither lock nor count (the next failure would start a new window anyway)."""
+    buckets = conn.execute(text("DELETE FROM rate_limit_buckets WHERE full_at < clock_timestamp()")).rowcount
+    failures = conn.execute(text(
+        "DELETE FROM login_failures WHERE (locked_until IS NULL OR locked_until < now()) "
+        "AND window_started_at < now() - :window"), {"window": failure_window}).rowcount
+    return {"rate_limit_buckets": buckets, "login_failures": failures}

@@ -1,10 +1,11 @@
 """TOTP second factor (RFC 6238 via pyotp): enrolment with an inline QR code (segno SVG), replay protection,
-and one-time recovery codes stored as sha256 hashes."""
+and one-time recovery codes stored as sha256 hashes. Secrets are stored encrypted (:mod:`app.auth.totp_keys`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ import pyotp
 import segno
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from app.auth.totp_keys import TotpKeyError, TotpKeys, is_sealed
+
+log = logging.getLogger(__name__)
 
 STEP_SECONDS = 30
 _RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read off paper
@@ -103,24 +108,57 @@ class Enrolment:
     svg: str
 
 
-def start_enrolment(conn: Connection, user_id: int, username: str, issuer: str) -> Enrolment:
+def _app_keys() -> TotpKeys:
+    """The key ring of the current Flask app, for callers that do not pass one."""
+    from flask import current_app
+
+    return current_app.config["ONEMAP_AUTH"].totp_keys
+
+
+def start_enrolment(conn: Connection, user_id: int, username: str, issuer: str,
+                    keys: TotpKeys | None = None) -> Enrolment:
     """A pending secret (kept until confirmed with a valid code, so a half-done enrolment locks no one out)."""
-    pending = conn.execute(text("SELECT totp_pending_secret FROM users WHERE id = :id"),
-                           {"id": user_id}).scalar_one()
-    secret = pending or new_secret()
-    if not pending:
-        conn.execute(text("UPDATE users SET totp_pending_secret = :s WHERE id = :id"), {"s": secret, "id": user_id})
+    keys = keys or _app_keys()
+    stored = conn.execute(text("SELECT totp_pending_secret FROM users WHERE id = :id"),
+                          {"id": user_id}).scalar_one()
+    secret = None
+    if stored:
+        try:
+            secret = keys.open(stored)
+        except TotpKeyError:  # sealed under a key that is gone: nothing was confirmed with it, start again
+            log.warning("pending TOTP secret of user %s cannot be decrypted; issuing a new one", user_id)
+    if secret is None or not is_sealed(stored):
+        secret = secret or new_secret()
+        conn.execute(text("UPDATE users SET totp_pending_secret = :s WHERE id = :id"),
+                     {"s": keys.seal(secret), "id": user_id})
     uri = provisioning_uri(secret, username, issuer)
     return Enrolment(secret, uri, qr_svg(uri))
 
 
-def confirm_enrolment(conn: Connection, user_id: int, code: str, recovery_count: int) -> list[str] | None:
+def confirm_enrolment(conn: Connection, user_id: int, code: str, recovery_count: int,
+                      keys: TotpKeys | None = None) -> list[str] | None:
     """Activate the pending secret when ``code`` matches it; return fresh recovery codes (None: wrong code)."""
+    keys = keys or _app_keys()
     pending = conn.execute(text("SELECT totp_pending_secret FROM users WHERE id = :id FOR UPDATE"),
                            {"id": user_id}).scalar_one()
-    step = matching_step(pending, code) if pending else None
+    step = matching_step(keys.open(pending), code) if pending else None
     if step is None:
         return None
-    conn.execute(text("UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL, "
-                      "totp_last_step = :step WHERE id = :id"), {"step": step, "id": user_id})
+    sealed = pending if is_sealed(pending) else keys.seal(keys.open(pending))
+    conn.execute(text("UPDATE users SET totp_secret = :s, totp_pending_secret = NULL, "
+                      "totp_last_step = :step WHERE id = :id"), {"s": sealed, "step": step, "id": user_id})
     return new_recovery_codes(conn, user_id, recovery_count)
+
+
+def reseal_all(conn: Connection, keys: TotpKeys) -> dict[str, int]:
+    """Store every TOTP secret encrypted under the newest key: tokens of older keys are re-encrypted, secrets
+    found in clear (written before migration a002, or by the demo seeder) are encrypted. Returns the counts."""
+    counts = {"reencrypted": 0, "encrypted_clear": 0}
+    for column in ("totp_secret", "totp_pending_secret"):
+        rows = conn.execute(text(f"SELECT id, {column} AS value FROM users WHERE {column} IS NOT NULL "
+                                 "ORDER BY id FOR UPDATE")).all()
+        for row in rows:
+            counts["reencrypted" if is_sealed(row.value) else "encrypted_clear"] += 1
+            conn.execute(text(f"UPDATE users SET {column} = :v WHERE id = :id"),
+                         {"v": keys.reseal(row.value), "id": row.id})
+    return counts

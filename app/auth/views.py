@@ -1,18 +1,23 @@
-"""Sign-in pages (zh-CN, server-rendered): /auth/login, /auth/totp, /auth/enrol, /auth/password, /auth/logout,
-and the caller's own API tokens at /auth/tokens. The JSON API is in :mod:`app.auth.api`."""
+"""Sign-in pages (zh-CN, server-rendered): /auth/login (and /login), /auth/totp, /auth/enrol, /auth/password,
+/auth/logout, and the caller's own API tokens at /auth/tokens. The JSON API is in :mod:`app.auth.api`.
+Every step carries ``next`` (a same-site path) so that a sign-in ends on the page that asked for it."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import quote
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from app.auth import audit, login, sessions, tokens, totp, web
+from app.auth import audit, browser, login, sessions, tokens, totp, web
 from app.auth.audit import AuditEvent
 from app.auth.identity import current_identity
 from app.auth.login import Outcome
+from app.auth.sessions import Session
+from app.auth.settings import AuthSettings
+from app.auth.totp_keys import TotpKeyError
 from app.auth.users import get_user
 from app.errors import DomainError
 
@@ -36,10 +41,14 @@ def _page(template: str, status: int = 200, **context: object) -> Response:
     return response
 
 
+def _step_url(stage: str, next_url: str) -> str:
+    return f"{STEP_PAGES[stage]}?next={quote(next_url, safe='')}"
+
+
 def _after_step(outcome: Outcome, next_url: str, template: str, **context: object) -> WerkzeugResponse:
     """Go on to the next stage (a new session cookie) or show the form again with the reason."""
     if outcome.cookie is not None:
-        target = next_url if outcome.status == "ok" else f"{STEP_PAGES[outcome.status]}?next={next_url}"
+        target = next_url if outcome.status == "ok" else _step_url(outcome.status, next_url)
         response = redirect(target, 303)
         response.headers["Set-Cookie"] = sessions.cookie(web.settings(), outcome.cookie)
         return response
@@ -49,6 +58,12 @@ def _after_step(outcome: Outcome, next_url: str, template: str, **context: objec
     if outcome.retry_after:
         response.headers["Retry-After"] = str(outcome.retry_after)
     return response
+
+
+@bp.get("/login")
+def login_alias() -> WerkzeugResponse:
+    """The address people type; the sign-in page lives with the other steps under /auth."""
+    return redirect(browser.login_location(web.safe_next(request.args.get("next"))), 303)
 
 
 @bp.route("/auth/login", methods=["GET", "POST"])
@@ -72,24 +87,28 @@ def login_page() -> WerkzeugResponse:
     return _after_step(outcome, next_url, "auth/login.html", login_csrf=kept)
 
 
-def _need_step(stage: str) -> WerkzeugResponse | None:
+def _need_step(stage: str, next_url: str) -> WerkzeugResponse | None:
     session = web.step_session()
     if session is None or session.stage != stage:
-        return redirect("/auth/login", 303)
+        return redirect(browser.login_location(next_url), 303)
     return None
 
 
 @bp.route("/auth/totp", methods=["GET", "POST"])
 def totp_page() -> WerkzeugResponse:
     next_url = web.safe_next(request.values.get("next"))
-    if (away := _need_step("totp")) is not None:
+    if (away := _need_step("totp", next_url)) is not None:
         return away
     if request.method == "GET":
         return _page("auth/totp.html", next=next_url)
-    with web.transaction() as conn:
-        outcome = login.second_factor(conn, web.settings(), web.step_session(), web.client_ip(), web.user_agent(),
-                                      code=request.form.get("code") or None,
-                                      recovery_code=request.form.get("recovery_code") or None)
+    try:
+        with web.transaction() as conn:
+            outcome = login.second_factor(conn, web.settings(), web.step_session(), web.client_ip(),
+                                          web.user_agent(), code=request.form.get("code") or None,
+                                          recovery_code=request.form.get("recovery_code") or None)
+    except TotpKeyError as exc:  # the server cannot check codes: say so (recovery codes still work)
+        web.record_key_error(exc)
+        return _page("auth/totp.html", exc.http_status, error=exc.message("zh"), next=next_url)
     return _after_step(outcome, next_url, "auth/totp.html")
 
 
@@ -98,20 +117,29 @@ def enrol_page() -> WerkzeugResponse:
     next_url = web.safe_next(request.values.get("next"))
     session = web.step_session()
     if session is None or session.stage not in ("enrol", "full"):
-        return redirect("/auth/login", 303)
+        return redirect(browser.login_location(next_url), 303)
     settings = web.settings()
+    try:
+        return _enrol(session, settings, next_url)
+    except TotpKeyError as exc:
+        web.record_key_error(exc)
+        return _page("auth/message.html", exc.http_status, title="动态口令暂不可用", message=exc.message("zh"),
+                     link=None)
+
+
+def _enrol(session: Session, settings: AuthSettings, next_url: str) -> WerkzeugResponse:
     with web.transaction() as conn:
         user = get_user(conn, session.user_id)
         if user is None or (session.stage == "full" and user.totp_enrolled):
             return redirect("/", 303)
-        enrolment = totp.start_enrolment(conn, user.id, user.username, settings.totp_issuer)
+        enrolment = totp.start_enrolment(conn, user.id, user.username, settings.totp_issuer, settings.totp_keys)
         if request.method == "GET":
             return _page("auth/enrol.html", enrolment=enrolment, next=next_url)
         outcome, codes = login.enrol(conn, settings, session, request.form.get("code", ""), web.client_ip(),
                                      web.user_agent())
     if not codes:
         return _after_step(outcome, next_url, "auth/enrol.html", enrolment=enrolment)
-    target = next_url if outcome.status == "ok" else f"{STEP_PAGES[outcome.status]}?next={next_url}"
+    target = next_url if outcome.status == "ok" else _step_url(outcome.status, next_url)
     response = _page("auth/recovery_codes.html", codes=codes, target=target)
     if outcome.cookie:
         response.headers["Set-Cookie"] = sessions.cookie(settings, outcome.cookie)
@@ -123,7 +151,7 @@ def password_page() -> WerkzeugResponse:
     next_url = web.safe_next(request.values.get("next"))
     session = web.step_session()
     if session is None or session.stage not in ("password", "full"):
-        return redirect("/auth/login?next=/auth/password", 303)
+        return redirect(browser.login_location("/auth/password"), 303)
     policy = web.settings().password
     if request.method == "GET":
         return _page("auth/password.html", next=next_url, policy=policy.describe_zh(), forced=session.stage != "full")
@@ -184,5 +212,5 @@ def revoke_own_token(token_id: int) -> WerkzeugResponse:
 def me_page() -> WerkzeugResponse:
     identity = current_identity()
     if not identity.authenticated:
-        return redirect("/auth/login?next=/auth/me", 303)
+        return redirect(browser.login_location("/auth/me"), 303)
     return _page("auth/me.html", identity=identity)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, redirect, request
 from sqlalchemy.engine import Connection
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from app.auth import audit
+from app.auth import audit, browser
 from app.auth.audit import CLIENT_IP_KEY, AuditEvent
 from app.auth.errors import Forbidden, TooManyRequests, Unauthenticated
 from app.auth.identity import ROLES, Identity, current_identity
 from app.auth.middleware import SESSION_KEY
 from app.auth.sessions import Session
 from app.auth.settings import AuthSettings
-from app.errors import InvalidInput
+from app.auth.totp_keys import TotpKeyError
+from app.errors import DomainError, InvalidInput
+
+log = logging.getLogger(__name__)
 
 
 def setup(app: Flask) -> None:
@@ -29,13 +34,45 @@ def setup(app: Flask) -> None:
     def auth_template_helpers() -> dict[str, Any]:
         return {"csrf_token": csrf_token, "current_identity": current_identity, "role_label": role_label}
 
+    @app.errorhandler(Unauthenticated)
+    @app.errorhandler(Forbidden)
+    def refused(exc: DomainError) -> WerkzeugResponse:
+        # A person in a browser gets the sign-in page or an HTML page; scripts get problem+json as everywhere.
+        if not request.path.startswith("/api/") and browser.wants_html(request.environ):
+            if exc.http_status == 401 and browser.is_navigation(request.environ):
+                return redirect(browser.login_location(browser.requested_path(request.environ)), 303)
+            page = browser.page_body(exc.http_status, exc.message(_lang()), request.environ)
+            return Response(page, exc.http_status, mimetype="text/html", headers={"Cache-Control": "no-store"})
+        response = jsonify(exc.to_problem(_lang()))
+        response.status_code, response.mimetype = exc.http_status, "application/problem+json"
+        return response
+
+    @app.errorhandler(TotpKeyError)
+    def key_unavailable(exc: TotpKeyError) -> Response:
+        record_key_error(exc)
+        response = jsonify(exc.to_problem(_lang()))
+        response.status_code, response.mimetype = exc.http_status, "application/problem+json"
+        return response
+
     @app.errorhandler(TooManyRequests)
     def too_many(exc: TooManyRequests) -> Response:
-        lang = request.accept_languages.best_match(["zh-CN", "zh", "en"]) or "zh-CN"
-        response = jsonify(exc.to_problem(lang))
+        response = jsonify(exc.to_problem(_lang()))
         response.status_code, response.mimetype = exc.http_status, "application/problem+json"
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+
+def _lang() -> str:
+    return request.accept_languages.best_match(["zh-CN", "zh", "en"]) or "zh-CN"
+
+
+def record_key_error(exc: TotpKeyError) -> None:
+    """Audit a sign-in stopped by the TOTP key (after its transaction rolled back, in one of its own)."""
+    try:
+        audit.record(AuditEvent("auth.totp", "failed", object_type="user", object_id=exc.user_id,
+                                user_id=exc.user_id, username=exc.username, details={"reason": "totp_key_error"}))
+    except Exception:  # the 503 must still reach the user; the log has the cause
+        log.exception("could not audit a TOTP key error")
 
 
 def settings() -> AuthSettings:
@@ -110,6 +147,4 @@ def text_field(body: Any, name: str, *, max_len: int = 200, required: bool = Tru
 
 def safe_next(target: str | None) -> str:
     """Only same-site paths: an open redirect after sign-in is a phishing tool."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target[:500]
+    return browser.safe_next(target)

@@ -26,7 +26,14 @@ def test_scale_run_through_the_cli(empty_db: str, tmp_path: Path) -> None:
         assert count("hazard_sources") == 300
         assert count("sensors") == 1_600
         assert count("districts") == 6
+        # the demo accounts' TOTP secrets (public, in the README) are stored encrypted like any other
+        from app.auth.demo import DEMO_USERS
+
+        stored = [v for (v,) in conn.execute(sa.text("SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL"))]
+        clear = {u.totp_secret for u in DEMO_USERS if u.totp_secret}
+        assert stored and clear and not clear & set(stored) and all(v.startswith("gAAAAA") for v in stored)
     engine.dispose()
+    assert (tmp_path / "secrets" / "totp.key").stat().st_mode & 0o077 == 0
     assert (tmp_path / "data" / "population.tif").exists()
     # --if-missing recognises the same city and does nothing
     again = subprocess.run([ONEMAP, "demo", "build", "--scale", "2", "--seed", "7", "--if-missing"],
