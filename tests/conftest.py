@@ -139,11 +139,13 @@ def demo_app(app_factory, demo_db: str):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own DATABASE_URL or config file must never leak into the tests."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A developer's own DATABASE_URL or config file must never leak into the tests (nor GDAL's WMS cache, which
+    defaults to ./gdalwmscache, into the checkout)."""
     for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR",
                 "ONEMAP_STYLES_DIR"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GDAL_DEFAULT_WMS_CACHE_PATH", str(tmp_path_factory.getbasetemp() / "gdalwmscache"))
 
 
 def pytest_report_header() -> list[str]:
