@@ -19,11 +19,34 @@ MAX_QUEUE = 1000  # a subscriber that falls this far behind loses the oldest eve
 
 
 @dataclass(frozen=True)
+class ScopeTag:
+    """Which row an event is about, for the per-subscriber scope filter (never sent to clients)."""
+
+    layer: str
+    district_code: str | None = None
+    enterprise_uscc: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"layer": self.layer, "district_code": self.district_code, "enterprise_uscc": self.enterprise_uscc}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> ScopeTag:
+        """The tag from its JSON form (ValueError when malformed: the event must then not be delivered)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("layer"), str):
+            raise ValueError("a scope tag needs a layer")
+        values = [doc.get("district_code"), doc.get("enterprise_uscc")]
+        if any(v is not None and not isinstance(v, str) for v in values):
+            raise ValueError("district_code and enterprise_uscc are text or null")
+        return cls(doc["layer"], values[0], values[1])
+
+
+@dataclass(frozen=True)
 class Event:
     id: int
     type: str
     data: dict[str, Any]
     ts: float = field(default_factory=time.time)
+    scope: ScopeTag | None = None
 
 
 class Broker:
@@ -34,8 +57,8 @@ class Broker:
         self._subscribers: set[queue.Queue[Event]] = set()
         self._ids = itertools.count(1)
 
-    def publish(self, event_type: str, data: dict[str, Any]) -> Event:
-        event = Event(next(self._ids), event_type, dict(data))
+    def publish(self, event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = None) -> Event:
+        event = Event(next(self._ids), event_type, dict(data), scope=scope)
         self.deliver(event)
         return event
 
@@ -89,6 +112,7 @@ def use_broker(new: Broker) -> Broker:
     return old
 
 
-def publish(event_type: str, data: dict[str, Any]) -> Event:
-    """Publish a live event, e.g. ``publish("incident.created", {"id": 12, "title": ..., "lon": ..., "lat": ...})``."""
-    return _broker.publish(event_type, data)
+def publish(event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = None) -> Event:
+    """Publish a live event, e.g. ``publish("incident.created", {"id": 12, ...}, scope=ScopeTag("incidents",
+    "329902"))``; with ``scope`` only subscribers who may read that row receive it."""
+    return _broker.publish(event_type, data, scope=scope)

@@ -39,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import as_dispatcher  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -62,31 +64,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _as_dispatcher(app: Any) -> Any:
-    """Requests reach the policy gate as a signed-in city dispatcher: the bench measures drawing, not signing in
-    (an anonymous caller would be refused most layers and see an empty map). The identity is set just in front of
-    the gate, inside the authentication middleware, which would otherwise reset it to anonymous."""
-    try:
-        from app.auth.gate import PolicyGate
-        from app.auth.identity import ENVIRON_KEY, Identity
-    except ImportError:  # no policy gate in this build
-        return app
-    who = Identity(0, "bench-dispatcher", frozenset({"dispatcher"}), method="session")
-    parent, attr, node = app, "wsgi_app", app.wsgi_app
-    while node is not None and not isinstance(node, PolicyGate):
-        parent, attr, node = node, "app", getattr(node, "app", None)
-    if node is None:
-        return app
-    gate = node
-
-    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-        environ[ENVIRON_KEY] = who
-        return gate(environ, start_response)
-
-    setattr(parent, attr, wsgi)
-    return app
-
-
 @contextmanager
 def serve(url: str) -> Iterator[str]:
     from werkzeug.serving import make_server
@@ -100,7 +77,7 @@ def serve(url: str) -> Iterator[str]:
         (var / "data" / "population.tif").symlink_to(population)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = _as_dispatcher(create_app({"database": {"url": url}, "paths": {"var": str(var)},
+    app = as_dispatcher(create_app({"database": {"url": url}, "paths": {"var": str(var)},
                                      "server": {"public_url": base}, "logging": {"level": "WARNING", "format": "json"}}))
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -14,7 +14,8 @@ Methods for "nearest 10 by travel time" (kinds rescue_team, fire_station):
 
 * **in-memory (chosen)** — ``emergency.dispatch.service.nearest_resources``: one SQL round trip (versions +
   ``emergency_snap``), one scipy Dijkstra on the cached CSR graph, routes from the predecessor tree.
-* **API** — the same through the Flask view and JSON encoding (authentication middleware excluded).
+* **API** — the same through the whole WSGI stack as a signed-in city dispatcher: authentication middleware, policy
+  gate, row scope, Flask view and JSON encoding.
 * **pgr_dijkstraCost one-to-many** — one ``pgr_dijkstraCost`` from the incident node to every candidate node on
   the reversed costs, then one many-to-one ``pgr_dijkstra`` for the 10 routes.
 * **pgr_dijkstra per candidate** — the plain way: the 20 straight-line-nearest candidates, one ``pgr_dijkstra``
@@ -72,23 +73,27 @@ def timed(fn: Callable[[float, float], object], points: list[tuple[float, float]
 
 
 def _service(conn: sa.Connection) -> Callable[[float, float], object]:
+    from app.auth.rowscope import LayerAccess
     from emergency.dispatch.service import nearest_resources
 
+    city = LayerAccess.unrestricted()  # the service alone, city-wide (the API adds the caller's scope)
+
     def run(lon: float, lat: float) -> object:
-        body = nearest_resources(conn, lon, lat, KINDS, 10)
+        body = nearest_resources(conn, lon, lat, KINDS, 10, access=city)
         conn.rollback()  # end the read transaction, as a request's connection does
         return [(r["kind"], r["id"]) for r in body["resources"]]
     return run
 
 
 def _api(url: str) -> Callable[[float, float], object]:
-    from flask import Flask
     from werkzeug.test import Client
 
     from app import create_app
+    from bench.support import as_dispatcher
 
-    app = create_app({"database": {"url": url}, "logging": {"level": "WARNING", "format": "json"}})
-    client = Client(lambda environ, start: Flask.wsgi_app(app, environ, start))  # the Flask app, no middleware
+    # the whole stack (authentication, policy gate, row scope) as a signed-in city dispatcher
+    app = as_dispatcher(create_app({"database": {"url": url}, "logging": {"level": "WARNING", "format": "json"}}))
+    client = Client(app)
 
     def run(lon: float, lat: float) -> object:
         body = client.get(f"/api/emergency/nearest-resources?lon={lon}&lat={lat}&kinds={','.join(KINDS)}").get_json()
@@ -198,7 +203,7 @@ def bench_database(label: str, url: str, queries: int, budget_s: float) -> list[
                      "agree": "", "note": f"{sizes[0]:,} roads, {sizes[1]:,} candidates"})
         runs: list[tuple[str, Callable, str]] = [
             ("in-memory scipy (chosen)", _service(conn), "service call"),
-            ("API GET /nearest-resources", _api(url), "Flask view + JSON, auth middleware excluded"),
+            ("API GET /nearest-resources", _api(url), "whole stack: auth, policy gate, row scope, view, JSON"),
             ("pgr_dijkstraCost one-to-many", _one_to_many(conn), "+ one many-to-one pgr_dijkstra for routes"),
             ("pgr_dijkstra per candidate", _per_candidate(conn), "20 straight-line-nearest candidates"),
         ]

@@ -4,6 +4,9 @@ Every change to an incident, its reports, its dispatch orders or its material re
 :func:`record_change`: it writes the ``incident_events`` row inside the caller's transaction and queues the live
 event, which :func:`unit_of_work` publishes only after the transaction commits (a rolled-back change is never
 announced). The audit log of the auth module is to be wired in here, once.
+
+Every live event carries the scope tag of the row it is about (the incident's district and enterprise; a resource's
+district), so the live stream shows it only to those who may read that row.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.realtime import publish
+from app.realtime import ScopeTag, publish
 
 #: Live event types published by the emergency module (``app.realtime``), for the console and the large screen.
 EVENT_TYPES: dict[str, str] = {
@@ -32,6 +35,7 @@ EVENT_TYPES: dict[str, str] = {
     "resource.changed": "应急资源新增/修改/导入",
 }
 
+_SCOPE_OF = text("SELECT district_code, enterprise_uscc FROM incidents WHERE id = :id")
 _INSERT = text(
     "INSERT INTO incident_events (incident_id, event, from_status, to_status, data, actor) "
     "VALUES (:incident_id, :event, :from_status, :to_status, CAST(:data AS jsonb), :actor) RETURNING id, at"
@@ -42,12 +46,12 @@ _INSERT = text(
 class Changes:
     """Live events waiting for the commit of the transaction that made them."""
 
-    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    pending: list[tuple[str, dict[str, Any], ScopeTag]] = field(default_factory=list)
 
-    def announce(self, event_type: str, data: dict[str, Any]) -> None:
+    def announce(self, event_type: str, data: dict[str, Any], *, scope: ScopeTag) -> None:
         if event_type not in EVENT_TYPES:
             raise ValueError(f"undeclared live event type {event_type!r}")
-        self.pending.append((event_type, data))
+        self.pending.append((event_type, data, scope))
 
 
 @contextmanager
@@ -59,8 +63,8 @@ def unit_of_work(conn: Connection) -> Iterator[Changes]:
     changes = Changes()
     with conn.begin():
         yield changes
-    for event_type, data in changes.pending:
-        publish(event_type, data)
+    for event_type, data, scope in changes.pending:
+        publish(event_type, data, scope=scope)
 
 
 def record_change(conn: Connection, changes: Changes, *, incident_id: int, event: str,
@@ -74,7 +78,9 @@ def record_change(conn: Connection, changes: Changes, *, incident_id: int, event
                                  "actor": actor}).one()
     entry = {"id": row.id, "incident_id": incident_id, "event": event, "from_status": from_status,
              "to_status": to_status, "data": payload, "actor": actor, "at": row.at.isoformat()}
-    changes.announce(f"incident.{event}", entry)
+    # read here, after the change, so that no caller can forget the tag or give a stale one
+    district, uscc = conn.execute(_SCOPE_OF, {"id": incident_id}).one()
+    changes.announce(f"incident.{event}", entry, scope=ScopeTag("incidents", district, uscc))
     return entry
 
 

@@ -28,7 +28,12 @@ Routing and dispatch:
   POST   /incidents/<id>/material-requests      {depot_id, item, quantity, unit?, note?} → 201 | 409 {available}
   GET    /incidents/<id>/material-requests
 
-The snap limit defaults to 2000 m; a deployment may change it with the Flask setting ``EMERGENCY_SNAP_LIMIT_M``.
+The snap limit defaults to 2000 m (configuration ``emergency.snap_limit_m``, at most ``emergency.max_snap_limit_m``;
+environment ``ONEMAP_SNAP_LIMIT_M``).
+
+Data scope: every endpoint applies the caller's scope (see ``emergency/access.py``): an incident, order or resource
+outside it is 404 by id and absent from lists, statistics and nearest-resource answers; creating or changing a row
+outside the module's write scope is 403. Live events about a row reach only the streams that may read it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 With several gunicorn workers an in-process fan-out only reaches the SSE clients of the worker that published.
 Here ``publish`` numbers the event with a Redis counter (ids stay unique across workers) and PUBLISHes it; every
 worker runs one listener thread that hands each message to its own subscribers. The publishing worker hears its
-own events through Redis too, so every worker delivers them in the same order.
+own events through Redis too, so every worker delivers them in the same order. An event's scope tag travels with it
+(``"scope"``), so every worker filters it for its own subscribers; a message whose tag cannot be read is dropped,
+never delivered untagged.
 
 The listener starts on the first subscription in a process, not when the app is built: gunicorn may build the
 app before it forks, and a thread does not survive a fork.
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.config import ConfigError
-from app.realtime import Broker, Event, use_broker
+from app.realtime import Broker, Event, ScopeTag, use_broker
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 5.0
@@ -48,11 +50,12 @@ class RedisBroker(Broker):
             self._client_pid = os.getpid()
         return self._client
 
-    def publish(self, event_type: str, data: dict[str, Any]) -> Event:
+    def publish(self, event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = None) -> Event:
         client = self._connection()
-        event = Event(int(client.incr(f"{self._channel}:seq")), event_type, dict(data))
+        event = Event(int(client.incr(f"{self._channel}:seq")), event_type, dict(data), scope=scope)
         client.publish(self._channel, json.dumps(
-            {"id": event.id, "type": event.type, "data": event.data, "ts": event.ts}, ensure_ascii=False))
+            {"id": event.id, "type": event.type, "data": event.data, "ts": event.ts,
+             "scope": None if scope is None else scope.as_json()}, ensure_ascii=False))
         return event
 
     def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
@@ -101,8 +104,10 @@ class RedisBroker(Broker):
     def _handle(self, raw: bytes | str) -> None:
         try:
             doc = json.loads(raw)
-            event = Event(int(doc["id"]), str(doc["type"]), dict(doc.get("data") or {}), float(doc["ts"]))
-        except (ValueError, KeyError, TypeError):
+            tag = doc.get("scope")
+            event = Event(int(doc["id"]), str(doc["type"]), dict(doc.get("data") or {}), float(doc["ts"]),
+                          scope=None if tag is None else ScopeTag.from_json(tag))
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignoring a malformed event on the redis channel")
             return
         self.deliver(event)

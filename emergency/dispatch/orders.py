@@ -3,6 +3,10 @@ on_scene → returned, and material requests drawing on depot stock.
 
 Rescue teams and experts do one job at a time: dispatching one that is already out (or a team off duty) is a
 409. The resource row is locked while that is checked, so two dispatchers cannot both send the same team.
+
+Scope: an order belongs to its incident. The incident must be visible to the caller (404) and, for a change,
+inside the module's write scope (403); the resource dispatched and the depot drawn on must be ones the caller may
+read (404 otherwise, like a missing one).
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
 from app.errors import Conflict, InvalidInput, NotFound
+from emergency.access import INCIDENTS, check_write
 from emergency.dispatch.service import travel_time_to
 from emergency.history import record_change, unit_of_work
 from emergency.incidents.schemas import check_keys, parse_text
-from emergency.incidents.service import lock_incident
+from emergency.incidents.service import get_incident, lock_incident
 from emergency.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_ACTIVE, INCIDENT_LIFECYCLE
 from emergency.models import RESOURCE_LAYERS
 from emergency.resources.inventory import draw, quantity_value
@@ -55,7 +61,7 @@ def _id(value: Any, name: str) -> int:
     return value
 
 
-def create_order(conn: Connection, incident_id: int, data: dict[str, Any], *,
+def create_order(conn: Connection, incident_id: int, data: dict[str, Any], *, access: LayerAccess,
                  actor: str | None = None) -> dict[str, Any]:
     """Send ``resource_kind``/``resource_id`` to the incident with a ``task`` (and an optional ``note``)."""
     check_keys(data, ("resource_kind", "resource_id", "task", "note"))
@@ -65,11 +71,12 @@ def create_order(conn: Connection, incident_id: int, data: dict[str, Any], *,
     task = parse_text(data.get("task"), "task", 500, required=True)
     note = parse_text(data.get("note"), "note", None)
     with unit_of_work(conn) as changes:
-        incident = lock_incident(conn, incident_id)
+        incident = lock_incident(conn, incident_id, access=access)
         _active(incident)
-        status_col = ", status" if kind == "rescue_team" else ""
-        resource = conn.execute(text(f"SELECT id, name{status_col} FROM {layer.table} WHERE id = :id FOR UPDATE"),
-                                {"id": resource_id}).first()
+        status_col = ", r.status" if kind == "rescue_team" else ""
+        where, params = access.where(layer.id, alias="r")
+        resource = conn.execute(text(f"SELECT r.id, r.name{status_col} FROM {layer.table} r "
+                                     f"WHERE r.id = :id AND {where} FOR UPDATE"), {**params, "id": resource_id}).first()
         if resource is None:
             raise NotFound(f"no {kind} with id {resource_id}", f"不存在编号为 {resource_id} 的{layer.title_zh}",
                            details={"kind": kind, "id": resource_id})
@@ -78,9 +85,11 @@ def create_order(conn: Connection, incident_id: int, data: dict[str, Any], *,
                                      "resource_id = :r AND status <> 'returned' ORDER BY id LIMIT 1"),
                                 {"k": kind, "r": resource_id}).first()
             if busy is not None:
+                # the other incident is named only to those who may see it
+                seen = access.contains(conn, INCIDENTS, busy.incident_id)
                 raise Conflict(f"{kind} {resource_id} is already on dispatch order {busy.id}",
                                f"{resource.name} 正在执行调度指令 {busy.id}",
-                               details={"order_id": busy.id, "incident_id": busy.incident_id},
+                               details={"order_id": busy.id, "incident_id": busy.incident_id if seen else None},
                                code="resource_busy")
         if kind == "rescue_team" and resource.status == "off_duty":
             raise Conflict(f"rescue team {resource_id} is off duty", f"{resource.name} 不在岗",
@@ -99,20 +108,20 @@ def create_order(conn: Connection, incident_id: int, data: dict[str, Any], *,
     return order
 
 
-def get_order(conn: Connection, order_id: int, *, lock: bool = False) -> dict[str, Any]:
-    row = conn.execute(text(f"SELECT {_ORDER_COLUMNS} FROM dispatch_orders o WHERE o.id = :id"
-                            + (" FOR UPDATE" if lock else "")), {"id": order_id}).first()
+def get_order(conn: Connection, order_id: int, *, access: LayerAccess, lock: bool = False) -> dict[str, Any]:
+    """The order (404 when missing or when its incident is outside the caller's read scope)."""
+    where, params = access.where(INCIDENTS, alias="i")
+    row = conn.execute(text(f"SELECT {_ORDER_COLUMNS} FROM dispatch_orders o JOIN incidents i ON i.id = o.incident_id "
+                            f"WHERE o.id = :id AND {where}" + (" FOR UPDATE OF o" if lock else "")),
+                       {**params, "id": order_id}).first()
     if row is None:
         raise NotFound(f"no dispatch order with id {order_id}", f"不存在编号为 {order_id} 的调度指令",
                        details={"id": order_id})
     return _order_json(row)
 
 
-def list_orders(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
-    exists = conn.execute(text("SELECT 1 FROM incidents WHERE id = :id"), {"id": incident_id}).first()
-    if exists is None:
-        raise NotFound(f"no incident with id {incident_id}", f"不存在编号为 {incident_id} 的事件",
-                       details={"id": incident_id})
+def list_orders(conn: Connection, incident_id: int, *, access: LayerAccess) -> list[dict[str, Any]]:
+    get_incident(conn, incident_id, access=access)  # 404 for a missing or foreign incident
     names = " ".join(f"WHEN '{k}' THEN (SELECT name FROM {t} WHERE id = o.resource_id)"
                      for k, t in RESOURCE_LAYERS.items())
     rows = conn.execute(text(f"SELECT {_ORDER_COLUMNS}, CASE o.resource_kind {names} END AS resource_name "
@@ -120,12 +129,15 @@ def list_orders(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [_order_json(r) for r in rows]
 
 
-def transition_order(conn: Connection, order_id: int, target: Any, *, note: str | None = None,
-                     actor: str | None = None) -> dict[str, Any]:
+def transition_order(conn: Connection, order_id: int, target: Any, *, access: LayerAccess,
+                     note: str | None = None, actor: str | None = None) -> dict[str, Any]:
     """Move an order along dispatched → en_route → on_scene → returned (409 with the allowed next otherwise)."""
     note = parse_text(note, "note", 500)
     with unit_of_work(conn) as changes:
-        order = get_order(conn, order_id, lock=True)
+        order = get_order(conn, order_id, access=access, lock=True)
+        incident = conn.execute(text("SELECT district_code, enterprise_uscc FROM incidents WHERE id = :id"),
+                                {"id": order["incident_id"]}).mappings().one()
+        check_write(conn, access, INCIDENTS, incident, what_en="dispatch orders of incidents", what_zh="事件的调度指令")
         DISPATCH_LIFECYCLE.check(order["status"], target)
         conn.execute(text(f"UPDATE dispatch_orders SET status = :s, {target}_at = now() WHERE id = :id"),
                      {"s": target, "id": order_id})
@@ -136,10 +148,10 @@ def transition_order(conn: Connection, order_id: int, target: Any, *, note: str 
                       data={"order_id": order_id, "resource_kind": order["resource_kind"],
                             "resource_id": order["resource_id"], "from": order["status"], "to": target,
                             "note": note}, actor=actor)
-    return get_order(conn, order_id)
+    return get_order(conn, order_id, access=access)
 
 
-def request_material(conn: Connection, incident_id: int, data: dict[str, Any], *,
+def request_material(conn: Connection, incident_id: int, data: dict[str, Any], *, access: LayerAccess,
                      actor: str | None = None) -> dict[str, Any]:
     """Draw ``quantity`` of ``item`` from depot ``depot_id`` for the incident; 409 with ``available`` when short."""
     check_keys(data, ("depot_id", "item", "quantity", "unit", "note"))
@@ -149,9 +161,9 @@ def request_material(conn: Connection, incident_id: int, data: dict[str, Any], *
     quantity = quantity_value(data.get("quantity"), positive=True)
     note = parse_text(data.get("note"), "note", None)
     with unit_of_work(conn) as changes:
-        incident = lock_incident(conn, incident_id)
+        incident = lock_incident(conn, incident_id, access=access)
         _active(incident)
-        taken = draw(conn, depot_id, item or "", quantity, unit)
+        taken = draw(conn, depot_id, item or "", quantity, unit, access=access)
         row = conn.execute(text(
             "INSERT INTO material_requests (incident_id, depot_id, item, unit, quantity, draws, note, actor) "
             "VALUES (:i, :d, :item, :unit, :q, CAST(:draws AS jsonb), :note, :actor) RETURNING id, requested_at"),
@@ -166,7 +178,8 @@ def request_material(conn: Connection, incident_id: int, data: dict[str, Any], *
     return request
 
 
-def list_material_requests(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+def list_material_requests(conn: Connection, incident_id: int, *, access: LayerAccess) -> list[dict[str, Any]]:
+    get_incident(conn, incident_id, access=access)  # 404 for a missing or foreign incident
     rows = conn.execute(text(
         "SELECT m.id, m.incident_id, m.depot_id, d.name AS depot_name, m.item, m.unit, m.quantity, m.draws, m.note, "
         "m.actor, m.requested_at FROM material_requests m JOIN depots d ON d.id = m.depot_id "

@@ -5,6 +5,9 @@ Travel times are node-to-node drive times on the road graph (pgRouting semantics
 short legs off the network (point → nearest road → its nearer end node, both within the snap limit) are not
 timed; ``snap_m`` is reported so a client can see them. Snapping is ``emergency_snap()`` in SQL (migration
 0002), for incidents here and for resources by trigger, so both sides snap the same way.
+
+The candidates are cached for every caller alike; each answer offers only the resources the caller may read (the
+scope of each kind's layer, applied to the cached districts).
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from shapely.geometry import mapping
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
 from app.errors import DomainError, InvalidInput
 from emergency.dispatch.graph import RoadGraph, graphs
 from emergency.dispatch.isochrone import isochrones as build_isochrones
 from emergency.models import RESOURCE_LAYERS
 
-DEFAULT_SNAP_LIMIT_M = 2000.0
-MAX_SNAP_LIMIT_M = 20_000.0
+DEFAULT_SNAP_LIMIT_M = 2000.0  # for callers without the app configuration (emergency.snap_limit_m)
 MAX_MINUTES = 120
 MAX_LIMITS = 8
 SEARCH_BOUNDS_S = (600.0, 1800.0, np.inf)
@@ -39,7 +42,8 @@ _LOCATE_SQL = text(
 )
 # Rescue teams carry a duty status; the others have none (NULL).
 _CANDIDATES_SQL = text(" UNION ALL ".join(
-    f"SELECT '{kind}' AS kind, r.id, r.name, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, s.node_id, s.snap_m, "
+    f"SELECT '{kind}' AS kind, r.id, r.name, r.district_code, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, s.node_id, "
+    "s.snap_m, "
     f"{'r.status' if kind == 'rescue_team' else 'NULL::text'} AS status "
     f"FROM {table} r JOIN resource_snaps s ON s.kind = '{kind}' AND s.resource_id = r.id"
     for kind, table in RESOURCE_LAYERS.items()
@@ -110,6 +114,17 @@ class Candidates:
     index: np.ndarray  # graph index of the snapped node (-1: not in the graph)
     snap_m: np.ndarray
     status: np.ndarray
+    district: np.ndarray  # object array of district codes: the scope filter of each answer
+
+    def readable(self, kinds: list[str], access: LayerAccess) -> np.ndarray:
+        """Mask of the candidates of ``kinds`` the caller may read."""
+        mask = np.zeros(len(self.ids), dtype=bool)
+        for kind in kinds:
+            of_kind = self.kind == kind
+            layer = RESOURCE_LAYERS[kind]
+            allowed = [d for d in set(self.district[of_kind]) if access.admits(layer, district_code=d)]
+            mask |= of_kind & np.isin(self.district, np.array(allowed, dtype=object))
+        return mask
 
 
 _candidates_lock = threading.Lock()
@@ -132,7 +147,8 @@ def candidates(conn: Connection, graph: RoadGraph, origin: Origin) -> Candidates
             lonlat=np.array([(r.lon, r.lat) for r in rows], dtype=float).reshape(-1, 2),
             index=graph.index_of(np.array([r.node_id for r in rows], dtype=np.int64)),
             snap_m=np.array([r.snap_m for r in rows], dtype=float),
-            status=np.array([r.status for r in rows], dtype=object))
+            status=np.array([r.status for r in rows], dtype=object),
+            district=np.array([r.district_code for r in rows], dtype=object))
         _candidates.pop(origin.db_key, None)
         _candidates[origin.db_key] = (version, found)
         while len(_candidates) > graphs.KEEP:
@@ -145,11 +161,11 @@ def _line(coords: np.ndarray) -> dict[str, Any]:
 
 
 def nearest_resources(conn: Connection, lon: float, lat: float, kinds: list[str], limit: int = 10,
-                      snap_limit_m: float = DEFAULT_SNAP_LIMIT_M) -> dict[str, Any]:
-    """The ``limit`` resources of ``kinds`` that can reach (lon, lat) soonest, with their routes."""
+                      snap_limit_m: float = DEFAULT_SNAP_LIMIT_M, *, access: LayerAccess) -> dict[str, Any]:
+    """The ``limit`` resources of ``kinds`` the caller may read that can reach (lon, lat) soonest, with routes."""
     graph, origin = locate(conn, lon, lat, snap_limit_m)
     pool = candidates(conn, graph, origin)
-    rows = np.flatnonzero(np.isin(pool.kind, kinds) & (pool.index >= 0))
+    rows = np.flatnonzero(pool.readable(kinds, access) & (pool.index >= 0))
     # A bounded search is exact for everything within the bound, so once it has found ``limit`` candidates
     # those are the answer; on a big city that saves most of the graph (widen only when it has not).
     for bound in SEARCH_BOUNDS_S:

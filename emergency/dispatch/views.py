@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.auth.identity import current_identity
+from app.auth.rowscope import LayerAccess
 from app.database import get_db
 from app.errors import InvalidInput
 from emergency.dispatch import orders, service
@@ -22,10 +23,14 @@ from emergency.resources.schemas import parse_kinds
 bp = Blueprint("dispatch", __name__)
 
 
+def _access() -> LayerAccess:
+    return LayerAccess.for_request()
+
+
 def _where(args: Mapping[str, str]) -> tuple[float, float]:
-    """The query point: ``lon``/``lat`` (+ ``crs``) or ``incident_id``."""
+    """The query point: ``lon``/``lat`` (+ ``crs``) or ``incident_id`` (of an incident the caller may read)."""
     if args.get("incident_id"):
-        incident = get_incident(get_db(), int_arg(args, "incident_id", 0, 1, 2**31 - 1))
+        incident = get_incident(get_db(), int_arg(args, "incident_id", 0, 1, 2**31 - 1), access=_access())
         return incident["lon"], incident["lat"]
     for name in ("lon", "lat"):
         if args.get(name) is None:
@@ -34,8 +39,9 @@ def _where(args: Mapping[str, str]) -> tuple[float, float]:
 
 
 def _snap_limit(args: Mapping[str, str]) -> float:
-    default = float(current_app.config.get("EMERGENCY_SNAP_LIMIT_M", service.DEFAULT_SNAP_LIMIT_M))
-    return float_arg(args, "snap_limit_m", default, 1.0, service.MAX_SNAP_LIMIT_M)
+    """``snap_limit_m`` (1..``emergency.max_snap_limit_m``), default ``emergency.snap_limit_m`` (configuration)."""
+    conf = current_app.config["ONEMAP"]["emergency"]
+    return float_arg(args, "snap_limit_m", float(conf["snap_limit_m"]), 1.0, float(conf["max_snap_limit_m"]))
 
 
 @bp.get("/nearest-resources")
@@ -44,7 +50,7 @@ def nearest_resources() -> Response:
     kinds = parse_kinds(args.get("kinds"))
     limit = int_arg(args, "limit", 10, 1, 100)
     lon, lat = _where(args)
-    return jsonify(service.nearest_resources(get_db(), lon, lat, kinds, limit, _snap_limit(args)))
+    return jsonify(service.nearest_resources(get_db(), lon, lat, kinds, limit, _snap_limit(args), access=_access()))
 
 
 @bp.get("/isochrones")
@@ -63,34 +69,36 @@ def isochrones() -> Response:
 @bp.post("/incidents/<int:incident_id>/dispatch")
 def dispatch(incident_id: int) -> tuple[Response, int]:
     body = json_object(request.get_json(silent=True))
-    order = orders.create_order(get_db(), incident_id, body, actor=current_identity().username)
+    order = orders.create_order(get_db(), incident_id, body, access=_access(), actor=current_identity().username)
     return jsonify(order), 201
 
 
 @bp.get("/incidents/<int:incident_id>/dispatch")
 def list_orders(incident_id: int) -> Response:
-    return jsonify({"incident_id": incident_id, "orders": orders.list_orders(get_db(), incident_id)})
+    return jsonify({"incident_id": incident_id, "orders": orders.list_orders(get_db(), incident_id, access=_access())})
 
 
 @bp.get("/dispatch-orders/<int:order_id>")
 def get_order(order_id: int) -> Response:
-    return jsonify(orders.get_order(get_db(), order_id))
+    return jsonify(orders.get_order(get_db(), order_id, access=_access()))
 
 
 @bp.post("/dispatch-orders/<int:order_id>/transitions")
 def transition_order(order_id: int) -> Response:
     body = json_object(request.get_json(silent=True))
-    return jsonify(orders.transition_order(get_db(), order_id, body.get("to"), note=body.get("note"),
-                                           actor=current_identity().username))
+    return jsonify(orders.transition_order(get_db(), order_id, body.get("to"), access=_access(),
+                                           note=body.get("note"), actor=current_identity().username))
 
 
 @bp.post("/incidents/<int:incident_id>/material-requests")
 def request_material(incident_id: int) -> tuple[Response, int]:
     body = json_object(request.get_json(silent=True))
-    return jsonify(orders.request_material(get_db(), incident_id, body, actor=current_identity().username)), 201
+    material = orders.request_material(get_db(), incident_id, body, access=_access(),
+                                       actor=current_identity().username)
+    return jsonify(material), 201
 
 
 @bp.get("/incidents/<int:incident_id>/material-requests")
 def list_material_requests(incident_id: int) -> Response:
-    get_incident(get_db(), incident_id)
-    return jsonify({"incident_id": incident_id, "requests": orders.list_material_requests(get_db(), incident_id)})
+    requests = orders.list_material_requests(get_db(), incident_id, access=_access())
+    return jsonify({"incident_id": incident_id, "requests": requests})

@@ -2,6 +2,8 @@
 
 The incident is the ``incidents`` registry layer (so it is on the map and in the OGC services); every change is
 made under a row lock (``SELECT … FOR UPDATE``) and recorded through :func:`emergency.history.record_change`.
+Every function takes the caller's ``access``: an incident outside its read scope is a 404, a change needs the
+module's write scope before and after (see :mod:`emergency.access`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
 from app.errors import Conflict, InvalidInput, NotFound
+from emergency.access import INCIDENTS, check_write
 from emergency.geo import district_of
 from emergency.history import record_change, unit_of_work
 from emergency.incidents import schemas as s
@@ -43,32 +47,49 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fetch(conn: Connection, incident_id: int, *, lock: bool = False) -> Mapping[str, Any]:
+def not_found(incident_id: int) -> NotFound:
+    return NotFound(f"no incident with id {incident_id}", f"不存在编号为 {incident_id} 的事件",
+                    details={"id": incident_id})
+
+
+def _fetch(conn: Connection, incident_id: int, *, access: LayerAccess, lock: bool = False) -> Mapping[str, Any]:
+    """The incident if it exists within the caller's read scope (404 otherwise: a foreign one is "missing")."""
+    where, params = access.where(INCIDENTS, alias="i")
     # FOR UPDATE OF i: lock the incident only, not the district it joins.
-    sql = f"SELECT {_COLUMNS} {_FROM} WHERE i.id = :id" + (" FOR UPDATE OF i" if lock else "")
-    row = conn.execute(text(sql), {"id": incident_id}).mappings().first()
+    sql = f"SELECT {_COLUMNS} {_FROM} WHERE i.id = :id AND {where}" + (" FOR UPDATE OF i" if lock else "")
+    row = conn.execute(text(sql), {**params, "id": incident_id}).mappings().first()
     if row is None:
-        raise NotFound(f"no incident with id {incident_id}", f"不存在编号为 {incident_id} 的事件",
-                       details={"id": incident_id})
+        raise not_found(incident_id)
     return row
 
 
-def lock_incident(conn: Connection, incident_id: int) -> Mapping[str, Any]:
-    """The incident row, locked until the end of the caller's transaction (404 if there is none)."""
-    return _fetch(conn, incident_id, lock=True)
+def _check_write(conn: Connection, access: LayerAccess, values: Mapping[str, Any], *, creating: bool = False) -> None:
+    check_write(conn, access, INCIDENTS, {k: values[k] for k in ("district_code", "enterprise_uscc")},
+                what_en="incidents", what_zh="事件", creating=creating)
 
 
-def _resolve(conn: Connection, loc: s.Location) -> tuple[float, float, str | None, str | None]:
-    """(lon, lat, enterprise USCC, place name) of the location."""
+def lock_incident(conn: Connection, incident_id: int, *, access: LayerAccess) -> Mapping[str, Any]:
+    """The incident row, locked until the end of the caller's transaction, for a change by the caller: 404 when
+    they cannot see it, 403 when they can but it lies outside their write scope."""
+    row = _fetch(conn, incident_id, access=access, lock=True)
+    _check_write(conn, access, row)
+    return row
+
+
+def _resolve(conn: Connection, loc: s.Location, access: LayerAccess) -> tuple[float, float, str | None, str | None]:
+    """(lon, lat, enterprise USCC, place name) of the location (an enterprise or hazard source the caller may read)."""
     if loc.lon is not None and loc.lat is not None:
         return loc.lon, loc.lat, None, None
     if loc.enterprise_uscc:
-        row = conn.execute(text("SELECT ST_X(geom), ST_Y(geom), uscc, name FROM enterprises WHERE uscc = :u"),
-                           {"u": loc.enterprise_uscc}).first()
+        where, params = access.where("enterprises", alias="e")
+        row = conn.execute(text(f"SELECT ST_X(e.geom), ST_Y(e.geom), e.uscc, e.name FROM enterprises e "
+                                f"WHERE e.uscc = :u AND {where}"), {**params, "u": loc.enterprise_uscc}).first()
         what, value = "location.enterprise_uscc", loc.enterprise_uscc
     else:
-        row = conn.execute(text("SELECT ST_X(h.geom), ST_Y(h.geom), h.enterprise_uscc, h.name "
-                                "FROM hazard_sources h WHERE h.code = :c"), {"c": loc.hazard_source_code}).first()
+        where, params = access.where("hazard_sources", alias="h")
+        row = conn.execute(text(f"SELECT ST_X(h.geom), ST_Y(h.geom), h.enterprise_uscc, h.name "
+                                f"FROM hazard_sources h WHERE h.code = :c AND {where}"),
+                           {**params, "c": loc.hazard_source_code}).first()
         what, value = "location.hazard_source_code", loc.hazard_source_code
     if row is None:
         raise InvalidInput(what, "a registered " + ("enterprise USCC" if loc.enterprise_uscc else
@@ -77,8 +98,10 @@ def _resolve(conn: Connection, loc: s.Location) -> tuple[float, float, str | Non
     return float(row[0]), float(row[1]), row[2], row[3]
 
 
-def _check_enterprise(conn: Connection, uscc: str | None) -> None:
-    if uscc and conn.execute(text("SELECT 1 FROM enterprises WHERE uscc = :u"), {"u": uscc}).first() is None:
+def _check_enterprise(conn: Connection, uscc: str | None, access: LayerAccess) -> None:
+    where, params = access.where("enterprises", alias="e")
+    if uscc and conn.execute(text(f"SELECT 1 FROM enterprises e WHERE e.uscc = :u AND {where}"),
+                             {**params, "u": uscc}).first() is None:
         raise InvalidInput("enterprise_uscc", "the USCC of a registered enterprise", value=uscc,
                            details={"reason": "not found"})
 
@@ -92,8 +115,10 @@ def _next_code(conn: Connection, reported_at: datetime) -> str:
     return f"{prefix}{(int(last[len(prefix):]) + 1) if last else 1:03d}"
 
 
-def intake(conn: Connection, data: dict[str, Any], *, actor: str | None = None) -> dict[str, Any]:
-    """接报: create the incident and its 快报 (report 1). Outside the city → 400 ``outside_city``."""
+def intake(conn: Connection, data: dict[str, Any], *, access: LayerAccess,
+           actor: str | None = None) -> dict[str, Any]:
+    """接报: create the incident and its 快报 (report 1). Outside the city → 400 ``outside_city``; in a district
+    outside the caller's write scope → 403."""
     s.check_keys(data, s.INTAKE_KEYS)
     now = s.utc_now()
     reported_at = s.parse_time(data.get("reported_at"), "reported_at", now=now)
@@ -107,12 +132,13 @@ def intake(conn: Connection, data: dict[str, Any], *, actor: str | None = None) 
     description = s.parse_text(data.get("description"), "description", None)
     related = s.parse_text(data.get("enterprise_uscc"), "enterprise_uscc", 18)
     with unit_of_work(conn) as changes:
-        lon, lat, uscc, place = _resolve(conn, location)
+        lon, lat, uscc, place = _resolve(conn, location, access)
         district = district_of(conn, lon, lat, "location")
         if related and uscc and related != uscc:
             raise InvalidInput("enterprise_uscc", f"empty or {uscc} (the location's enterprise)", value=related)
         uscc = related or uscc
-        _check_enterprise(conn, uscc)
+        _check_enterprise(conn, uscc, access)
+        _check_write(conn, access, {"district_code": district, "enterprise_uscc": uscc}, creating=True)
         if title is None:
             where = place or conn.execute(text("SELECT name FROM districts WHERE code = :c"),
                                           {"c": district}).scalar()
@@ -131,10 +157,10 @@ def intake(conn: Connection, data: dict[str, Any], *, actor: str | None = None) 
              "lon": lon, "lat": lat}).scalar_one()
         _insert_report(conn, new_id, 1, reported_at, source, reporter_name, reporter_phone, report_text,
                        casualties)
-        incident = summary(_fetch(conn, new_id))
+        incident = summary(_fetch(conn, new_id, access=access))
         record_change(conn, changes, incident_id=new_id, event="created", to_status=incident["status"],
                       data={"incident": incident}, actor=actor)
-    return get_incident(conn, new_id)
+    return get_incident(conn, new_id, access=access)
 
 
 def _insert_report(conn: Connection, incident_id: int, seq: int, at: datetime, source: str | None,
@@ -161,16 +187,19 @@ def history(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [{**r, "at": r["at"].isoformat()} for r in rows]
 
 
-def get_incident(conn: Connection, incident_id: int) -> dict[str, Any]:
-    incident = summary(_fetch(conn, incident_id))
+def get_incident(conn: Connection, incident_id: int, *, access: LayerAccess) -> dict[str, Any]:
+    """The incident with its reports and history (404 when missing or outside the caller's read scope)."""
+    incident = summary(_fetch(conn, incident_id, access=access))
     incident["reports"] = _reports(conn, incident_id)
     incident["history"] = history(conn, incident_id)
     return incident
 
 
-def list_incidents(conn: Connection, args: Mapping[str, str]) -> dict[str, Any]:
-    """Filters ``status``, ``kind``, ``district_code`` (comma lists), ``active=true``; newest first; paging."""
-    where, params = [], {}
+def list_incidents(conn: Connection, args: Mapping[str, str], *, access: LayerAccess) -> dict[str, Any]:
+    """Filters ``status``, ``kind``, ``district_code`` (comma lists), ``active=true``; newest first; paging.
+    Only incidents inside the caller's read scope are listed and counted."""
+    scoped, params = access.where(INCIDENTS, alias="i")
+    where = [scoped]
     for name in ("status", "kind", "district_code"):
         if args.get(name):
             params[name] = [v.strip() for v in args[name].split(",") if v.strip()]
@@ -184,7 +213,7 @@ def list_incidents(conn: Connection, args: Mapping[str, str]) -> dict[str, Any]:
                            details={"reason": "unknown parameter"})
     params["limit"] = int_arg(args, "limit", 100, 1, 1000)
     params["offset"] = int_arg(args, "offset", 0, 0, 10**9)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    clause = " WHERE " + " AND ".join(where)
     total = conn.execute(text(f"SELECT count(*) {_FROM}{clause}"), params).scalar_one()
     rows = conn.execute(text(f"SELECT {_COLUMNS} {_FROM}{clause} ORDER BY i.reported_at DESC, i.id DESC "
                              "LIMIT :limit OFFSET :offset"), params).mappings().all()
@@ -202,7 +231,7 @@ def _not_final(row: Mapping[str, Any]) -> None:
                        details={"current": row["status"], "allowed": []}, code="incident_final")
 
 
-def add_report(conn: Connection, incident_id: int, data: dict[str, Any], *,
+def add_report(conn: Connection, incident_id: int, data: dict[str, Any], *, access: LayerAccess,
                actor: str | None = None) -> dict[str, Any]:
     """续报: the next report of the timeline; casualty figures given are the latest totals."""
     s.check_keys(data, s.REPORT_KEYS)
@@ -212,7 +241,7 @@ def add_report(conn: Connection, incident_id: int, data: dict[str, Any], *,
     body = s.parse_text(data.get("text"), "text", None, required=True)
     casualties = s.parse_casualties(data.get("casualties"))
     with unit_of_work(conn) as changes:
-        row = lock_incident(conn, incident_id)
+        row = lock_incident(conn, incident_id, access=access)
         _not_final(row)
         seq = conn.execute(text("SELECT coalesce(max(seq), 0) + 1 FROM incident_reports WHERE incident_id = :i"),
                            {"i": incident_id}).scalar_one()
@@ -224,10 +253,10 @@ def add_report(conn: Connection, incident_id: int, data: dict[str, Any], *,
         record_change(conn, changes, incident_id=incident_id, event="report_added",
                       data={"seq": seq, "kind": "first_report" if seq == 1 else "follow_up_report",
                             "casualties": casualties, "text": body}, actor=actor)
-    return get_incident(conn, incident_id)
+    return get_incident(conn, incident_id, access=access)
 
 
-def update_incident(conn: Connection, incident_id: int, data: dict[str, Any], *,
+def update_incident(conn: Connection, incident_id: int, data: dict[str, Any], *, access: LayerAccess,
                     actor: str | None = None) -> dict[str, Any]:
     """Edit title, kind, response level (Ⅰ–Ⅳ), description or the related enterprise."""
     s.check_keys(data, s.UPDATE_KEYS)
@@ -243,9 +272,10 @@ def update_incident(conn: Connection, incident_id: int, data: dict[str, Any], *,
     if "enterprise_uscc" in data:
         values["enterprise_uscc"] = s.parse_text(data["enterprise_uscc"], "enterprise_uscc", 18)
     with unit_of_work(conn) as changes:
-        row = lock_incident(conn, incident_id)
+        row = lock_incident(conn, incident_id, access=access)
         _not_final(row)
-        _check_enterprise(conn, values.get("enterprise_uscc"))
+        _check_enterprise(conn, values.get("enterprise_uscc"), access)
+        _check_write(conn, access, {**row, **values})  # still the caller's after the change
         changed = {k: {"from": row[k], "to": v} for k, v in values.items() if row[k] != v}
         if changed:
             sets = ", ".join(f"{k} = :{k}" for k in changed)
@@ -253,10 +283,10 @@ def update_incident(conn: Connection, incident_id: int, data: dict[str, Any], *,
                          {**{k: values[k] for k in changed}, "id": incident_id})
             record_change(conn, changes, incident_id=incident_id, event="updated", data={"changes": changed},
                           actor=actor)
-    return get_incident(conn, incident_id)
+    return get_incident(conn, incident_id, access=access)
 
 
-def transition(conn: Connection, incident_id: int, target: Any, *, note: str | None = None,
+def transition(conn: Connection, incident_id: int, target: Any, *, access: LayerAccess, note: str | None = None,
                actor: str | None = None) -> dict[str, Any]:
     """Move the incident along its lifecycle; 409 with the allowed next states when the move is not allowed.
 
@@ -265,11 +295,11 @@ def transition(conn: Connection, incident_id: int, target: Any, *, note: str | N
     """
     note = s.parse_text(note, "note", 500)
     with unit_of_work(conn) as changes:
-        row = lock_incident(conn, incident_id)
+        row = lock_incident(conn, incident_id, access=access)
         INCIDENT_LIFECYCLE.check(row["status"], target)
         conn.execute(text("UPDATE incidents SET status = :s WHERE id = :id"), {"s": target, "id": incident_id})
         record_change(conn, changes, incident_id=incident_id, event="status_changed", from_status=row["status"],
                       to_status=str(target), data={"note": note, "code": row["code"], "title": row["title"]},
                       actor=actor)
-    return get_incident(conn, incident_id)
+    return get_incident(conn, incident_id, access=access)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from app.auth.identity import current_identity
+from app.auth.rowscope import LayerAccess
 from app.database import get_db
 from emergency.incidents import service
 from emergency.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
@@ -21,6 +22,10 @@ def _body() -> dict:
     return json_object(request.get_json(silent=True))
 
 
+def _access() -> LayerAccess:
+    return LayerAccess.for_request()
+
+
 @bp.get("/lifecycle")
 def lifecycle() -> Response:
     """The declared state machines, so clients draw buttons from data rather than hard-coding them."""
@@ -30,37 +35,38 @@ def lifecycle() -> Response:
 
 @bp.post("")
 def intake() -> tuple[Response, int]:
-    incident = service.intake(get_db(), _body(), actor=actor())
+    incident = service.intake(get_db(), _body(), access=_access(), actor=actor())
     return jsonify(incident), 201
 
 
 @bp.get("")
 def list_incidents() -> Response:
-    return jsonify(service.list_incidents(get_db(), request.args))
+    return jsonify(service.list_incidents(get_db(), request.args, access=_access()))
 
 
 @bp.get("/<int:incident_id>")
 def get_incident(incident_id: int) -> Response:
-    return jsonify(service.get_incident(get_db(), incident_id))
+    return jsonify(service.get_incident(get_db(), incident_id, access=_access()))
 
 
 @bp.patch("/<int:incident_id>")
 def update_incident(incident_id: int) -> Response:
-    return jsonify(service.update_incident(get_db(), incident_id, _body(), actor=actor()))
+    return jsonify(service.update_incident(get_db(), incident_id, _body(), access=_access(), actor=actor()))
 
 
 @bp.post("/<int:incident_id>/reports")
 def add_report(incident_id: int) -> tuple[Response, int]:
-    return jsonify(service.add_report(get_db(), incident_id, _body(), actor=actor())), 201
+    return jsonify(service.add_report(get_db(), incident_id, _body(), access=_access(), actor=actor())), 201
 
 
 @bp.post("/<int:incident_id>/transitions")
 def transition(incident_id: int) -> Response:
     body = _body()
-    return jsonify(service.transition(get_db(), incident_id, body.get("to"), note=body.get("note"), actor=actor()))
+    return jsonify(service.transition(get_db(), incident_id, body.get("to"), access=_access(), note=body.get("note"),
+                                      actor=actor()))
 
 
 @bp.get("/<int:incident_id>/history")
 def history(incident_id: int) -> Response:
-    service.get_incident(get_db(), incident_id)  # 404 for an unknown incident
+    service.get_incident(get_db(), incident_id, access=_access())  # 404 for an unknown or foreign incident
     return jsonify({"incident_id": incident_id, "history": service.history(get_db(), incident_id)})

@@ -9,6 +9,9 @@
 * Every problem is reported — row, column, value and reason — and nothing is written unless every row is good:
   the rows go in in one transaction. Points outside the city (in no district) are problems too.
 * CSV may be UTF-8 (with or without BOM) or GB 18030/GBK, as saved by Excel on Chinese Windows.
+* Every row must lie in the caller's write scope (a district regulator imports into their own district only); a
+  row of another district is a problem of its district column (or of ``lon/lat`` when the district was derived
+  from the location).
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
+from app.auth.scope import Scope
 from app.errors import DomainError, InvalidInput
+from emergency.access import write_scope
 from emergency.geo import districts_of, to_storage_many
 from emergency.history import unit_of_work
 from emergency.resources.schemas import check_value, resource_layer
-from emergency.resources.service import table_of
+from emergency.resources.service import announce, table_of
 from layers.registry import Layer
 
 MAX_ROWS = 10_000
@@ -145,7 +151,7 @@ def _number(value: Any) -> float:
 
 
 def import_resources(conn: Connection, kind: str, filename: str, content: bytes, crs: str,
-                     *, dry_run: bool = False) -> dict[str, Any]:
+                     *, access: LayerAccess, dry_run: bool = False) -> dict[str, Any]:
     """Validate every row, then insert all of them in one transaction (or none); see the module docstring."""
     layer = resource_layer(kind)
     if len(content) > MAX_BYTES:
@@ -156,6 +162,7 @@ def import_resources(conn: Connection, kind: str, filename: str, content: bytes,
         raise InvalidInput("file", "a header row and at least one record", details={"reason": "empty file"})
     mapping, problems = _columns(layer, first[1])
     headers = {i: "" if first[1][i] is None else str(first[1][i]).strip() for i in mapping}
+    district_header = next((headers[i] for i, target in mapping.items() if target == "district_code"), "lon/lat")
     fields = {f.name: f for f in layer.fields}
     rows: list[tuple[int, dict[str, Any], tuple[float, float] | None]] = []
     for number, cells in records:
@@ -184,7 +191,9 @@ def import_resources(conn: Connection, kind: str, filename: str, content: bytes,
     table = table_of(layer)
     ids: list[int] = []
     with unit_of_work(conn) as changes:  # the district lookups and the inserts see one state of the database
+        given = {n for n, values, _ in rows if values.get("district_code") is not None}
         problems.extend(_locate(conn, rows, crs))
+        problems.extend(_outside_scope(access, layer.id, rows, write_scope(access), given, district_header))
         if problems:
             problems.sort(key=lambda p: p["row"])
             raise _reject(problems, len(rows))
@@ -193,8 +202,26 @@ def import_resources(conn: Connection, kind: str, filename: str, content: bytes,
         for start in range(0, len(rows), CHUNK):
             chunk = [values for _, values, _ in rows[start:start + CHUNK]]
             ids.extend(conn.execute(table.insert().values(chunk).returning(table.c.id)).scalars().all())
-        changes.announce("resource.changed", {"kind": kind, "action": "imported", "ids": ids})
+        by_district: dict[str | None, list[int]] = {}
+        for (_, values, _), new_id in zip(rows, ids, strict=True):  # a multi-row INSERT … RETURNING keeps the order
+            by_district.setdefault(values.get("district_code"), []).append(new_id)
+        for district, district_ids in by_district.items():  # one event per district, each to its own viewers
+            announce(changes, kind, "imported", district_ids, district)
     return {"kind": kind, "rows": len(rows), "imported": len(ids), "dry_run": False, "ids": ids}
+
+
+def _outside_scope(access: LayerAccess, layer_id: str, rows: list, scope: Scope, given: set[int],
+                   district_header: str) -> list[dict[str, Any]]:
+    """Rows whose district lies outside the caller's write scope (a row without a district has other problems)."""
+    problems = []
+    for n, values, _ in rows:
+        district = values.get("district_code")
+        if district is None or access.admits(layer_id, district_code=district, scope=scope):
+            continue
+        problems.append(_problem(n, district_header if n in given else "lon/lat",
+                                 f"district {district} is outside your data scope ({scope.describe()}): "
+                                 "you may import only rows of your own district(s)", district))
+    return problems
 
 
 def _locate(conn: Connection, rows: list, crs: str) -> list[dict[str, Any]]:

@@ -5,6 +5,9 @@ in the depot (``SELECT … FOR UPDATE``, always in the same order, so concurrent
 deadlocking), takes from the batch that expires first, and refuses with 409 and the available quantity when
 there is not enough. Expired batches are not drawn from. The table's ``CHECK (quantity >= 0)`` is the last line
 of defence should any other writer get this wrong.
+
+A depot outside the caller's read scope does not exist for them (404); restocking and stocktaking also need the
+depot inside the module's write scope (403 otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.auth.rowscope import LayerAccess
 from app.errors import Conflict, InvalidInput, NotFound
+from emergency.access import check_write, tag
 from emergency.history import Changes, unit_of_work
 
 _COLUMNS = "id, depot_id, item, unit, quantity, expiry"
@@ -27,11 +32,17 @@ def _row(r: Any) -> dict[str, Any]:
             "expiry": r.expiry.isoformat() if r.expiry else None}
 
 
-def _depot(conn: Connection, depot_id: int) -> Any:
-    row = conn.execute(text("SELECT id, name FROM depots WHERE id = :id"), {"id": depot_id}).first()
+def _depot(conn: Connection, depot_id: int, access: LayerAccess, *, write: bool = False) -> Any:
+    """The depot (id, name, district_code): 404 outside the read scope; with ``write``, 403 outside the write scope."""
+    where, params = access.where("depots", alias="d")
+    row = conn.execute(text(f"SELECT d.id, d.name, d.district_code FROM depots d WHERE d.id = :id AND {where}"),
+                       {**params, "id": depot_id}).first()
     if row is None:
         raise NotFound(f"no depot with id {depot_id}", f"不存在编号为 {depot_id} 的物资储备库",
                        details={"kind": "depot", "id": depot_id})
+    if write:
+        check_write(conn, access, "depots", {"district_code": row.district_code}, what_en="depot stock",
+                    what_zh="物资储备库库存")
     return row
 
 
@@ -74,14 +85,14 @@ def _check_keys(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
                            details={"reason": "unknown field"})
 
 
-def list_inventory(conn: Connection, depot_id: int) -> dict[str, Any]:
-    depot = _depot(conn, depot_id)
+def list_inventory(conn: Connection, depot_id: int, *, access: LayerAccess) -> dict[str, Any]:
+    depot = _depot(conn, depot_id, access)
     rows = conn.execute(text(f"SELECT {_COLUMNS} FROM depot_inventory WHERE depot_id = :d "
                              "ORDER BY item, expiry NULLS LAST, id"), {"d": depot_id}).all()
     return {"depot_id": depot.id, "depot_name": depot.name, "items": [_row(r) for r in rows]}
 
 
-def add_inventory(conn: Connection, depot_id: int, data: dict[str, Any]) -> dict[str, Any]:
+def add_inventory(conn: Connection, depot_id: int, data: dict[str, Any], *, access: LayerAccess) -> dict[str, Any]:
     """Restock: a new batch (item, unit, quantity ≥ 0, expiry or null)."""
     _check_keys(data, ("item", "unit", "quantity", "expiry"))
     item = _text(data, "item", 60, required=True)
@@ -89,15 +100,16 @@ def add_inventory(conn: Connection, depot_id: int, data: dict[str, Any]) -> dict
     quantity = quantity_value(data.get("quantity"), positive=False)
     expiry = _expiry(data)
     with unit_of_work(conn) as changes:
-        _depot(conn, depot_id)
+        depot = _depot(conn, depot_id, access, write=True)
         row = conn.execute(text(f"INSERT INTO depot_inventory (depot_id, item, unit, quantity, expiry) "
                                 f"VALUES (:d, :item, :unit, :q, :e) RETURNING {_COLUMNS}"),
                            {"d": depot_id, "item": item, "unit": unit, "q": quantity, "e": expiry}).one()
-        _announce(changes, depot_id)
+        _announce(changes, depot)
     return _row(row)
 
 
-def update_inventory(conn: Connection, depot_id: int, inventory_id: int, data: dict[str, Any]) -> dict[str, Any]:
+def update_inventory(conn: Connection, depot_id: int, inventory_id: int, data: dict[str, Any], *,
+                     access: LayerAccess) -> dict[str, Any]:
     """Stocktake: set a batch's quantity (absolute, ≥ 0), unit or expiry."""
     _check_keys(data, ("quantity", "unit", "expiry"))
     values: dict[str, Any] = {}
@@ -108,7 +120,7 @@ def update_inventory(conn: Connection, depot_id: int, inventory_id: int, data: d
     if "expiry" in data:
         values["expiry"] = _expiry(data)
     with unit_of_work(conn) as changes:
-        _depot(conn, depot_id)
+        depot = _depot(conn, depot_id, access, write=True)
         sets = ", ".join(f"{k} = :{k}" for k in values) or "quantity = quantity"
         row = conn.execute(text(f"UPDATE depot_inventory SET {sets} WHERE id = :id AND depot_id = :d "
                                 f"RETURNING {_COLUMNS}"), {**values, "id": inventory_id, "d": depot_id}).first()
@@ -116,20 +128,23 @@ def update_inventory(conn: Connection, depot_id: int, inventory_id: int, data: d
             raise NotFound(f"depot {depot_id} has no inventory line {inventory_id}",
                            f"储备库 {depot_id} 没有编号为 {inventory_id} 的库存记录",
                            details={"depot_id": depot_id, "id": inventory_id})
-        _announce(changes, depot_id)
+        _announce(changes, depot)
     return _row(row)
 
 
-def _announce(changes: Changes, depot_id: int) -> None:
-    changes.announce("resource.changed", {"kind": "depot", "action": "inventory_changed", "ids": [depot_id]})
+def _announce(changes: Changes, depot: Any) -> None:
+    changes.announce("resource.changed", {"kind": "depot", "action": "inventory_changed", "ids": [depot.id]},
+                     scope=tag("depots", {"district_code": depot.district_code}))
 
 
-def draw(conn: Connection, depot_id: int, item: str, quantity: float, unit: str | None) -> dict[str, Any]:
+def draw(conn: Connection, depot_id: int, item: str, quantity: float, unit: str | None, *,
+         access: LayerAccess) -> dict[str, Any]:
     """Take ``quantity`` of ``item`` from the depot inside the caller's transaction (earliest expiry first).
 
-    Raises NotFound when the depot stocks no such item, Conflict (409, with ``available``) when short.
+    Raises NotFound when the depot is not one the caller may read or stocks no such item, Conflict (409, with
+    ``available``) when short.
     """
-    _depot(conn, depot_id)
+    _depot(conn, depot_id, access)
     batches = conn.execute(text(
         "SELECT id, unit, quantity, expiry, (expiry IS NOT NULL AND expiry < CURRENT_DATE) AS expired "
         "FROM depot_inventory WHERE depot_id = :d AND item = :item AND (CAST(:unit AS text) IS NULL OR unit = :unit) "

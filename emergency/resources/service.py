@@ -2,6 +2,8 @@
 
 The attributes and their rules come from the layer registry; this module only knows the kind → layer mapping
 (``emergency.models.RESOURCE_LAYERS``). Routing snaps are kept current by database triggers (migration 0002).
+Every function takes the caller's ``access`` (read scope of the kind's layer; module write scope for changes, see
+:mod:`emergency.access`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import ColumnElement, Table, func, select, text
 from sqlalchemy.engine import Connection, RowMapping
 
+from app.auth.rowscope import LayerAccess
 from app.errors import InvalidInput, NotFound
+from emergency.access import check_write, tag
 from emergency.geo import district_of, parse_crs, to_storage
 from emergency.history import Changes, unit_of_work
 from emergency.params import int_arg
@@ -63,6 +67,25 @@ def _select(kind: str, layer: Layer):  # noqa: ANN202 - a SQLAlchemy Select
             .select_from(table.outerjoin(snaps, (snaps.c.kind == kind) & (snaps.c.resource_id == table.c.id))))
 
 
+def in_scope(layer: Layer, access: LayerAccess) -> ColumnElement[bool]:
+    """The caller's read scope on ``layer`` as a condition on its (unaliased) table."""
+    where, params = access.where(layer.id, alias=layer.table)
+    # text() refuses values for parameters it does not use (a layer without an enterprise column has no USCCs)
+    return text(where).bindparams(**{k: v for k, v in params.items() if f":{k}" in where})
+
+
+def not_found(kind: str, layer: Layer, resource_id: int) -> NotFound:
+    return NotFound(f"no {kind} with id {resource_id}", f"不存在编号为 {resource_id} 的{layer.title_zh}",
+                    details={"kind": kind, "id": resource_id})
+
+
+def check_resource_write(conn: Connection, access: LayerAccess, layer: Layer, district: str | None, *,
+                         creating: bool = False) -> None:
+    """403 unless a resource of ``layer`` in ``district`` lies in the caller's write scope."""
+    check_write(conn, access, layer.id, {"district_code": district}, what_en=layer.title_en.lower(),
+                what_zh=layer.title_zh, creating=creating)
+
+
 def _bbox(value: str) -> tuple[float, float, float, float]:
     allowed = "minlon,minlat,maxlon,maxlat (CGCS2000 degrees), min < max"
     try:
@@ -75,13 +98,14 @@ def _bbox(value: str) -> tuple[float, float, float, float]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def list_resources(conn: Connection, kind: str, args: Mapping[str, str]) -> dict[str, Any]:
+def list_resources(conn: Connection, kind: str, args: Mapping[str, str], *, access: LayerAccess) -> dict[str, Any]:
     """Filters: any attribute by equality (``speciality=hazchem``), ``q`` (name contains), ``bbox``;
-    paging by ``limit`` (1..1000, default 100) and ``offset``. Unknown parameters → 400."""
+    paging by ``limit`` (1..1000, default 100) and ``offset``. Unknown parameters → 400. Only resources in the
+    caller's read scope are listed and counted."""
     layer = resource_layer(kind)
     table = table_of(layer)
     query = _select(kind, layer)
-    conditions = []
+    conditions = [in_scope(layer, access)]
     for name, value in args.items():
         if name in ("limit", "offset"):
             continue
@@ -106,17 +130,18 @@ def list_resources(conn: Connection, kind: str, args: Mapping[str, str]) -> dict
             "limit": limit, "offset": offset, "features": [feature(kind, layer, r) for r in rows]}
 
 
-def get_row(conn: Connection, kind: str, resource_id: int) -> RowMapping:
+def get_row(conn: Connection, kind: str, resource_id: int, *, access: LayerAccess) -> RowMapping:
+    """The resource row (404 when missing or outside the caller's read scope)."""
     layer = resource_layer(kind)
-    row = conn.execute(_select(kind, layer).where(table_of(layer).c.id == resource_id)).mappings().first()
+    query = _select(kind, layer).where(table_of(layer).c.id == resource_id, in_scope(layer, access))
+    row = conn.execute(query).mappings().first()
     if row is None:
-        raise NotFound(f"no {kind} with id {resource_id}", f"不存在编号为 {resource_id} 的{layer.title_zh}",
-                       details={"kind": kind, "id": resource_id})
+        raise not_found(kind, layer, resource_id)
     return row
 
 
-def get_resource(conn: Connection, kind: str, resource_id: int) -> dict[str, Any]:
-    return feature(kind, resource_layer(kind), get_row(conn, kind, resource_id))
+def get_resource(conn: Connection, kind: str, resource_id: int, *, access: LayerAccess) -> dict[str, Any]:
+    return feature(kind, resource_layer(kind), get_row(conn, kind, resource_id, access=access))
 
 
 def _location(conn: Connection, data: Mapping[str, Any], values: dict[str, Any], *, required: bool) -> str | None:
@@ -141,11 +166,15 @@ def _check_district(conn: Connection, code: str) -> None:
                            details={"reason": "no such district"})
 
 
-def _announce(changes: Changes, kind: str, action: str, ids: list[int]) -> None:
-    changes.announce("resource.changed", {"kind": kind, "action": action, "ids": ids})
+def announce(changes: Changes, kind: str, action: str, ids: list[int], district: str | None) -> None:
+    """Queue ``resource.changed`` for resources of one district (the scope tag of the live event)."""
+    layer = resource_layer(kind)
+    changes.announce("resource.changed", {"kind": kind, "action": action, "ids": ids},
+                     scope=tag(layer.id, {"district_code": district}))
 
 
-def create_resource(conn: Connection, kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
+def create_resource(conn: Connection, kind: str, data: Mapping[str, Any], *, access: LayerAccess) -> dict[str, Any]:
+    """A new resource; 403 when its district lies outside the caller's write scope."""
     layer = resource_layer(kind)
     values = check_attributes(layer, dict(data), partial=False)
     with unit_of_work(conn) as changes:
@@ -153,33 +182,45 @@ def create_resource(conn: Connection, kind: str, data: Mapping[str, Any]) -> dic
         if values.get("district_code") is None:
             values["district_code"] = district
         _check_district(conn, values["district_code"])
+        check_resource_write(conn, access, layer, values["district_code"], creating=True)
         new_id = conn.execute(table_of(layer).insert().values(**values).returning(table_of(layer).c.id)).scalar_one()
-        _announce(changes, kind, "created", [new_id])
-    return get_resource(conn, kind, new_id)
+        announce(changes, kind, "created", [new_id], values["district_code"])
+    return get_resource(conn, kind, new_id, access=access)
 
 
-def update_resource(conn: Connection, kind: str, resource_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
+def update_resource(conn: Connection, kind: str, resource_id: int, data: Mapping[str, Any], *,
+                    access: LayerAccess) -> dict[str, Any]:
+    """A partial update: 404 when the caller cannot see the resource, 403 when they may not change it (before or
+    after the change, e.g. moving it to another district)."""
     layer = resource_layer(kind)
     values = check_attributes(layer, dict(data), partial=True)
     if "crs" in data and not {"lon", "lat"} & set(data):
         raise InvalidInput("lon", "lon and lat together with crs", details={"reason": "required"})
     table = table_of(layer)
     with unit_of_work(conn) as changes:
-        exists = conn.execute(select(table.c.id).where(table.c.id == resource_id).with_for_update()).first()
-        if exists is None:
-            raise NotFound(f"no {kind} with id {resource_id}", f"不存在编号为 {resource_id} 的{layer.title_zh}",
-                           details={"kind": kind, "id": resource_id})
+        current = conn.execute(select(table.c.id, table.c.district_code)
+                               .where(table.c.id == resource_id, in_scope(layer, access)).with_for_update()).first()
+        if current is None:
+            raise not_found(kind, layer, resource_id)
+        check_resource_write(conn, access, layer, current.district_code)
         _location(conn, data, values, required=False)
         if values.get("district_code") is not None:
             _check_district(conn, values["district_code"])
+            check_resource_write(conn, access, layer, values["district_code"])
         if values:
             conn.execute(table.update().where(table.c.id == resource_id).values(**values))
-            _announce(changes, kind, "updated", [resource_id])
-    return get_resource(conn, kind, resource_id)
+            # a move between districts is news in both
+            for district in dict.fromkeys((current.district_code, values.get("district_code", current.district_code))):
+                announce(changes, kind, "updated", [resource_id], district)
+    return get_resource(conn, kind, resource_id, access=access)
 
 
-def statistics(conn: Connection, kinds: list[str]) -> dict[str, Any]:
-    """Counts (and capacity sums) of each resource kind per district."""
+def statistics(conn: Connection, kinds: list[str], *, access: LayerAccess) -> dict[str, Any]:
+    """Counts (and capacity sums) of each resource kind per district, of the resources the caller may read.
+
+    A district outside the caller's scope for a kind has ``null`` for that kind's count (not 0: it is not
+    known to them); totals add up what they can see.
+    """
     districts = conn.execute(text("SELECT code, name FROM districts ORDER BY code")).all()
     per: dict[str, dict[str, Any]] = {code: {"code": code, "name": name, "counts": {}, "capacity": {}}
                                       for code, name in districts}
@@ -189,7 +230,7 @@ def statistics(conn: Connection, kinds: list[str]) -> dict[str, Any]:
         table = table_of(layer)
         sums = [func.coalesce(func.sum(table.c[f]), 0).label(f) for f in CAPACITY.get(kind, ())]
         rows = conn.execute(select(table.c.district_code, func.count().label("n"), *sums)
-                            .group_by(table.c.district_code)).mappings().all()
+                            .where(in_scope(layer, access)).group_by(table.c.district_code)).mappings().all()
         totals["counts"][kind] = 0
         for row in rows:
             entry = per.setdefault(row["district_code"], {"code": row["district_code"], "name": None,
@@ -200,7 +241,7 @@ def statistics(conn: Connection, kinds: list[str]) -> dict[str, Any]:
                 key = f"{kind}.{f}"
                 entry["capacity"][key] = int(row[f])
                 totals["capacity"][key] = totals["capacity"].get(key, 0) + int(row[f])
-        for entry in per.values():
-            entry["counts"].setdefault(kind, 0)
+        for code, entry in per.items():
+            entry["counts"].setdefault(kind, 0 if access.admits(layer.id, district_code=code) else None)
     return {"kinds": kinds, "districts": list(per.values()), "totals": totals,
             "labels": {k: resource_layer(k).title_zh for k in kinds}}

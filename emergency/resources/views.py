@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from app.auth.rowscope import LayerAccess
 from app.database import get_db
 from app.errors import InvalidInput
 from emergency.geo import parse_crs
@@ -14,31 +15,36 @@ from emergency.resources.schemas import parse_kinds, resource_layer
 bp = Blueprint("resources", __name__, url_prefix="/resources")
 
 
+def _access() -> LayerAccess:
+    return LayerAccess.for_request()
+
+
 @bp.get("/statistics")
 def statistics() -> Response:
-    return jsonify(service.statistics(get_db(), parse_kinds(request.args.get("kinds"))))
+    return jsonify(service.statistics(get_db(), parse_kinds(request.args.get("kinds")), access=_access()))
 
 
 @bp.get("/<kind>")
 def list_resources(kind: str) -> Response:
-    return jsonify(service.list_resources(get_db(), kind, request.args))
+    return jsonify(service.list_resources(get_db(), kind, request.args, access=_access()))
 
 
 @bp.post("/<kind>")
 def create_resource(kind: str) -> tuple[Response, int]:
     resource_layer(kind)
-    return jsonify(service.create_resource(get_db(), kind, json_object(request.get_json(silent=True)))), 201
+    body = json_object(request.get_json(silent=True))
+    return jsonify(service.create_resource(get_db(), kind, body, access=_access())), 201
 
 
 @bp.get("/<kind>/<int:resource_id>")
 def get_resource(kind: str, resource_id: int) -> Response:
-    return jsonify(service.get_resource(get_db(), kind, resource_id))
+    return jsonify(service.get_resource(get_db(), kind, resource_id, access=_access()))
 
 
 @bp.patch("/<kind>/<int:resource_id>")
 def update_resource(kind: str, resource_id: int) -> Response:
     body = json_object(request.get_json(silent=True))
-    return jsonify(service.update_resource(get_db(), kind, resource_id, body))
+    return jsonify(service.update_resource(get_db(), kind, resource_id, body, access=_access()))
 
 
 @bp.post("/<kind>/import")
@@ -57,22 +63,22 @@ def import_resources(kind: str) -> tuple[Response, int]:
     else:
         raise InvalidInput("file", "a .csv or .xlsx file (multipart field 'file' or the request body)",
                            details={"reason": "required"})
-    result = imports.import_resources(get_db(), kind, filename, content, crs, dry_run=dry_run)
+    result = imports.import_resources(get_db(), kind, filename, content, crs, access=_access(), dry_run=dry_run)
     return jsonify(result), 200 if dry_run else 201
 
 
 @bp.get("/depot/<int:depot_id>/inventory")
 def list_inventory(depot_id: int) -> Response:
-    return jsonify(inventory.list_inventory(get_db(), depot_id))
+    return jsonify(inventory.list_inventory(get_db(), depot_id, access=_access()))
 
 
 @bp.post("/depot/<int:depot_id>/inventory")
 def add_inventory(depot_id: int) -> tuple[Response, int]:
     body = json_object(request.get_json(silent=True))
-    return jsonify(inventory.add_inventory(get_db(), depot_id, body)), 201
+    return jsonify(inventory.add_inventory(get_db(), depot_id, body, access=_access())), 201
 
 
 @bp.patch("/depot/<int:depot_id>/inventory/<int:inventory_id>")
 def update_inventory(depot_id: int, inventory_id: int) -> Response:
     body = json_object(request.get_json(silent=True))
-    return jsonify(inventory.update_inventory(get_db(), depot_id, inventory_id, body))
+    return jsonify(inventory.update_inventory(get_db(), depot_id, inventory_id, body, access=_access()))

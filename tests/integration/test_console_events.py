@@ -13,9 +13,15 @@ from collections.abc import Iterator
 import pytest
 
 from app import realtime
+from app.auth.identity import Identity
+from app.auth.policy import Authz, load_policy
+from app.auth.rowscope import LayerAccess
 from app.config import ConfigError, load_config
 from app.console.events import event_stream
+from app.realtime import ScopeTag
 from tests.conftest import free_port
+
+CITY = LayerAccess.unrestricted()
 
 
 def read_chunk(chunks: Iterator[bytes]) -> str:
@@ -41,7 +47,7 @@ def test_published_event_reaches_an_open_stream(user_client) -> None:  # noqa: A
 
 
 def test_a_silent_stream_sends_keep_alive_comments() -> None:
-    stream = event_stream(keepalive_s=0.05)
+    stream = event_stream(keepalive_s=0.05, access=CITY)
     assert ": connected" in next(stream)
     assert next(stream) == ": keep-alive\n\n"
     stream.close()
@@ -50,7 +56,7 @@ def test_a_silent_stream_sends_keep_alive_comments() -> None:
 def test_stream_unsubscribes_when_the_client_leaves() -> None:
     broker = realtime.broker()
     before = len(broker._subscribers)
-    stream = event_stream(keepalive_s=0.05)
+    stream = event_stream(keepalive_s=0.05, access=CITY)
     next(stream)
     assert len(broker._subscribers) == before + 1
     stream.close()
@@ -62,10 +68,54 @@ def test_stream_unsubscribes_when_the_client_leaves() -> None:
     ({"type": "incident.created", "data": [1, 2]}, "data"),
     ({"data": {}}, "type"),
     ([1], "body"),
+    ({"type": "incident.created", "data": {}, "scope": {"layer": "incidents", "district_code": "329902"}}, "scope"),
 ])
 def test_publish_rejects_malformed_events(user_client, body: object, name: str) -> None:  # noqa: ANN001
     response = user_client.post("/api/events", json=body)
     assert response.status_code == 400 and response.get_json()["input"] == name
+
+
+def _district_regulator(district: str) -> LayerAccess:
+    identity = Identity(user_id=901, username="district_test", roles=frozenset({"district_regulator"}),
+                        district_code=district, method="session")
+    return LayerAccess(Authz(load_policy(), identity))
+
+
+def _messages(stream, count: int) -> list[dict]:  # noqa: ANN001
+    out = []
+    while len(out) < count:
+        chunk = next(stream)
+        if chunk.startswith("id: "):
+            out.append(json.loads(chunk.split("data: ", 1)[1]))
+    return out
+
+
+def test_a_district_stream_gets_its_own_district_incidents_only() -> None:
+    own = event_stream(keepalive_s=5, access=_district_regulator("329902"))
+    city = event_stream(keepalive_s=5, access=CITY)
+    assert ": connected" in next(own) and ": connected" in next(city)
+    realtime.publish("incident.created", {"title": "外区"}, scope=ScopeTag("incidents", "329903", None))
+    realtime.publish("incident.updated", {"title": "外区企业"}, scope=ScopeTag("incidents", "329903", "9132" * 4 + "01"))
+    realtime.publish("resource.changed", {"kind": "rescue_team"}, scope=ScopeTag("rescue_teams", "329903"))
+    realtime.publish("resource.changed", {"kind": "hospital"}, scope=ScopeTag("hospitals", "329903"))  # public
+    realtime.publish("incident.created", {"title": "本区"}, scope=ScopeTag("incidents", "329902", None))
+    realtime.publish("alarm.raised", {"sensor": "S-1"})  # untagged: everyone
+    realtime.publish("incident.created", {"title": "未知图层"}, scope=ScopeTag("no_such_layer", "329902"))
+    seen = [(m["type"], m["data"]) for m in _messages(own, 3)]
+    assert seen == [("resource.changed", {"kind": "hospital"}), ("incident.created", {"title": "本区"}),
+                    ("alarm.raised", {"sensor": "S-1"})]
+    assert [m["data"] for m in _messages(city, 7)][:2] == [{"title": "外区"}, {"title": "外区企业"}]
+    own.close()
+    city.close()
+
+
+def test_a_stream_that_only_sees_others_events_is_kept_alive() -> None:
+    stream = event_stream(keepalive_s=0.2, access=_district_regulator("329902"))
+    next(stream)
+    time.sleep(0.25)
+    realtime.publish("incident.created", {"title": "外区"}, scope=ScopeTag("incidents", "329903"))
+    assert next(stream) == ": keep-alive\n\n"
+    stream.close()
 
 
 def test_realtime_configuration_is_validated() -> None:
@@ -107,12 +157,19 @@ def test_redis_backend_fans_out_across_workers(redis_url: str) -> None:
     on_b = worker_b.subscribe(timeout=5, announce=True)
     assert next(on_a) is None and next(on_b) is None  # both subscribed
     first = worker_a.publish("alarm.raised", {"sensor": "S-1"})
-    second = worker_b.publish("incident.created", {"title": "跨进程"})
+    tag = ScopeTag("incidents", "329902", None)
+    second = worker_b.publish("incident.created", {"title": "跨进程"}, scope=tag)
     assert second.id > first.id  # one counter for all workers
     for stream in (on_a, on_b):
         got = [next(stream), next(stream)]
-        assert [(e.id, e.type, e.data) for e in got] == [(first.id, "alarm.raised", {"sensor": "S-1"}),
-                                                         (second.id, "incident.created", {"title": "跨进程"})]
+        assert [(e.id, e.type, e.data, e.scope) for e in got] == [
+            (first.id, "alarm.raised", {"sensor": "S-1"}, None),
+            (second.id, "incident.created", {"title": "跨进程"}, tag)]  # the scope tag travels with the event
+    # a message whose tag cannot be read is dropped, never delivered as an untagged (everyone's) event
+    worker_a._connection().publish("test:events", json.dumps({"id": 0, "type": "incident.created", "data": {},
+                                                              "ts": 0.0, "scope": {"layer": 7}}))
+    third = worker_a.publish("alarm.cleared", {"sensor": "S-1"})
+    assert next(on_b).id == third.id
     on_a.close()
     on_b.close()
     worker_a.close()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.realtime import ScopeTag
 from emergency import history
 from emergency.lifecycle import INCIDENT_LIFECYCLE
 from tests.integration.emergency_support import (
@@ -37,14 +38,14 @@ def client(demo_artifacts, scratch_db: str):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Live events as app.realtime would receive them (after commit)."""
-    events: list[tuple[str, dict[str, Any]]] = []
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any], ScopeTag]]:
+    """Live events as app.realtime would receive them (after commit), with their scope tags."""
+    events: list[tuple[str, dict[str, Any], ScopeTag]] = []
     lock = threading.Lock()
 
-    def capture(event_type: str, data: dict[str, Any]) -> None:
+    def capture(event_type: str, data: dict[str, Any], scope: ScopeTag) -> None:
         with lock:
-            events.append((event_type, data))
+            events.append((event_type, data, scope))
 
     monkeypatch.setattr(history, "publish", capture)
     return events
@@ -75,6 +76,8 @@ def test_intake_creates_the_incident_its_first_report_and_history(client, scratc
     assert [e[0] for e in published] == ["incident.created"]
     assert published[0][1]["incident_id"] == incident["id"]
     assert published[0][1]["data"]["incident"]["lon"] == pytest.approx(KNOWN_WGS[0])
+    # only those who may read an incident of 临江区 get the live event
+    assert published[0][2] == ScopeTag("incidents", "329902", None)
 
 
 def test_gcj02_location_is_converted_explicitly(client) -> None:  # noqa: ANN001

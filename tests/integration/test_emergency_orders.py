@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from app.auth.rowscope import LayerAccess
 from emergency import history
 from emergency.dispatch.orders import request_material
 from emergency.resources.inventory import add_inventory
@@ -49,7 +50,7 @@ def _standby_team(url: str) -> int:
 
 def test_dispatch_order_lifecycle(client, scratch_db: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     published: list[str] = []
-    monkeypatch.setattr(history, "publish", lambda event_type, data: published.append(event_type))
+    monkeypatch.setattr(history, "publish", lambda event_type, data, scope: published.append(event_type))
     incident = _incident(client)
     team = _standby_team(scratch_db)
     response = client.post(f"{INCIDENTS}/{incident}/dispatch", json={"resource_kind": "rescue_team",
@@ -172,8 +173,8 @@ def test_concurrent_random_draws_on_separate_connections(client, scratch_db: str
     depot = scalar(scratch_db, "SELECT max(id) FROM depots")
     engine = sa.create_engine(scratch_db, pool_size=16, max_overflow=0)
     with engine.connect() as conn:
-        lines = [add_inventory(conn, depot, {"item": "测试随机物资", "unit": "箱", "quantity": q})["id"]
-                 for q in (37.5, 61.25)]
+        lines = [add_inventory(conn, depot, {"item": "测试随机物资", "unit": "箱", "quantity": q},
+                               access=LayerAccess.unrestricted())["id"] for q in (37.5, 61.25)]
     rng = np.random.default_rng(20261128)
     sizes = rng.uniform(0.5, 9.5, size=(16, 5)).round(2)
     granted: list[float] = []
@@ -187,7 +188,8 @@ def test_concurrent_random_draws_on_separate_connections(client, scratch_db: str
         with engine.connect() as conn:
             for q in row:
                 try:
-                    request_material(conn, incident, {"depot_id": depot, "item": "测试随机物资", "quantity": float(q)})
+                    request_material(conn, incident, {"depot_id": depot, "item": "测试随机物资", "quantity": float(q)},
+                                     access=LayerAccess.unrestricted())
                     with lock:
                         granted.append(float(q))
                 except Exception as exc:  # noqa: BLE001 - collected: only the domain's 409 is acceptable

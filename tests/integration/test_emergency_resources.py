@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 from pyproj import Transformer
 
+from app.realtime import ScopeTag
+from emergency import history
 from emergency.models import RESOURCE_LAYERS
 from tests.integration.emergency_support import (
     KNOWN_GCJ,
@@ -189,6 +191,24 @@ def test_import_reports_every_bad_row_and_writes_nothing(client, scratch_db: str
     assert problems == {(3, "members"), (4, "speciality"), (5, "lon/lat"), (6, "lon")}
     assert "outside the city" in next(p["reason"] for p in body["problems"] if p["row"] == 5)
     assert count(scratch_db, "rescue_teams") == before  # the good rows were not written either
+
+
+def test_an_import_announces_each_district_to_its_own_viewers(client, scratch_db: str,  # noqa: ANN001
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    published: list[tuple[str, dict, ScopeTag]] = []
+    monkeypatch.setattr(history, "publish", lambda event_type, data, scope: published.append((event_type, data, scope)))
+    points = {d: scalar(scratch_db, "SELECT ARRAY[ST_X(p), ST_Y(p)] FROM (SELECT ST_PointOnSurface(geom) p "
+                        "FROM districts WHERE code = :d) s", d=d) for d in ("329902", "329903")}
+    content = _csv([["name", "level", "beds", "lon", "lat"],
+                    ["分区医院甲", "grade2", 80, *points["329902"]],
+                    ["分区医院乙", "grade2", 90, *points["329903"]],
+                    ["分区医院丙", "grade1", 40, *points["329902"]]])
+    response = _post_file(client, "hospital", "h.csv", content)
+    assert response.status_code == 201, response.get_json()
+    ids = response.get_json()["ids"]
+    assert [(e[0], e[1]["ids"], e[2]) for e in published] == [
+        ("resource.changed", [ids[0], ids[2]], ScopeTag("hospitals", "329902")),
+        ("resource.changed", [ids[1]], ScopeTag("hospitals", "329903"))]
 
 
 def test_import_header_problems(client) -> None:  # noqa: ANN001
