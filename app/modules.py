@@ -27,6 +27,7 @@ BLUEPRINTS: list[str] = [
 # ``app.console.panels.register_panel_section(...)``; run once when the app is built.
 PANEL_SECTIONS: list[str] = [
     "app.console.sections:register",
+    "emergency.console:register",
 ]
 
 CLI_GROUPS: list[str] = [

@@ -33,7 +33,8 @@ What a provider may return (rendered by ``app/static/console/panel.js``):
 
 * ``None`` or an empty table: the section shows "无记录 / No records";
 * ``{"kind": "table", "columns": [{"key", "label": {"zh-CN", "en"}}], "rows": [{...}],
-  "link": {"layer": <layer id>, "id_key": <row key holding the feature id>}}`` — a row opens that feature;
+  "link": {"layer": <layer id>, "id_key": <row key holding the feature id>}}`` — a row opens that feature
+  (rows of mixed layers: ``{"layer_key": <row key holding the layer id>, "id_key": ...}``; a null id: no link);
 * ``{"kind": "fields", "items": [{"label": {"zh-CN", "en"}, "value": ...}]}`` — label/value pairs;
 * ``{"kind": "text", "text": "..."}``;
 * any other JSON value: shown as a generic key/value tree.

@@ -1,7 +1,8 @@
 // The one-map console: wires the map, layer tree, panel, search, tools, statistics, status bar and permalink.
 // `window.onemap` exposes the map and load/render state for the browser tests and the benchmark.
 
-import { BOOT, L, api, t, toast } from "./boot.js";
+import { BOOT, L, api, enumLabel, t, toast } from "./boot.js";
+import { initEmergency, isPicking, noteSearchResult, onLiveEvent } from "./emergency.js";
 import { createLayers, identifiableRasterLayers, loadStats, refreshLive } from "./layers.js";
 import { buildLayerTree, refreshLegends, updateZoomHints } from "./layertree.js";
 import { closePanel, initPanel, openFeature } from "./panel.js";
@@ -72,6 +73,7 @@ function restyle() {
 }
 
 async function setMode(mode) {
+  if (mode === "grade" && !layers.has("hazard_sources")) mode = "risk"; // the role may not read hazard sources
   styleState.mode = mode;
   if (mode === "grade") {
     if (!styleState.grades) styleState.grades = await api("api/console/enterprise-grades");
@@ -126,7 +128,7 @@ function ensureVisible(layerId) {
 
 // -- clicks: vector features in the browser, raster layers by the server -------------------------------------
 async function onClick(event) {
-  if (isDrawing()) return;
+  if (isDrawing() || isPicking()) return;
   const hits = [];
   const seen = new Set();
   const add = (feature, layer) => {
@@ -194,8 +196,11 @@ initPanel(document.getElementById("feature-panel"), {
   highlight,
 });
 initSearch(document.getElementById("search-form"), {
-  goToFeature: (r) => { ensureVisible(r.layer); goToBox(r.bbox, [r.lon, r.lat]); openFeature(r.layer, r.id); },
+  goToFeature: (r) => {
+    ensureVisible(r.layer); goToBox(r.bbox, [r.lon, r.lat]); openFeature(r.layer, r.id); noteSearchResult(r);
+  },
   goToCoordinate: (lonLat) => {
+    noteSearchResult({ lon: lonLat[0], lat: lonLat[1] });
     goToLonLat(lonLat, 15);
     highlight({ bbox: [lonLat[0], lonLat[1], lonLat[0], lonLat[1]], center: lonLat });
     toast(`${t("coordinate")}: ${lonLat[0].toFixed(6)}, ${lonLat[1].toFixed(6)} (CGCS2000)`);
@@ -205,6 +210,10 @@ initTools(document.getElementById("tools-panel"), map, {
   openFeature: (layer, id) => { ensureVisible(layer); openFeature(layer, id, { zoom: true }); },
 });
 initStats(document.getElementById("stats-panel"), { onDistrict: (d) => setDistrict(d) });
+initEmergency(map, {
+  refreshIncidents: () => refreshLive(layers, ["incidents"]),
+  showIncidents: () => ensureVisible("incidents"),
+});
 
 for (const button of document.querySelectorAll("[data-mode]")) button.addEventListener("click", () => setMode(button.dataset.mode));
 document.getElementById("filter-chip").querySelector("button").addEventListener("click", () => setDistrict(null));
@@ -241,12 +250,20 @@ document.getElementById("btn-permalink").addEventListener("click", async () => {
   try { await navigator.clipboard.writeText(location.href); toast(t("copied")); } catch { toast(location.href); }
 });
 
-// Live layers follow the event stream; a periodic refresh covers a dropped connection.
-const events = new EventSource(`${BOOT.root}api/events/stream`);
+// Live layers follow the event stream; a periodic refresh covers a dropped connection. A role that may not
+// read the stream (the public console) does not open it: a refused stream would only retry every 3 s.
+const mayListen = !BOOT.can || (BOOT.can.modules?.events ?? []).includes("read");
+const events = mayListen ? new EventSource(`${BOOT.root}api/events/stream`) : {};
 events.onmessage = (message) => {
   const event = JSON.parse(message.data);
   if (/^(incident|resource|sensor|alarm)\./.test(event.type)) refreshLive(layers, LIVE_LAYERS);
-  if (event.type.startsWith("incident.")) toast(`${L({ "zh-CN": "突发事件", en: "Incident" })}: ${event.data.title ?? event.type}`);
+  // an echo of this page's own change is not news (the page has said what it did)
+  if (!onLiveEvent(event) && event.type.startsWith("incident.")) {
+    const d = event.data ?? {};
+    const title = d.title ?? d.data?.title ?? d.data?.incident?.title ?? d.data?.order?.resource_name ?? "";
+    const what = [title, enumLabel("incident_event", event.type.slice(9))].filter(Boolean).join(" · ");
+    toast(`${L({ "zh-CN": "突发事件", en: "Incident" })}: ${what}`);
+  }
 };
 setInterval(() => refreshLive(layers, ["incidents"]), 60_000);
 

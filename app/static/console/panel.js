@@ -6,6 +6,24 @@ import { L, api, esc, t } from "./boot.js";
 let panelEl = null;
 let hooks = { goTo: () => {}, highlight: () => {} };
 let requestSeq = 0;
+let shown = null; // {layer, id} of the feature on show
+const renderListeners = [];
+
+/** Call `listener(doc, panelElement)` after every render (a module adds its action buttons to its layer's panel). */
+export function onPanelRender(listener) {
+  renderListeners.push(listener);
+}
+
+/** The feature on show ({layer, id}), or null. */
+export function currentFeature() {
+  return panelEl && !panelEl.hidden ? shown : null;
+}
+
+/** Re-read the feature on show (after a change made elsewhere); resolves to the new document or null. */
+export function refreshPanel() {
+  const feature = currentFeature();
+  return feature ? openFeature(feature.layer, feature.id) : Promise.resolve(null);
+}
 
 export function initPanel(element, options) {
   panelEl = element;
@@ -16,6 +34,7 @@ export function initPanel(element, options) {
 export function closePanel() {
   panelEl.hidden = true;
   panelEl.replaceChildren();
+  shown = null;
   hooks.highlight(null);
   document.body.classList.remove("panel-open");
 }
@@ -39,7 +58,9 @@ function tableContent(content) {
   const body = content.rows.map((row) => {
     const cells = content.columns.map((c, i) => {
       const value = row[c.key] ?? "";
-      if (link && i === 0 && row[link.id_key] != null) return `<td>${featureButton(link.layer, row[link.id_key], value)}</td>`;
+      // one linked layer for every row, or (layer_key) each row names its own — null: not linked
+      const layer = link && (link.layer ?? row[link.layer_key]);
+      if (layer && i === 0 && row[link.id_key] != null) return `<td>${featureButton(layer, row[link.id_key], value)}</td>`;
       return `<td>${esc(value)}</td>`;
     }).join("");
     return `<tr>${cells}</tr>`;
@@ -101,6 +122,7 @@ function render(doc, others) {
   for (const button of panelEl.querySelectorAll("[data-open-layer]")) {
     button.addEventListener("click", () => openFeature(button.dataset.openLayer, Number(button.dataset.openId), { zoom: true }));
   }
+  for (const listener of renderListeners) listener(doc, panelEl);
 }
 
 /** Fetch and show a feature; `others` are further hits at the same click. */
@@ -112,12 +134,15 @@ export async function openFeature(layerId, featureId, { others = [], zoom = fals
   try {
     const doc = await api(`api/console/features/${encodeURIComponent(layerId)}/${featureId}`);
     if (seq !== requestSeq) return null; // a newer click won
+    shown = { layer: layerId, id: featureId };
     render(doc, others.filter((o) => !(o.layer === layerId && o.id === featureId)));
     hooks.highlight(doc);
     if (zoom) hooks.goTo(doc);
     panelEl.querySelector("#panel-title").focus({ preventScroll: true });
     return doc;
   } catch (err) {
+    if (seq !== requestSeq) return null;
+    shown = null;
     panelEl.innerHTML = `<p class="error" role="alert">${esc(err.message)}</p>`;
     return null;
   } finally {
