@@ -135,6 +135,20 @@ def save(page, name: str) -> None:  # noqa: ANN001
     page.screenshot(path=str(ARTIFACTS / name))
 
 
+def click_lonlat(page, lon: float, lat: float, button: str = "left") -> None:  # noqa: ANN001
+    x, y = page.evaluate("(ll) => window.onemap.getPixelFromLonLat(ll)", [lon, lat])
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y, button=button)
+
+
+def click_feature(page, lon: float, lat: float) -> str:  # noqa: ANN001
+    """Click the map at lon/lat and return the title of the feature panel that opens."""
+    click_lonlat(page, lon, lat)
+    title = page.locator("#feature-panel .panel-title")
+    title.wait_for(timeout=5000)
+    return title.inner_text()
+
+
 def isolated_enterprise(db: sa.Engine) -> sa.Row:
     """An enterprise with no other enterprise, hazard source or incident within 120 m (an unambiguous click)."""
     with db.connect() as conn:
@@ -196,12 +210,7 @@ def test_clicking_an_enterprise_opens_its_panel(browser, pages, live_server: str
     pages.append(w)
     wait_rendered(w.page)
     set_view(w.page, ent.lon, ent.lat, 17)
-    x, y = w.page.evaluate("(ll) => window.onemap.getPixelFromLonLat(ll)", [ent.lon, ent.lat])
-    box = w.page.locator("#map").bounding_box()
-    w.page.mouse.click(box["x"] + x, box["y"] + y)
-    title = w.page.locator("#feature-panel .panel-title")
-    title.wait_for(timeout=5000)
-    assert title.inner_text() == ent.name
+    assert click_feature(w.page, ent.lon, ent.lat) == ent.name
     panel = w.page.locator("#feature-panel")
     assert ent.uscc in panel.inner_text() and "统一社会信用代码" in panel.inner_text()
     assert panel.locator("[data-section=hazard_sources] summary").inner_text().startswith("重大危险源")
@@ -318,12 +327,7 @@ def test_the_public_sees_public_layers_only_and_no_errors(browser, pages, live_s
     ids = set(w.page.evaluate("[...window.onemap.layers.keys()]"))
     assert "hospitals" in ids and not ids & {"enterprises", "hazard_sources", "incidents", "sensors"}, ids
     assert w.page.locator(".modes").is_hidden()
-    x, y = w.page.evaluate("(ll) => window.onemap.getPixelFromLonLat(ll)", [hospital.lon, hospital.lat])
-    box = w.page.locator("#map").bounding_box()
-    w.page.mouse.click(box["x"] + x, box["y"] + y)
-    title = w.page.locator("#feature-panel .panel-title")
-    title.wait_for(timeout=5000)
-    assert title.inner_text() == hospital.name
+    assert click_feature(w.page, hospital.lon, hospital.lat) == hospital.name
     w.page.locator("#btn-stats").click()
     w.page.wait_for_function("document.querySelector('#stats-panel').dataset.loaded === 'all'")
     forbidden = [(s, u) for s, u in w.responses if s in (401, 403)]

@@ -27,6 +27,7 @@ from tests.integration.emergency_support import scratch_database
 from tests.system.test_console_browser import (  # noqa: F401 - browser and pages are fixtures
     Watched,
     browser,
+    click_lonlat,
     open_page,
     pages,
     save,
@@ -114,12 +115,6 @@ def call(base: str, method: str, path: str, body: dict | None = None,
             return response.status, json.loads(response.read()), response.headers
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}"), err.headers
-
-
-def click_lonlat(page, lon: float, lat: float, button: str = "left") -> None:  # noqa: ANN001
-    x, y = page.evaluate("(ll) => window.onemap.getPixelFromLonLat(ll)", [lon, lat])
-    box = page.locator("#map").bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y, button=button)
 
 
 def expect_only(w: Watched, status: int, count: int = 1) -> None:

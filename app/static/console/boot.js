@@ -44,7 +44,8 @@ export async function api(path, { method = "GET", body, raw = false, params } = 
   const url = new URL(ROOT + path.replace(/^\//, ""), location.origin);
   if (params) for (const [k, v] of Object.entries(params)) if (v != null) url.searchParams.set(k, v);
   if (!url.searchParams.has("lang")) url.searchParams.set("lang", LANG);
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  // problem details are worded by Accept-Language: the page's language, not the browser's
+  const init = { method, headers: { Accept: "application/json", "Accept-Language": LANG }, credentials: "same-origin" };
   if (method !== "GET" && method !== "HEAD") {
     // cookie-authenticated writes need the session's CSRF token (app/auth/middleware.py)
     const token = document.querySelector('meta[name="csrf-token"]')?.content;

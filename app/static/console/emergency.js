@@ -3,7 +3,7 @@
 // The panel sections themselves come from the server (emergency/console.py); this module adds the buttons.
 // Only actions the role may take are drawn: BOOT.can.modules.emergency (none at all when BOOT.can is missing).
 
-import { ApiError, BOOT, LANG, ROOT, enumLabel, esc, t, toast } from "./boot.js";
+import { BOOT, LANG, api, enumLabel, esc, t, toast } from "./boot.js";
 import { initNearest, nearestIncidentId, openNearest } from "./nearest.js";
 import { currentFeature, onPanelRender, openFeature, refreshPanel } from "./panel.js";
 import { fromLonLat, toLonLat } from "./projection.js";
@@ -31,28 +31,9 @@ export function can(action) {
   return Array.isArray(granted) && granted.includes(action);
 }
 
-/** fetch() for the emergency API: JSON in and out, the CSRF token on writes, problems in the UI language. */
-export async function request(path, { method = "GET", body, params } = {}) {
-  const url = new URL(ROOT + path.replace(/^\//, ""), location.origin);
-  if (params) for (const [k, v] of Object.entries(params)) if (v != null) url.searchParams.set(k, v);
-  // the server words its problem details by Accept-Language: the page's language, not the browser's
-  const init = { method, headers: { Accept: "application/json", "Accept-Language": LANG }, credentials: "same-origin" };
-  if (method !== "GET") {
-    const token = document.querySelector('meta[name="csrf-token"]')?.content;
-    if (token) init.headers["X-CSRF-Token"] = token;
-  }
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(url, init);
-  if (!response.ok) {
-    let problem = null;
-    try { problem = await response.json(); } catch { /* not JSON: keep the status */ }
-    throw new ApiError(response.status, problem);
-  }
-  return response.json();
-}
+/** The emergency API is called like the rest of the console's (boot.js api: CSRF on writes, problems in the
+ * page's language). */
+export const request = (path, options) => api(path, options);
 
 async function lifecycles() {
   lifecycle ??= await request("api/emergency/incidents/lifecycle");
