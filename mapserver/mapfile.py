@@ -32,6 +32,9 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 MAPSERV = Path("/usr/lib/cgi-bin/mapserv")
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")
 FONTS = {"cjk": FONT_DIR / "NotoSansCJK-Regular.ttc", "cjk-bold": FONT_DIR / "NotoSansCJK-Bold.ttc"}
+# The Noto CJK collections hold one face per region and MapServer loads a collection's first one, Japanese: 直, 骨,
+# 角 … would be drawn with Japanese glyph shapes. The Simplified-Chinese face is written out as a font of its own.
+CJK_FAMILY = "Noto Sans CJK SC"
 PROJ_DATA = Path("/usr/share/proj")
 NAMESPACE_PREFIX = "onemap"
 NAMESPACE_URI = "https://onemap.example/ns/onemap"
@@ -400,6 +403,30 @@ def default_out_dir(config: Mapping[str, Any]) -> Path:
     return resolve_path(config["paths"]["var"]) / "generated" / "mapserver"
 
 
+def chinese_fonts(out: Path) -> dict[str, Path]:
+    """fontset alias → a font file with Simplified-Chinese glyphs (the collection itself when it cannot be split)."""
+    from fontTools.ttLib import TTCollection
+
+    fonts: dict[str, Path] = {}
+    for alias, collection in FONTS.items():
+        fonts[alias] = collection
+        if not collection.is_file():
+            continue
+        target = out / f"{collection.stem}-SC.otf"
+        if not target.is_file() or target.stat().st_mtime < collection.stat().st_mtime:
+            faces = TTCollection(str(collection), lazy=True).fonts  # lazy: tables are copied, not parsed
+            face = next((f for f in faces if f["name"].getDebugName(1) == CJK_FAMILY), None)
+            if face is None:
+                log.warning("%s has no %s face: labels keep its first face", collection, CJK_FAMILY)
+                continue
+            out.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            face.save(str(partial))
+            partial.replace(target)
+        fonts[alias] = target
+    return fonts
+
+
 def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any], out_dir: Path | None = None,
                   *, base_url: str = "http://127.0.0.1:8000/ows",
                   extent: tuple[float, float, float, float] | None = None) -> Path:
@@ -416,7 +443,7 @@ def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any],
     if missing:
         log.warning("CJK fonts not found (%s): labels will not render; install fonts-noto-cjk", ", ".join(missing))
     fontset = out / "fonts.list"
-    _write(fontset, "".join(f"{alias} {path}\n" for alias, path in FONTS.items()))
+    _write(fontset, "".join(f"{alias} {path}\n" for alias, path in chinese_fonts(out / "fonts").items()))
     _render_templates(registry, out / "templates")
     raster = read_raster_info(resolve_path(config["paths"]["var"]) / "data" / "population.tif")
     if raster is None:

@@ -290,3 +290,24 @@ def test_mapserver_applies_the_compiled_sld(ows: SimpleNamespace, ows_db, tmp_pa
     assert close(png(resp).getpixel((128, 128)), (0, 255, 0)), "the SLD, not the mapfile, decided the colour"
 
 
+
+
+def test_labels_use_simplified_chinese_glyphs(ows: SimpleNamespace) -> None:
+    """MapServer draws with the fontset's files: they must give 直 its Simplified-Chinese shape, not the Japanese
+    one of the Noto CJK collection's first face."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
+
+    from mapserver.mapfile import FONTS
+
+    def glyph(path: str, index: int = 0) -> bytes:
+        image = PILImage.new("L", (80, 80))
+        ImageDraw.Draw(image).text((4, 0), "直", font=ImageFont.truetype(path, 64, index=index), fill=255)
+        return image.tobytes()
+
+    fontset = dict(line.split(" ", 1) for line in (ows.mapfile.parent / "fonts.list").read_text().splitlines())
+    assert set(fontset) == set(FONTS)
+    for alias, collection in FONTS.items():
+        japanese, chinese = glyph(str(collection), 0), glyph(str(collection), 2)
+        assert japanese != chinese  # the character tells the two faces apart
+        assert glyph(fontset[alias]) == chinese, alias
