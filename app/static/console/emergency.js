@@ -1,9 +1,11 @@
 // The dispatcher's workflow on the one map: 接报 (incident intake by a map click or the search result), the
-// incident panel's actions (lifecycle moves, 续报, dispatch-order status, nearest resources) and live refresh.
+// incident panel's actions (lifecycle moves, 续报, edit and 物资调用 via incident_forms.js, dispatch-order status,
+// nearest resources) and live refresh.
 // The panel sections themselves come from the server (emergency/console.py); this module adds the buttons.
 // Only actions the role may take are drawn: BOOT.can.modules.emergency (none at all when BOOT.can is missing).
 
 import { BOOT, LANG, api, enumLabel, esc, t, toast } from "./boot.js";
+import { addIncidentForms, formOpen, options } from "./incident_forms.js";
 import { initNearest, nearestIncidentId, openNearest } from "./nearest.js";
 import { currentFeature, onPanelRender, openFeature, refreshPanel } from "./panel.js";
 import { fromLonLat, toLonLat } from "./projection.js";
@@ -57,12 +59,6 @@ const pickStyle = new ol.style.Style({
   image: new ol.style.RegularShape({ points: 5, radius: 13, radius2: 6, fill: new ol.style.Fill({ color: "#d50000" }),
     stroke: new ol.style.Stroke({ color: "#ffffff", width: 2 }) }),
 });
-
-function options(field, { empty } = {}) {
-  const entries = Object.entries(BOOT.enumLabels[field] ?? {});
-  const none = empty === undefined ? "" : `<option value="">${esc(empty)}</option>`;
-  return none + entries.map(([code, label]) => `<option value="${esc(code)}">${esc(label)}</option>`).join("");
-}
 
 function localNow() {
   const d = new Date();
@@ -221,12 +217,14 @@ async function change(incidentId, path, body, done) {
 }
 
 /** Re-read the panel if it shows incident `id`. */
-function reread(id) {
+function reread(id, { live = false } = {}) {
   const cur = currentFeature();
   if (!cur || cur.layer !== "incidents" || cur.id !== id) return Promise.resolve(null);
   lastReread = Date.now();
   staleWhileEditing = null;
-  return refreshPanel();
+  if (!live) return refreshPanel();
+  // a live re-read answered after a form was opened must not wipe it: the form's closing re-reads instead
+  return refreshPanel({ keepIf: () => editing() && Boolean(staleWhileEditing = id) });
 }
 
 function followUpForm() {
@@ -303,7 +301,18 @@ async function decorateIncident(doc, el) {
     b.addEventListener("click", () => change(id, `api/emergency/incidents/${id}/transitions`, { to: b.dataset.to },
       () => t("status_moved", { state: enumLabel("status", b.dataset.to) })));
   }
-  if (!next.length) return; // a final incident takes no 续报
+  if (!next.length) return; // a final incident takes no 续报, edit or material request
+  addIncidentForms(box, id, {
+    request,
+    changed: async (done) => {
+      toast(done);
+      lastOwnChange = Date.now();
+      hooks.refreshIncidents();
+      await reread(id);
+      lastOwnChange = Date.now();
+    },
+    closed: () => { if (staleWhileEditing === id) reread(id); },
+  });
   buttons.insertAdjacentHTML("beforeend", `<button type="button" class="btn follow-up-btn" aria-expanded="false">${esc(t("follow_up"))}</button>`);
   const form = box.querySelector(".follow-up-form");
   const toggle = buttons.querySelector(".follow-up-btn");
@@ -331,7 +340,7 @@ async function decorateIncident(doc, el) {
 // -- live updates ----------------------------------------------------------------------------------------------
 function editing() {
   const form = document.querySelector("#feature-panel .follow-up-form");
-  return Boolean(form && !form.hidden && form.elements.text.value.trim());
+  return formOpen() || Boolean(form && !form.hidden && form.elements.text.value.trim());
 }
 
 /** A live event from /api/events/stream: re-read an open incident panel it concerns (not while someone types).
@@ -348,7 +357,7 @@ export function onLiveEvent(event) {
     const cur = currentFeature();
     if (!cur || cur.layer !== "incidents" || cur.id !== id) return;
     if (editing()) staleWhileEditing = id;
-    else reread(id);
+    else reread(id, { live: true });
   }, 300);
   return echo;
 }

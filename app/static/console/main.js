@@ -254,9 +254,13 @@ document.getElementById("btn-permalink").addEventListener("click", async () => {
 // read the stream (the public console) does not open it: a refused stream would only retry every 3 s.
 const mayListen = !BOOT.can || (BOOT.can.modules?.events ?? []).includes("read");
 const events = mayListen ? new EventSource(`${BOOT.root}api/events/stream`) : {};
+let liveRefresh = null;
 events.onmessage = (message) => {
   const event = JSON.parse(message.data);
-  if (/^(incident|resource|sensor|alarm)\./.test(event.type)) refreshLive(layers, LIVE_LAYERS);
+  if (/^(incident|resource|sensor|alarm)\./.test(event.type)) {
+    clearTimeout(liveRefresh); // a burst of events (one change often sends several): one refresh
+    liveRefresh = setTimeout(() => refreshLive(layers, LIVE_LAYERS), 300);
+  }
   // an echo of this page's own change is not news (the page has said what it did)
   if (!onLiveEvent(event) && event.type.startsWith("incident.")) {
     const d = event.data ?? {};

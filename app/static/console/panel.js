@@ -20,9 +20,10 @@ export function currentFeature() {
 }
 
 /** Re-read the feature on show (after a change made elsewhere); resolves to the new document or null. */
-export function refreshPanel() {
+/** Re-read the open feature. `keepIf()`, asked once the answer is in, may keep the panel as it is (a form open). */
+export function refreshPanel({ keepIf = null } = {}) {
   const feature = currentFeature();
-  return feature ? openFeature(feature.layer, feature.id) : Promise.resolve(null);
+  return feature ? openFeature(feature.layer, feature.id, { keepIf }) : Promise.resolve(null);
 }
 
 export function initPanel(element, options) {
@@ -43,9 +44,18 @@ function featureButton(layer, id, text) {
   return `<button type="button" class="link-btn" data-open-layer="${esc(layer)}" data-open-id="${esc(id)}">${esc(text)}</button>`;
 }
 
+// Stored times are UTC; people read China Standard Time, as the emergency sections show it (server side).
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+const CHINA_TIME = new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
+  day: "2-digit", hour: "2-digit", minute: "2-digit" });
+
+function localTime(value) {
+  return typeof value === "string" && INSTANT.test(value) ? CHINA_TIME.format(new Date(value)) : value;
+}
+
 function attributeRows(attributes) {
   return attributes.map((a) => {
-    let value = a.text ?? a.value;
+    let value = a.text ?? localTime(a.value);
     value = a.ref ? featureButton(a.ref.layer, a.ref.id, a.ref.name ?? a.value) : esc(value ?? "—");
     return `<tr><th scope="row">${esc(L(a.label))}</th><td>${value}</td></tr>`;
   }).join("");
@@ -126,7 +136,7 @@ function render(doc, others) {
 }
 
 /** Fetch and show a feature; `others` are further hits at the same click. */
-export async function openFeature(layerId, featureId, { others = [], zoom = false } = {}) {
+export async function openFeature(layerId, featureId, { others = [], zoom = false, keepIf = null } = {}) {
   const seq = ++requestSeq;
   panelEl.hidden = false;
   document.body.classList.add("panel-open");
@@ -134,6 +144,7 @@ export async function openFeature(layerId, featureId, { others = [], zoom = fals
   try {
     const doc = await api(`api/console/features/${encodeURIComponent(layerId)}/${featureId}`);
     if (seq !== requestSeq) return null; // a newer click won
+    if (keepIf && keepIf()) return null;
     shown = { layer: layerId, id: featureId };
     render(doc, others.filter((o) => !(o.layer === layerId && o.id === featureId)));
     hooks.highlight(doc);
