@@ -37,10 +37,17 @@ _ACTIONS_ZH = {"read": "查看", "write": "修改", "export": "导出"}
 _NAME = re.compile(r"[^a-z0-9_]")
 
 
+_memo: list[tuple[Any, Mapping[str, ScopeLink]]] = []
+
+
 def _links() -> Mapping[str, ScopeLink]:
+    """The scope links of the current registry, derived once per registry (not for every query)."""
     from layers.registry import default_registry
 
-    return scope_links(default_registry())
+    registry = default_registry()
+    if not _memo or _memo[0][0] is not registry:
+        _memo[:] = [(registry, scope_links(registry))]
+    return _memo[0][1]
 
 
 class LayerAccess:

@@ -6,11 +6,13 @@ inside its own transaction: the change and its record commit together or not at 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.auth import audit, grants, throttle, tokens, users, web
@@ -86,17 +88,23 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return response
 
 
+def _posted(conn: Connection, create: Callable[[Connection], Any]) -> str | None:
+    """A list page's POST, in a savepoint: a refusal becomes the page's error message (nothing half-written)."""
+    if request.method != "POST":
+        return None
+    try:
+        with conn.begin_nested():
+            create(conn)
+    except DomainError as exc:
+        return exc.message("zh")
+    return None
+
+
 @bp.route("/security/users", methods=["GET", "POST"])
 def users_page() -> Response:
     actor = web.require_person(ADMIN)
-    error = None
     with web.transaction() as conn:
-        if request.method == "POST":
-            try:
-                with conn.begin_nested():
-                    _create_user(conn, actor.user_id, request.form, request.form.getlist("roles"))
-            except DomainError as exc:
-                error = exc.message("zh")
+        error = _posted(conn, lambda c: _create_user(c, actor.user_id, request.form, request.form.getlist("roles")))
         rows = users.list_users(conn)
         orgs = conn.execute(text("SELECT id, name FROM organisations ORDER BY name")).all()
         districts = conn.execute(text("SELECT code, name FROM districts ORDER BY code")).all()
@@ -160,14 +168,8 @@ def _user_action(conn: Any, actor: int, user_id: int, form: Any) -> str:
 @bp.route("/security/grants", methods=["GET", "POST"])
 def grants_page() -> Response:
     actor = web.require_person(ADMIN)
-    error = None
     with web.transaction() as conn:
-        if request.method == "POST":
-            try:
-                with conn.begin_nested():
-                    _create_grant(conn, actor.user_id, request.form)
-            except DomainError as exc:
-                error = exc.message("zh")
+        error = _posted(conn, lambda c: _create_grant(c, actor.user_id, request.form))
         rows = grants.list_grants(conn, include_past=request.args.get("all") == "1")
         people = conn.execute(text("SELECT id, username, display_name FROM users WHERE active ORDER BY username")).all()
         districts = conn.execute(text("SELECT code, name FROM districts ORDER BY code")).all()
