@@ -91,7 +91,8 @@ class _Scoped:
         if scoped is None:
             return True
         link, scope = scoped
-        return text(link.bound_sql()).bindparams(**scope.params())
+        sql, params = link.bind(scope)
+        return text(sql).bindparams(**params)
 
     def _typed_id(self, identifier: Any) -> Any:
         """The identifier as the id column's Python type, or None if it cannot be one (then it is not found)."""
@@ -114,8 +115,8 @@ class _Scoped:
         link, scope = scoped
         by_id = f'SELECT 1 FROM public."{self.table}" WHERE "{self.id_field}" = :fid'
         with self._engine.connect() as conn:  # type: ignore[attr-defined]
-            inside = bool(conn.execute(text(f"SELECT EXISTS ({by_id} AND {link.bound_sql()})"),
-                                       {"fid": fid, **scope.params()}).scalar())
+            where, params = link.bind(scope)
+            inside = bool(conn.execute(text(f"SELECT EXISTS ({by_id} AND {where})"), {"fid": fid, **params}).scalar())
             if not inside:
                 exists = conn.execute(text(f"SELECT EXISTS ({by_id})"), {"fid": fid}).scalar()
                 authz = current_authz()
@@ -135,9 +136,9 @@ class _Scoped:
             except ValueError:
                 raise ProviderInvalidDataError("the feature is not valid JSON") from None
         props = (item.get("properties") if isinstance(item, dict) else None) or {}
-        sql, params = link.row_check_sql(props)
+        sql, params = link.row_check_sql(props, scope)
         with self._engine.connect() as conn:  # type: ignore[attr-defined]
-            if not conn.execute(text(sql), {**params, **scope.params()}).scalar():
+            if not conn.execute(text(sql), params).scalar():
                 raise ProviderScopeError()
 
     def _not_found(self, identifier: Any) -> ProviderItemNotFoundError:
@@ -186,11 +187,11 @@ class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
         return feature
 
     def _neighbours(self, identifier: Any, link: ScopeLink, scope: Scope) -> tuple[Any, Any]:
-        column, where = f'"{self.id_field}"', link.bound_sql()
+        column, (where, params) = f'"{self.id_field}"', link.bind(scope)
         sql = (f'SELECT (SELECT max({column}) FROM public."{self.table}" WHERE {column} < :fid AND {where}), '
                f'(SELECT min({column}) FROM public."{self.table}" WHERE {column} > :fid AND {where})')
         with self._engine.connect() as conn:
-            prev, nxt = conn.execute(text(sql), {"fid": self._typed_id(identifier), **scope.params()}).one()
+            prev, nxt = conn.execute(text(sql), {"fid": self._typed_id(identifier), **params}).one()
         return (identifier if prev is None else prev), (identifier if nxt is None else nxt)
 
     def create(self, item: Any) -> Any:
@@ -242,7 +243,7 @@ class OneMapMVTProvider(MVTPostgreSQLProvider):
                 or not self.is_in_limits(schemes[0], z, x, y):
             raise ProviderTileNotFoundError(f"tile {tileset}/{z}/{y}/{x} is outside the tile matrix set")
         scoped = scope_for(self.table, "read")
-        where, params = ("true", {}) if scoped is None else (scoped[0].bound_sql("t."), scoped[1].params())
+        where, params = ("true", {}) if scoped is None else scoped[0].bind(scoped[1], "t.")
         with self._engine.connect() as conn:
             data = conn.execute(text(self._tile_sql(where)), {"z": z, "x": x, "y": y, "layer": layer,
                                                               **params}).scalar()

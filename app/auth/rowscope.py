@@ -179,7 +179,7 @@ class LayerAccess:
             return "FALSE", {}
         prefix = _NAME.sub("_", f"rs_{alias}_{layer_id}_{action}")
         link = _links()[layer_id]
-        return link.bound_sql(f"{alias}." if alias else "", prefix), scope.params(prefix)
+        return link.bind(scope, f"{alias}." if alias else "", prefix)
 
     def contains(self, conn: Connection, layer_id: str, feature_id: Any, *, action: str = "read",
                  id_field: str | None = None) -> bool:
@@ -201,8 +201,8 @@ class LayerAccess:
             return True
         if scope.empty:
             return False
-        sql, params = _links()[layer_id].row_check_sql(values, "rw")
-        return bool(conn.execute(text(sql), {**params, **scope.params("rw")}).scalar())
+        sql, params = _links()[layer_id].row_check_sql(values, scope, "rw")
+        return bool(conn.execute(text(sql), params).scalar())
 
 
 __all__ = ["LayerAccess"]

@@ -46,11 +46,6 @@ class Scope:
         parts += [f"enterprise {','.join(sorted(self.enterprises))}"] if self.enterprises else []
         return "; ".join(parts) or "nothing"
 
-    def params(self, prefix: str = "scope") -> dict[str, Any]:
-        """Bind parameters for :meth:`ScopeLink.bound_sql` (sorted: stable SQL for caching and tests)."""
-        return {f"{prefix}_all": self.all, f"{prefix}_districts": sorted(self.districts),
-                f"{prefix}_usccs": sorted(self.enterprises)}
-
 
 NOTHING = Scope()
 CITY = Scope(all=True)
@@ -86,18 +81,39 @@ class ScopeLink:
         return "(" + " OR ".join(parts) + ")"
 
     def bound_sql(self, qualifier: str = "", prefix: str = "scope") -> str:
-        """The predicate with ``:<prefix>_all``, ``:<prefix>_districts``, ``:<prefix>_usccs`` bind parameters."""
+        """The predicate with ``:<prefix>_all`` and, where this layer has the column, ``:<prefix>_districts``
+        and ``:<prefix>_usccs`` bind parameters (exactly those :meth:`params` returns)."""
         return self.where(all_sql=f"CAST(:{prefix}_all AS boolean)",
                           districts_sql=f"CAST(:{prefix}_districts AS text[])",
                           usccs_sql=f"CAST(:{prefix}_usccs AS text[])", qualifier=qualifier)
 
-    def row_check_sql(self, values: Mapping[str, Any], prefix: str = "scope") -> tuple[str, dict[str, Any]]:
-        """``SELECT <bool>``: would a row with these column values be inside the scope? (checks writes)."""
+    def params(self, scope: Scope, prefix: str = "scope") -> dict[str, Any]:
+        """The bind parameters of :meth:`bound_sql` for ``scope``: exactly the ones its SQL names.
+
+        A layer without an enterprise (or district) column has no such parameter in its predicate, and a
+        SQLAlchemy ``text().bindparams()`` of an undefined name raises; so the link, which knows its SQL, says
+        which values to bind (sorted: stable SQL for caching and tests).
+        """
+        out: dict[str, Any] = {f"{prefix}_all": scope.all}
+        if self.district_column:
+            out[f"{prefix}_districts"] = sorted(scope.districts)
+        if self.has_enterprise:
+            out[f"{prefix}_usccs"] = sorted(scope.enterprises)
+        return out
+
+    def bind(self, scope: Scope, qualifier: str = "", prefix: str = "scope") -> tuple[str, dict[str, Any]]:
+        """``(predicate, params)`` limiting this layer's rows to ``scope``."""
+        return self.bound_sql(qualifier, prefix), self.params(scope, prefix)
+
+    def row_check_sql(self, values: Mapping[str, Any], scope: Scope,
+                      prefix: str = "scope") -> tuple[str, dict[str, Any]]:
+        """``SELECT <bool>``: would a row with these column values be inside ``scope``? (checks writes)."""
         columns = [c for c in (self.district_column, self.enterprise_column, self.via and self.via[0]) if c]
         select = ", ".join(f'CAST(:row_{i} AS text) AS "{c}"' for i, c in enumerate(columns)) or "1 AS one"
         params = {f"row_{i}": None if values.get(c) is None else str(values.get(c)) for i, c in enumerate(columns)}
-        sql = f"SELECT EXISTS (SELECT 1 FROM (SELECT {select}) AS r WHERE {self.bound_sql('r.', prefix)})"
-        return sql, params
+        where, scope_params = self.bind(scope, "r.", prefix)
+        sql = f"SELECT EXISTS (SELECT 1 FROM (SELECT {select}) AS r WHERE {where})"
+        return sql, {**params, **scope_params}
 
 
 def scope_links(registry: Any) -> dict[str, ScopeLink]:

@@ -259,7 +259,7 @@ def test_scope_predicate_selects_exactly_the_scoped_rows(demo_db: str, layer_id:
 
             def count(scope: Scope) -> int:
                 return conn.execute(sa.text(f"SELECT count(*) FROM {layer_id} WHERE {link.bound_sql()}"),
-                                    scope.params()).scalar_one()
+                                    link.params(scope)).scalar_one()
 
             def direct(where: str) -> int:
                 return conn.execute(sa.text(f"SELECT count(*) FROM {layer_id} t WHERE {where}"),
