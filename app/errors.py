@@ -11,6 +11,17 @@ import math
 from typing import Any
 
 PROBLEM_TYPE_BASE = "https://onemap.example/problems/"
+LANGUAGES = ("zh-CN", "zh", "en")  # what messages are written in; the first is the default
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """``"zh-CN"`` or ``"en"`` for an ``Accept-Language`` header, quality weights honoured (``en;q=0`` is not
+    English); any other or malformed preference gets the default, Chinese — the rule of every Flask route."""
+    from werkzeug.datastructures import LanguageAccept
+    from werkzeug.http import parse_accept_header
+
+    best = parse_accept_header(accept_language or "", LanguageAccept).best_match(LANGUAGES)
+    return "en" if best == "en" else "zh-CN"
 
 
 class DomainError(Exception):

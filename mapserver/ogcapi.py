@@ -22,7 +22,7 @@ from flask import Flask, Response, make_response, request
 from pygeoapi.api import API, APIRequest, apply_gzip
 
 from app.auth.policy import current_authz
-from mapserver import pygeoapi_patches
+from mapserver import pygeoapi_l10n, pygeoapi_patches
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")
 
@@ -61,6 +61,7 @@ def _for_caller(api: API) -> API:
 def make_ogcapi_app(config: dict[str, Any], openapi: dict[str, Any], static_folder: Path | None = None) -> Flask:
     """A Flask app answering the OGC API routes of pygeoapi for ``config`` (mount it at ``/ogcapi``)."""
     pygeoapi_patches.install()
+    pygeoapi_l10n.install()
     api = API(config, openapi)
     app = Flask("onemap.ogcapi", static_folder=str(static_folder or PYGEOAPI_STATIC), static_url_path="/static")
     app.url_map.strict_slashes = False

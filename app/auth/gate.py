@@ -34,7 +34,7 @@ from app.auth.classify import Access, BadRequest, Classified, classify, mount_of
 from app.auth.identity import Identity, identity_from_environ
 from app.auth.ogc_filter import DistrictShapes, MapProxyAuthorizer, filter_capabilities
 from app.auth.policy import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy
-from app.errors import PROBLEM_TYPE_BASE
+from app.errors import PROBLEM_TYPE_BASE, preferred_language
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def default_grants(identity: Identity, settings: dict[str, Any] | None = None) -
 
 
 def _lang(environ: dict[str, Any]) -> str:
-    return "en" if (environ.get("HTTP_ACCEPT_LANGUAGE") or "").strip().lower().startswith("en") else "zh"
+    return "en" if preferred_language(environ.get("HTTP_ACCEPT_LANGUAGE")) == "en" else "zh"
 
 
 def _surface(environ: dict[str, Any], service: str | None) -> str:

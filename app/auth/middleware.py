@@ -39,6 +39,7 @@ from app.auth.purge import AutoPurge
 from app.auth.settings import AuthSettings
 from app.auth.throttle import RateLimiter
 from app.auth.users import get_user, identity_of
+from app.errors import preferred_language
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ class AuthMiddleware:
                     f"</ows:ExceptionText></ows:Exception></ows:ExceptionReport>").encode()
             ctype = "application/xml; charset=utf-8"
         else:
-            lang_zh = "zh" in environ.get("HTTP_ACCEPT_LANGUAGE", "zh").split(",")[0].lower()
+            lang_zh = preferred_language(environ.get("HTTP_ACCEPT_LANGUAGE")) != "en"
             body = json.dumps({"type": "about:blank", "title": rej.code.replace("_", " "), "status": rej.status,
                                "code": rej.code, "detail": rej.zh if lang_zh else rej.en},
                               ensure_ascii=False).encode()
