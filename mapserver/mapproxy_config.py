@@ -214,6 +214,9 @@ def make_tiles_app(config_path: Path | str) -> WSGIApp:
     """MapProxy for ``/tiles``, behind the guard that answers client mistakes with 4xx instead of MapProxy's 500."""
     from mapproxy.wsgiapp import make_wsgi_app
 
+    from mapserver import mapproxy_patches
+
+    mapproxy_patches.install()
     return TilesGuard(make_wsgi_app(str(config_path), reloader=False), max_size=MAX_OUTPUT_PIXELS[0])
 
 

@@ -157,7 +157,10 @@ class MapProxyAuthorizer:
         allowed: dict[str, Any] = {}
         denied = False
         if service in _FEATURES:
-            for name in layers:
+            for entry in layers:
+                # MapProxy's TMS capabilities (layers with grid names) ask for (layer, grid) keys and then look the
+                # answer up by layer name: answer by name, or every caller gets 403
+                name = entry[0] if isinstance(entry, tuple) else entry
                 perms = self.permissions(name)
                 if perms is not None:
                     allowed[name] = perms

@@ -29,7 +29,8 @@ from tests.integration.auth_support import basic, code
 from tests.system.test_permission_matrix import ALL, DISTRICT, OWN, READ
 
 REGISTRY = default_registry()
-PROTOCOLS = ("ogcapi_items", "ogcapi_item", "wfs_hits", "wms_getmap", "wms_getfeatureinfo", "tiles_xyz", "mvt")
+PROTOCOLS = ("ogcapi_items", "ogcapi_item", "wfs_hits", "wms_getmap", "wms_getfeatureinfo", "tiles_xyz", "wmts_kvp",
+             "wmts_capabilities", "tms_capabilities", "mvt")
 ROLES = ("anonymous", *(u.role for u in DEMO_USERS))
 USERNAMES = {u.role: u.username for u in DEMO_USERS}
 # How far (degrees) a hidden test feature lies from every feature the caller may see: farther than any symbol or
@@ -84,9 +85,12 @@ def offered_protocols(pygeoapi: dict[str, Any], mapfile_text: str, mapproxy: dic
         if name in out:
             out[name] |= {p for p, r in (("wms_getmap", "GetMap"), ("wms_getfeatureinfo", "GetFeatureInfo"),
                                          ("wfs_hits", "GetFeature")) if requests[r]}
+    services = mapproxy["services"]
+    tiles = {"tiles_xyz": services.get("wmts", {}).get("restful"), "wmts_kvp": services.get("wmts", {}).get("kvp"),
+             "wmts_capabilities": "wmts" in services, "tms_capabilities": "tms" in services}
     for layer in mapproxy["layers"]:
         if layer["name"] in out:
-            out[layer["name"]].add("tiles_xyz")
+            out[layer["name"]] |= {protocol for protocol, offered in tiles.items() if offered}
     return out
 
 
@@ -254,7 +258,7 @@ def build_world(pg_cluster: Any, demo_artifacts: Path, tmp_path_factory: Any) ->
             "ur.user_id = u.id WHERE u.username = ANY(:names)"),
             {"names": list(USERNAMES.values())})}
     world = SimpleNamespace(app=app, client=app.test_client(), engine=engine, headers=headers, users=users,
-                            settings=app.config["ONEMAP"], expectations={})
+                            settings=app.config["ONEMAP"], expectations={}, documents={})
     try:
         yield world
     finally:

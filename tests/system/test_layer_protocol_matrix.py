@@ -3,7 +3,7 @@
 ``test_permission_matrix.py`` tries every protocol family on a few chosen objects with identities injected below
 the authentication. This module complements it by covering the whole class: each layer × each protocol the
 generated configurations offer it on (OGC API items and item, WFS GetFeature hits, WMS GetMap and GetFeatureInfo,
-MapProxy XYZ tiles, OGC API vector tiles) × anonymous and each demo user, signed in for real and reading with an
+MapProxy tiles by WMTS REST/XYZ and KVP, WMTS and TMS capabilities, OGC API vector tiles) × anonymous and each demo user, signed in for real and reading with an
 ``ogc:read`` API token as HTTP Basic, as QGIS does. Each answer is checked against PostGIS: 401/403 where the
 requirement refuses the layer; otherwise the number of rows the role may see (counted with SQL on the district
 and enterprise columns, not with the scope code under test), a row it may see is there and a row it may not see
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from lxml import etree
 
 from layers.registry import Layer
+from mapserver.mapproxy_config import GRIDS
 from tests.system.layer_matrix_support import (
     OWN,
     PROTOCOLS,
@@ -151,6 +152,57 @@ def check_tiles_xyz(world: SimpleNamespace, role: str, layer: Layer, exp: Expect
             assert painted(response.data, px, py, 2) is seen, (sample, seen)
 
 
+def check_wmts_kvp(world: SimpleNamespace, role: str, layer: Layer, exp: Expectation) -> None:
+    """GetTile (KVP) on the CGCS2000 grid (天地图's "c" matrix set: origin top left, resolutions from the config)."""
+    res = GRIDS["cgcs2000"]["res"][TILE_ZOOM]
+
+    def tile(lonlat: tuple[float, float]) -> tuple[Any, int, int]:
+        fx, fy = (lonlat[0] + 180) / res, (90 - lonlat[1]) / res
+        params = {"SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": layer.id, "STYLE": "default",
+                  "TILEMATRIXSET": "cgcs2000", "TILEMATRIX": f"{TILE_ZOOM:02d}", "TILEROW": int(fy // 256),
+                  "TILECOL": int(fx // 256), "FORMAT": "image/png"}
+        return get(world, role, "/tiles/service?" + urlencode(params)), int(fx % 256), int(fy % 256)
+
+    if exp.scope is None or exp.scope == OWN:
+        return assert_refused(tile((119.0, 32.0))[0], role)
+    for sample, seen in ((exp.visible, True), (exp.hidden, False)):
+        if sample is not None:
+            response, px, py = tile(sample.anchor)
+            assert response.status_code == 200, response.data[:300]
+            assert painted(response.data, px, py, 2) is seen, (sample, seen)
+
+
+def capabilities(world: SimpleNamespace, role: str, kind: str) -> tuple[int, set[tuple[str, str]]]:
+    """(status, {(layer, grid)}) of the role's WMTS or TMS capabilities (fetched once per role)."""
+    key = (role, kind)
+    if key not in world.documents:
+        path = {"wmts": "/tiles/wmts/1.0.0/WMTSCapabilities.xml", "tms": "/tiles/tms/1.0.0/"}[kind]
+        response = get(world, role, path)
+        listed: set[tuple[str, str]] = set()
+        if response.status_code == 200:
+            root = etree.fromstring(response.data)
+            if kind == "tms":
+                listed = {tuple(m.get("href").rstrip("/").rsplit("/", 2)[-2:]) for m in root.iter("TileMap")}
+            else:
+                for lyr in root.iter("{*}Layer"):
+                    name = lyr.findtext("{*}Identifier")
+                    listed |= {(name, link.findtext("{*}TileMatrixSet")) for link in lyr.iter("{*}TileMatrixSetLink")}
+        world.documents[key] = (response.status_code, listed)
+    return world.documents[key]
+
+
+def check_capabilities(kind: str) -> Callable[[SimpleNamespace, str, Layer, Expectation], None]:
+    def check(world: SimpleNamespace, role: str, layer: Layer, exp: Expectation) -> None:
+        status, listed = capabilities(world, role, kind)
+        mine = {grid for name, grid in listed if name == layer.id}
+        if exp.scope is None or exp.scope == OWN:
+            assert status in (401, 403) or (status == 200 and not mine), (status, mine)
+        else:
+            assert status == 200 and mine == set(GRIDS), (status, mine)
+
+    return check
+
+
 def tile_bounds(x: int, y: int, z: int) -> tuple[float, float, float, float]:
     n = 2 ** z
 
@@ -191,7 +243,8 @@ def check_mvt(world: SimpleNamespace, role: str, layer: Layer, exp: Expectation)
 CHECKS: dict[str, Callable[[SimpleNamespace, str, Layer, Expectation], None]] = {
     "ogcapi_items": check_ogcapi_items, "ogcapi_item": check_ogcapi_item, "wfs_hits": check_wfs_hits,
     "wms_getmap": check_wms_getmap, "wms_getfeatureinfo": check_wms_getfeatureinfo, "tiles_xyz": check_tiles_xyz,
-    "mvt": check_mvt}
+    "wmts_kvp": check_wmts_kvp, "wmts_capabilities": check_capabilities("wmts"),
+    "tms_capabilities": check_capabilities("tms"), "mvt": check_mvt}
 CASES = [pytest.param(role, layer.id, protocol, id=f"{role}-{layer.id}-{protocol}")
          for role in ROLES for layer in REGISTRY for protocol in PROTOCOLS if protocol in generated_offer()[layer.id]]
 
