@@ -27,9 +27,9 @@ from tests.system.test_permission_matrix import xyz
 REGISTRY = default_registry()
 # Outside the supported set, or malformed: each must get the default language (English tags are left out on
 # purpose, except where a zero weight says "not English").
-ODD_HEADERS = ["fr", "de", "de-DE,de;q=0.9", "xx", "zh", "zh-TW", "zh-Hant-HK", "*", "fr;q=0", "en;q=0, fr",
-               "fr;q=abc", "fr;q=1.5", "fr;q=nan", "q=0.5", ";;;", ",", "i-klingon", "x" * 4000, "", "   "]
-ODD_PARAMS = ["xx", "fr", "de", "zh", "zh-TW", "*", "", "fr;q=0", "q=1", "中文", "y" * 2000]
+ODD_HEADERS = ["fr", "de-DE,de;q=0.9", "xx", "zh", "zh-Hant-TW", "*", "fr;q=0", "en;q=0, fr", "fr;q=abc",
+               "fr;q=1.5", ";q=0.5,,;", "i-klingon", "x" * 4000, "   "]
+ODD_PARAMS = ["xx", "de", "zh", "*", "", "fr;q=0", "中文", "y" * 2000]
 # MapServer and MapProxy read no language (only the gate's and the authentication's refusals do) and each of their
 # answers runs a renderer: they get a sample of each kind of odd value.
 RENDERER_HEADERS = ["fr", "*", "en;q=0, fr", "fr;q=abc", ";;;", "x" * 4000]
