@@ -29,7 +29,7 @@ from tests.integration.auth_support import basic, code
 from tests.system.test_permission_matrix import ALL, DISTRICT, OWN, READ
 
 REGISTRY = default_registry()
-PROTOCOLS = ("ogcapi_items", "ogcapi_item", "wfs_hits", "wms_getmap", "wms_getfeatureinfo", "tiles_xyz", "wmts_kvp",
+PROTOCOLS = ("ogcapi_items", "ogcapi_item", "wfs_hits", "wfs_geojson", "wms_getmap", "wms_getfeatureinfo", "tiles_xyz", "wmts_kvp",
              "wmts_capabilities", "tms_capabilities", "mvt")
 ROLES = ("anonymous", *(u.role for u in DEMO_USERS))
 USERNAMES = {u.role: u.username for u in DEMO_USERS}
@@ -52,9 +52,10 @@ def _enabled(spec: str | None, request: str) -> bool | None:
 
 
 def mapfile_requests(mapfile_text: str) -> dict[str, dict[str, bool]]:
-    """Layer name → {"GetMap", "GetFeatureInfo", "GetFeature"} → enabled? (layer metadata first, then WEB)."""
+    """Layer name → {"GetMap", "GetFeatureInfo", "GetFeature", "GetFeature:geojson"} → enabled? (layer metadata
+    first, then WEB)."""
     def metadata(block: str) -> dict[str, str]:
-        return dict(re.findall(r'^\s*"(\w+_enable_request)"\s+"([^"]*)"', block, re.M))
+        return dict(re.findall(r'^\s*"(\w+_enable_request|wfs_getfeature_formatlist)"\s+"([^"]*)"', block, re.M))
 
     web = metadata(mapfile_text.split("\n  WEB\n", 1)[1].split("\n  END\n", 1)[0])
     out: dict[str, dict[str, bool]] = {}
@@ -68,6 +69,8 @@ def mapfile_requests(mapfile_text: str) -> dict[str, dict[str, bool]]:
             candidates = [own.get(f"{service}_enable_request"), own.get("ows_enable_request"),
                           web.get(f"{service}_enable_request"), web.get("ows_enable_request")]
             answers[request] = next((v for v in (_enabled(c, request) for c in candidates) if v is not None), False)
+        formats = own.get("wfs_getfeature_formatlist") or web.get("wfs_getfeature_formatlist") or ""
+        answers["GetFeature:geojson"] = answers["GetFeature"] and "geojson" in formats.split(",")
         out[name.group(1)] = answers
     return out
 
@@ -84,7 +87,8 @@ def offered_protocols(pygeoapi: dict[str, Any], mapfile_text: str, mapproxy: dic
     for name, requests in mapfile_requests(mapfile_text).items():
         if name in out:
             out[name] |= {p for p, r in (("wms_getmap", "GetMap"), ("wms_getfeatureinfo", "GetFeatureInfo"),
-                                         ("wfs_hits", "GetFeature")) if requests[r]}
+                                         ("wfs_hits", "GetFeature"), ("wfs_geojson", "GetFeature:geojson"))
+                                  if requests[r]}
     services = mapproxy["services"]
     tiles = {"tiles_xyz": services.get("wmts", {}).get("restful"), "wmts_kvp": services.get("wmts", {}).get("kvp"),
              "wmts_capabilities": "wmts" in services, "tms_capabilities": "tms" in services}

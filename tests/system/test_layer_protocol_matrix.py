@@ -2,7 +2,7 @@
 
 ``test_permission_matrix.py`` tries every protocol family on a few chosen objects with identities injected below
 the authentication. This module complements it by covering the whole class: each layer × each protocol the
-generated configurations offer it on (OGC API items and item, WFS GetFeature hits, WMS GetMap and GetFeatureInfo,
+generated configurations offer it on (OGC API items and item, WFS GetFeature hits and GeoJSON, WMS GetMap and GetFeatureInfo,
 MapProxy tiles by WMTS REST/XYZ and KVP, WMTS and TMS capabilities, OGC API vector tiles) × anonymous and each demo user, signed in for real and reading with an
 ``ogc:read`` API token as HTTP Basic, as QGIS does. Each answer is checked against PostGIS: 401/403 where the
 requirement refuses the layer; otherwise the number of rows the role may see (counted with SQL on the district
@@ -104,6 +104,19 @@ def check_wfs_hits(world: SimpleNamespace, role: str, layer: Layer, exp: Expecta
         return assert_refused(response, role)
     assert response.status_code == 200, response.data[:300]
     assert int(etree.fromstring(response.data).get("numberMatched")) == exp.count, response.data[:300]
+
+
+def check_wfs_geojson(world: SimpleNamespace, role: str, layer: Layer, exp: Expectation) -> None:
+    response = get(world, role, "/ows?" + urlencode({"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+                                                      "TYPENAMES": layer.id, "COUNT": "5", "OUTPUTFORMAT": "geojson"}))
+    if exp.scope is None:
+        return assert_refused(response, role)
+    assert response.status_code == 200, response.data[:300]
+    body = response.get_json(force=True)
+    assert body["numberMatched"] == exp.count
+    ids = [f["id"] for f in body["features"]]
+    assert len(ids) == min(5, exp.count)
+    assert visible_ids(world, role, layer, ids) == set(ids)
 
 
 def check_wms_getmap(world: SimpleNamespace, role: str, layer: Layer, exp: Expectation) -> None:
@@ -242,6 +255,7 @@ def check_mvt(world: SimpleNamespace, role: str, layer: Layer, exp: Expectation)
 
 CHECKS: dict[str, Callable[[SimpleNamespace, str, Layer, Expectation], None]] = {
     "ogcapi_items": check_ogcapi_items, "ogcapi_item": check_ogcapi_item, "wfs_hits": check_wfs_hits,
+    "wfs_geojson": check_wfs_geojson,
     "wms_getmap": check_wms_getmap, "wms_getfeatureinfo": check_wms_getfeatureinfo, "tiles_xyz": check_tiles_xyz,
     "wmts_kvp": check_wmts_kvp, "wmts_capabilities": check_capabilities("wmts"),
     "tms_capabilities": check_capabilities("tms"), "mvt": check_mvt}
