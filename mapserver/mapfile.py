@@ -23,6 +23,7 @@ from app.config import resolve_path
 from app.db import database_url
 from layers.registry import GROUP_TITLES, Layer, Registry
 from mapserver.coverage import RasterInfo, raster_block, read_raster_info
+from mapserver.extent import CHINA_EXTENT, Extent, extent_text
 from styles import Styles, zoom_to_scale
 from styles.mapserver import compile_classes, q, symbol_definitions
 
@@ -38,8 +39,6 @@ CJK_FAMILY = "Noto Sans CJK SC"
 PROJ_DATA = Path("/usr/share/proj")
 NAMESPACE_PREFIX = "onemap"
 NAMESPACE_URI = "https://onemap.example/ns/onemap"
-# China's CGCS2000 extent; used only when the database cannot tell us the city's extent.
-CHINA_EXTENT = (73.5, 18.0, 135.1, 53.6)
 # Every CRS a client may ask for: storage, WGS 84, Web Mercator, and all CGCS2000 3° Gauss-Krüger zones
 # (4513-4533 with the zone number in the false easting, 4534-4554 without) so surveys can use local metres.
 OWS_SRS = ("EPSG:4490", "EPSG:4326", "EPSG:3857", *(f"EPSG:{code}" for code in range(4513, 4555)))
@@ -49,11 +48,6 @@ OGC_DPI = 25.4 / 0.28
 GML_GEOM_TYPES = {"Point": "point", "MultiPoint": "multipoint", "LineString": "line",
                   "MultiLineString": "multiline", "Polygon": "polygon", "MultiPolygon": "multipolygon"}
 MS_LAYER_TYPES = {"point": "POINT", "line": "LINE", "polygon": "POLYGON"}
-# The extent MapServer must use as the implicit spatial filter when it *counts* WFS features (RESULTTYPE=hits
-# and numberMatched). Left unset, MapServer 8 takes ST_Extent() of the table, prints it with 15 significant
-# digits and filters with that box, losing the outermost features (999 of 1,000). The whole lon/lat domain
-# keeps every row, even one misplaced at 0,0, and still reprojects cleanly to 3857 and the GK zones.
-WFS_COUNT_EXTENT = "-180 -90 180 90"
 GFI_FORMATS = "text/html,application/json,application/vnd.ogc.gml,application/vnd.ogc.gml/3.1.1"
 # Data scope reaches MapServer by runtime substitution: every non-public layer's sub-select ends in the scope
 # predicate of app/auth/scope.py with three tokens per layer, filled by the policy gate from the caller's identity
@@ -152,7 +146,8 @@ def _scale_bounds(layer: Layer, styles: Styles) -> tuple[float | None, float | N
     return lo, hi
 
 
-def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None = None) -> str:
+def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None = None, *,
+                 extent: Extent = CHINA_EXTENT) -> str:
     style = styles.for_layer(layer)
     group = GROUP_TITLES.get(layer.group, {"zh-CN": layer.group, "en": layer.group})
     lo, hi = _scale_bounds(layer, styles)
@@ -165,7 +160,11 @@ def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink 
         ("wms_include_items", "all"), ("gml_include_items", "all"), ("gml_featureid", layer.id_field),
         ("gml_types", "auto"), ("gml_geometries", "geom"), ("gml_geom_type", GML_GEOM_TYPES[layer.geometry]),
         ("wfs_getfeature_formatlist", "geojson,application/geo+json"),
-        ("wfs_use_default_extent_for_getfeature", "false"), ("wfs_extent", WFS_COUNT_EXTENT),
+        # The city's box (mapserver/extent.py) for every layer: what WMS and WFS capabilities advertise (QGIS zooms
+        # to it) and the implicit filter of MapServer's WFS counts. Left unset, MapServer 8 takes ST_Extent() of
+        # the table at each request (none for a scoped layer in capabilities, so no box at all), prints it with 15
+        # significant digits and counts inside that, losing the outermost features (999 of 1,000).
+        ("wfs_use_default_extent_for_getfeature", "false"), ("ows_extent", extent_text(extent)),
     ]
     scale = [f"    MINSCALEDENOM {lo:.0f}"] if lo else []
     scale += [f"    MAXSCALEDENOM {hi:.0f}"] if hi else []
@@ -275,16 +274,21 @@ def _output_formats(raster: RasterInfo | None) -> str:
                                   f'    FORMATOPTION "COMPRESS=DEFLATE"\n    FORMATOPTION "NULLVALUE={raster.nodata:g}"\n', 1)
 
 
-def _web_block(base_url: str) -> str:
-    online = base_url if base_url.endswith("?") else base_url + "?"
+def _web_block() -> str:
+    # No ows_onlineresource: MapServer then builds its address per request from the CGI variables the /ows bridge
+    # sets to the request's public base (mapserver/public_base.py), so capabilities and GML schemaLocation follow
+    # the configured public URL, a trusted proxy or the port actually served instead of a URL fixed at build time.
     meta = [
         ("ows_title", "安全生产“一张图”地图服务"), ("wms_title", "安全生产“一张图”地图服务"),
         ("ows_abstract", "市应急管理局安全生产“一张图”：监管对象、应急资源、网格与事件的 WMS/WFS/WCS 服务。"),
         ("ows_keywordlist", "安全生产,应急管理,一张图"),
         ("ows_contactperson", "应急指挥中心值班室"), ("ows_contactorganization", "市应急管理局"),
         ("ows_contactposition", "值班员"), ("ows_fees", "none"),
+        # the contact address WMS 1.3.0 capabilities require (MapServer writes a warning comment per missing item)
+        ("ows_addresstype", "postal"), ("ows_address", "市应急管理局"), ("ows_city", "示范市"),
+        ("ows_stateorprovince", "示范省"), ("ows_postcode", "000000"),
         ("ows_accessconstraints", "内部使用，按数据权限授权访问"),
-        ("ows_onlineresource", online), ("ows_service_onlineresource", online), ("ows_country", "中国"),
+        ("ows_country", "中国"),
         ("ows_srs", " ".join(OWS_SRS)),
         ("ows_enable_request", "*"),
         ("ows_namespace_prefix", NAMESPACE_PREFIX), ("ows_namespace_uri", NAMESPACE_URI),
@@ -296,6 +300,8 @@ def _web_block(base_url: str) -> str:
         ("wms_getmap_formatlist", "png,png8,png24,jpeg"),
         ("wms_getfeatureinfo_formatlist", GFI_FORMATS), ("wms_feature_info_mime_type", "text/html"),
         ("wms_allow_getmap_without_styles", "true"),
+        # a BoundingBox in every CRS offered (not only the layer's own), so a client zooms in the CRS it draws in
+        ("wms_bbox_extended", "true"),
         # SLD=<url> would make the server fetch arbitrary URLs; styles are published at /ows/styles instead.
         ("wms_sld_enabled", "false"),
         # CGI "modes" (mode=browse, template queries) are not an OGC interface and bypass our templates.
@@ -306,7 +312,7 @@ def _web_block(base_url: str) -> str:
                       f"    FOOTER {q('templates/gfi_footer.html')}", _metadata(meta, "    "), "  END"])
 
 
-def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_url: str,
+def render_mapfile(registry: Registry, styles: Styles, connection: str, *,
                    extent: tuple[float, float, float, float], raster: RasterInfo | None,
                    fontset: Path) -> str:
     minx, miny, maxx, maxy = extent
@@ -327,7 +333,7 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_
         '  PROJECTION "init=epsg:4490" END',
         symbol_definitions().rstrip("\n"),
         _output_formats(raster).rstrip("\n"),
-        _web_block(base_url),
+        _web_block(),
         "  LEGEND",
         "    KEYSIZE 24 16",
         "    KEYSPACING 6 4",
@@ -342,7 +348,7 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_
     if raster is not None:
         parts.append(raster_block(raster, wcs_srs=OWS_SRS[:3], namespace_uri=NAMESPACE_URI))
     links = scope_links(registry)
-    parts += [_layer_block(layer, styles, connection, links[layer.id]) for layer in registry]
+    parts += [_layer_block(layer, styles, connection, links[layer.id], extent=extent) for layer in registry]
     parts.append("END")
     return "\n".join(parts) + "\n"
 
@@ -428,12 +434,11 @@ def chinese_fonts(out: Path) -> dict[str, Path]:
 
 
 def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any], out_dir: Path | None = None,
-                  *, base_url: str = "http://127.0.0.1:8000/ows",
-                  extent: tuple[float, float, float, float] | None = None) -> Path:
+                  *, extent: tuple[float, float, float, float] | None = None) -> Path:
     """Write ``onemap.map``, ``mapserver.conf``, ``fonts.list``, templates and ``pgpass`` into ``out_dir``.
 
-    ``out_dir`` defaults to ``var/generated/mapserver``; ``base_url`` is the public URL of ``/ows`` that
-    capabilities documents advertise; ``extent`` (lon/lat in EPSG:4490) defaults to China's.
+    ``out_dir`` defaults to ``var/generated/mapserver``; ``extent`` (lon/lat in EPSG:4490) defaults to China's.
+    The mapfile names no address of its own: the /ows bridge gives mapserv the request's public base.
     Returns the mapfile path; ``mapserver.conf`` sits next to it.
     """
     out = Path(out_dir) if out_dir is not None else default_out_dir(config)
@@ -450,7 +455,7 @@ def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any],
         log.info("population raster not found under %s/data: WCS layer 'population' omitted", config["paths"]["var"])
     connection = write_connection(config, out)
     mapfile = out / "onemap.map"
-    _write(mapfile, render_mapfile(registry, styles, connection, base_url=base_url,
+    _write(mapfile, render_mapfile(registry, styles, connection,
                                    extent=extent or CHINA_EXTENT, raster=raster, fontset=fontset))
     _write(out / "mapserver.conf", render_config(mapfile))
     return mapfile

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from mapserver.mapfile import MAPSERV, MAXSIZE
 from mapserver.owscheck import RequestProblem, check_request, exception_body
+from mapserver.public_base import BASE_KEY, from_request
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ _HTML_MESSAGE = re.compile(rb"^\s*<HTML>\s*<HEAD>\s*<TITLE>MapServer Message</TI
 _EXCEPTION_ROOTS = {b"ServiceExceptionReport", b"ExceptionReport"}
 _SECRET = re.compile(r"(password|passfile)=\S+", re.I)
 _PASS_HEADERS = {"content-type", "content-disposition", "cache-control", "expires", "last-modified", "etag"}
-_CGI_ENV = ("SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "HTTP_HOST", "HTTPS")
+_CGI_ENV = ("SERVER_PROTOCOL", "REMOTE_ADDR")
 
 
 def _exception_response(start_response: StartResponse, problem: RequestProblem) -> list[bytes]:
@@ -269,8 +270,14 @@ def make_ows_app(mapfile: Path, conf: Path, *, mapserv: Path = MAPSERV, timeout:
 
         env = dict(base_env)
         env.update({"REQUEST_METHOD": "GET" if method == "HEAD" else method, "QUERY_STRING": query,
-                     "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") or "/ows", "PATH_INFO": ""})
+                     "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") or "/", "PATH_INFO": ""})
         env.update({k: str(environ[k]) for k in _CGI_ENV if environ.get(k)})
+        # MapServer writes its own address into capabilities and GML schemaLocation from these CGI variables (the
+        # mapfile names none): the public base of this request, never a client's X-Forwarded-* header.
+        base = environ.get(BASE_KEY) or from_request(environ)
+        env.update({"SERVER_NAME": base.host, "SERVER_PORT": str(base.port)})
+        if base.scheme == "https":
+            env["HTTPS"] = "on"
         if method == "POST":
             env["CONTENT_TYPE"] = content_type or "application/xml"
             env["CONTENT_LENGTH"] = str(len(body))
