@@ -24,8 +24,10 @@ from app.db import database_url
 from layers.registry import GROUP_TITLES, Layer, Registry
 from mapserver.coverage import RasterInfo, raster_block, read_raster_info
 from mapserver.extent import CHINA_EXTENT, Extent, extent_text
+from mapserver.labels import LABEL_LAYER_SUFFIX, anchor_sql
+from mapserver.outputformats import output_formats
 from styles import Styles, zoom_to_scale
-from styles.mapserver import compile_classes, q, symbol_definitions
+from styles.mapserver import anchored_label, compile_classes, compile_label_classes, q, symbol_definitions
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +98,18 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def layer_sql(layer: Layer, where: str | None = None) -> str:
-    """The sub-select MapServer reads: every registry field, JSON flattened to text (MapServer has no JSON type)."""
+def layer_columns(layer: Layer) -> str:
+    """Every registry field of ``layer``, JSON flattened to text (MapServer has no JSON type)."""
     cols = [_ident(layer.id_field)]
     for f in layer.fields:
         cols.append(f"{_ident(f.name)}::text AS {_ident(f.name)}" if f.type == "json" else _ident(f.name))
-    cols.append("geom")
-    return f"select {', '.join(cols)} from public.{_ident(layer.table)}" + (f" where {where}" if where else "")
+    return ", ".join(cols)
+
+
+def layer_sql(layer: Layer, where: str | None = None) -> str:
+    """The sub-select MapServer reads: every registry field and the geometry."""
+    return (f"select {layer_columns(layer)}, geom from public.{_ident(layer.table)}"
+            + (f" where {where}" if where else ""))
 
 
 def scope_tokens(layer_id: str) -> tuple[str, str, str]:
@@ -195,83 +202,37 @@ def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink 
     ])
 
 
-_OUTPUTFORMATS = """\
-  OUTPUTFORMAT
-    NAME "png"
-    DRIVER "AGG/PNG"
-    MIMETYPE "image/png"
-    IMAGEMODE RGBA
-    TRANSPARENT ON
-    EXTENSION "png"
-    FORMATOPTION "COMPRESSION=6"
-  END
-  OUTPUTFORMAT
-    NAME "png8"
-    DRIVER "AGG/PNG8"
-    MIMETYPE "image/png; mode=8bit"
-    IMAGEMODE RGBA
-    TRANSPARENT ON
-    EXTENSION "png"
-    FORMATOPTION "QUANTIZE_FORCE=on"
-    FORMATOPTION "QUANTIZE_COLORS=256"
-  END
-  OUTPUTFORMAT
-    NAME "png24"
-    DRIVER "AGG/PNG"
-    MIMETYPE "image/png; mode=24bit"
-    IMAGEMODE RGB
-    EXTENSION "png"
-  END
-  OUTPUTFORMAT
-    NAME "jpeg"
-    DRIVER "AGG/JPEG"
-    MIMETYPE "image/jpeg"
-    IMAGEMODE RGB
-    EXTENSION "jpg"
-    FORMATOPTION "QUALITY=85"
-  END
-  OUTPUTFORMAT
-    NAME "GTiff"
-    DRIVER "GDAL/GTiff"
-    MIMETYPE "image/tiff"
-    IMAGEMODE FLOAT32
-    EXTENSION "tif"
-    FORMATOPTION "COMPRESS=DEFLATE"
-  END
-  OUTPUTFORMAT
-    NAME "geojson"
-    DRIVER "OGR/GEOJSON"
-    MIMETYPE "application/json"
-    FORMATOPTION "STORAGE=stream"
-    FORMATOPTION "FORM=SIMPLE"
-    FORMATOPTION "USE_FEATUREID=true"
-  END
-  OUTPUTFORMAT
-    NAME "gml3"
-    DRIVER "OGR/GML"
-    MIMETYPE "application/vnd.ogc.gml/3.1.1"
-    FORMATOPTION "STORAGE=memory"
-    FORMATOPTION "FORM=simple"
-    FORMATOPTION "DSCO:FORMAT=GML3"
-    FORMATOPTION "DSCO:XSISCHEMA=OFF"
-  END
-  OUTPUTFORMAT
-    NAME "application/geo+json"
-    DRIVER "OGR/GEOJSON"
-    MIMETYPE "application/geo+json"
-    FORMATOPTION "STORAGE=stream"
-    FORMATOPTION "FORM=SIMPLE"
-    FORMATOPTION "USE_FEATUREID=true"
-  END
-"""
+def _label_layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None) -> str:
+    """The hidden layer drawing ``layer``'s labels at stable anchors (see styles.mapserver.anchored_label).
 
-
-def _output_formats(raster: RasterInfo | None) -> str:
-    """The output formats; WCS GeoTIFFs keep the coverage's nodata value (else no-data cells come back as 0)."""
-    if raster is None or raster.nodata is None:
-        return _OUTPUTFORMATS
-    return _OUTPUTFORMATS.replace('    FORMATOPTION "COMPRESS=DEFLATE"\n',
-                                  f'    FORMATOPTION "COMPRESS=DEFLATE"\n    FORMATOPTION "NULLVALUE={raster.nodata:g}"\n', 1)
+    STATUS DEFAULT with REQUIRES: drawn exactly when its layer is (MapServer draws DEFAULT layers without being
+    asked; a client cannot ask for it, the policy gate knows no such layer and drops it from capabilities). Its rows
+    carry the same data-scope predicate, with the same runtime-substitution tokens, as its layer.
+    """
+    style = styles.for_layer(layer)
+    scoped = layer.access != "public"
+    where = _scope_where(link or ScopeLink(layer.id, layer.table)) if scoped else None
+    sql = anchor_sql(layer, style, layer_columns(layer), where)
+    lo, hi = _scale_bounds(layer, styles)
+    meta = [("ows_enable_request", "GetMap"), ("ows_title", f"{layer.title_zh}（注记）")]
+    return "\n".join([
+        "  LAYER",
+        f"    NAME {q(layer.id + LABEL_LAYER_SUFFIX)}",
+        "    TYPE POINT",
+        "    STATUS DEFAULT",
+        f"    REQUIRES {q('[' + layer.id + ']')}",
+        "    CONNECTIONTYPE POSTGIS",
+        f"    CONNECTION {q(connection)}",
+        f"    DATA {q(f'geom from ({sql}) as t using unique {layer.id_field} using srid={layer.srid}')}",
+        '    PROCESSING "CLOSE_CONNECTION=DEFER"',
+        *([_scope_validation(layer.id)] if scoped else []),
+        f"    PROJECTION {q('init=epsg:' + str(layer.srid))} END",
+        *([f"    MINSCALEDENOM {lo:.0f}"] if lo else []),
+        *([f"    MAXSCALEDENOM {hi:.0f}"] if hi else []),
+        _metadata(meta, "    "),
+        compile_label_classes(style, layer).rstrip("\n"),
+        "  END",
+    ])
 
 
 def _web_block() -> str:
@@ -332,7 +293,7 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *,
         f"  FONTSET {q(str(fontset))}",
         '  PROJECTION "init=epsg:4490" END',
         symbol_definitions().rstrip("\n"),
-        _output_formats(raster).rstrip("\n"),
+        output_formats(raster).rstrip("\n"),
         _web_block(),
         "  LEGEND",
         "    KEYSIZE 24 16",
@@ -348,7 +309,12 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *,
     if raster is not None:
         parts.append(raster_block(raster, wcs_srs=OWS_SRS[:3], namespace_uri=NAMESPACE_URI))
     links = scope_links(registry)
-    parts += [_layer_block(layer, styles, connection, links[layer.id], extent=extent) for layer in registry]
+    for layer in registry:
+        if layer.id.endswith(LABEL_LAYER_SUFFIX):
+            raise ValueError(f"layer id {layer.id!r} would clash with the label layer of {layer.id[:-8]!r}")
+        parts.append(_layer_block(layer, styles, connection, links[layer.id], extent=extent))
+        if anchored_label(styles.for_layer(layer)):
+            parts.append(_label_layer_block(layer, styles, connection, links[layer.id]))
     parts.append("END")
     return "\n".join(parts) + "\n"
 
