@@ -214,7 +214,9 @@ def _label_layer_block(layer: Layer, styles: Styles, connection: str, link: Scop
     where = _scope_where(link or ScopeLink(layer.id, layer.table)) if scoped else None
     sql = anchor_sql(layer, style, layer_columns(layer), where)
     lo, hi = _scale_bounds(layer, styles)
-    meta = [("ows_enable_request", "GetMap"), ("ows_title", f"{layer.title_zh}（注记）")]
+    # GetMap only (a DEFAULT layer is drawn only if GetMap is enabled for it); never a WFS feature type
+    meta = [("wms_enable_request", "GetMap"), ("wfs_enable_request", "!*"), ("wcs_enable_request", "!*"),
+            ("ows_title", f"{layer.title_zh}（注记）")]
     return "\n".join([
         "  LAYER",
         f"    NAME {q(layer.id + LABEL_LAYER_SUFFIX)}",
