@@ -8,6 +8,7 @@ reports every problem it finds, one line each, naming where the bad value came f
 from __future__ import annotations
 
 import copy
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -22,8 +23,16 @@ from layers.yamlcheck import YamlProblem, read_yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_PATH = Path(__file__).with_name("default_config.yaml")
 
+def ip_addresses(raw: str) -> list[str]:
+    """A comma-separated list of IP addresses (``ONEMAP_TRUSTED_PROXIES``); ValueError names a bad one."""
+    items = [a.strip() for a in raw.split(",") if a.strip()]
+    for item in items:
+        ipaddress.ip_address(item)
+    return items
+
+
 # environment variable → (config path, type)
-ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], type]] = {
+ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "DATABASE_URL": (("database", "url"), str),
     "ONEMAP_PG_PORT": (("database", "private_cluster", "port"), int),
     "ONEMAP_PG_DIR": (("database", "private_cluster", "dir"), str),
@@ -38,6 +47,7 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], type]] = {
     "ONEMAP_REDIS_URL": (("realtime", "redis_url"), str),
     "ONEMAP_SNAP_LIMIT_M": (("emergency", "snap_limit_m"), float),
     "ONEMAP_TOTP_KEY_FILE": (("auth", "totp", "key_file"), str),
+    "ONEMAP_TRUSTED_PROXIES": (("auth", "trusted_proxies"), ip_addresses),
 }
 
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}

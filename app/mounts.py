@@ -20,6 +20,7 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     from mapserver.mapproxy_config import make_tiles_app
     from mapserver.ogcapi import make_ogcapi_app
     from mapserver.ows import make_ows_app
+    from mapserver.public_base import Advertise
 
     files = ensure_built(settings)
 
@@ -33,4 +34,9 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
         # closed unless the policy gate installed MapProxy's authorisation hook for the request
         "/tiles": require_authorize(make_tiles_app(files["mapproxy.mapproxy"])),
     }
+    # each mount advertises the request's public base: server.public_url, else a trusted proxy's forwarded
+    # address, else the Host the client addressed (never the port or host the files were generated with)
+    public_url = settings["server"].get("public_url")
+    trusted = settings.get("auth", {}).get("trusted_proxies", [])
+    mounts = {path: Advertise(mount, path, public_url=public_url, trusted=trusted) for path, mount in mounts.items()}
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounts)  # type: ignore[method-assign]

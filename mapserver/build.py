@@ -12,12 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from app.config import PROJECT_ROOT, public_url, resolve_path
-from app.db import database_url, safe_url
+from app.db import database_url
 from layers.registry import Registry, default_registry
-from mapserver.mapfile import CHINA_EXTENT, build_mapfile, default_out_dir
+from mapserver.extent import CHINA_EXTENT, city_extent
+from mapserver.mapfile import build_mapfile, default_out_dir
 from mapserver.mapproxy_config import write_mapproxy
 from mapserver.pygeoapi_config import write_pygeoapi
 from styles import Styles, default_styles
@@ -26,33 +25,6 @@ from styles.sld import compile_sld
 log = logging.getLogger(__name__)
 
 Builder = Callable[[Mapping[str, Any]], dict[str, Path]]
-# Degrees added around the city's data so that the default WMS view does not cut off edge features.
-EXTENT_MARGIN = 0.05
-
-
-def data_extent(config: Mapping[str, Any], registry: Registry) -> tuple[float, float, float, float] | None:
-    """The lon/lat extent of all registry layers' data (EPSG:4490), or None if empty or unreachable.
-
-    Only the WMS default view and the map's EXTENT depend on it; WFS counts never do (see ``WFS_COUNT_EXTENT``).
-    """
-    url = database_url(dict(config))
-    union = " union all ".join(f'select geom from public."{layer.table}"' for layer in registry)
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(sa.text(
-                f"select st_xmin(e), st_ymin(e), st_xmax(e), st_ymax(e) from (select st_extent(geom) as e "
-                f"from ({union}) as g) as x")).one()
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        log.warning("cannot read the data extent from %s (%s); using China's extent", safe_url(url), reason)
-        return None
-    finally:
-        engine.dispose()
-    if row[0] is None:
-        return None
-    m = EXTENT_MARGIN
-    return (row[0] - m, row[1] - m, row[2] + m, row[3] + m)
 
 
 def write_slds(registry: Registry, styles: Styles, out_dir: Path) -> Path:
@@ -71,9 +43,7 @@ def build_mapserver(config: Mapping[str, Any]) -> dict[str, Path]:
     registry = default_registry()
     styles = default_styles()
     out = default_out_dir(config)
-    extent = data_extent(config, registry) or CHINA_EXTENT
-    mapfile = build_mapfile(registry, styles, config, out, base_url=public_url(dict(config)) + "/ows",
-                            extent=extent)
+    mapfile = build_mapfile(registry, styles, config, out, extent=city_extent(config, registry) or CHINA_EXTENT)
     return {"mapfile": mapfile, "mapserver_conf": mapfile.parent / "mapserver.conf",
             "sld_dir": write_slds(registry, styles, mapfile.parent)}
 
@@ -111,8 +81,9 @@ def inputs_digest(config: Mapping[str, Any]) -> str:
     from styles import styles_dir
 
     h = hashlib.sha256()
+    # the city's extent is data: a rebuilt or moved city must regenerate the boxes every service advertises
     for part in (database_url(dict(config)), public_url(dict(config)), str(config["paths"]["var"]),
-                 str(config.get("tiles", {}))):
+                 str(config.get("tiles", {})), repr(city_extent(config, default_registry()))):
         h.update(part.encode() + b"\0")
     sources = [(PROJECT_ROOT / folder, pattern) for folder, pattern in _CODE]
     sources += [(layers_dir(), "*.yaml"), (styles_dir(), "*.yaml")]

@@ -23,8 +23,11 @@ from app.config import resolve_path
 from app.db import database_url
 from layers.registry import GROUP_TITLES, Layer, Registry
 from mapserver.coverage import RasterInfo, raster_block, read_raster_info
+from mapserver.extent import CHINA_EXTENT, Extent, extent_text
+from mapserver.labels import LABEL_LAYER_SUFFIX, anchor_sql
+from mapserver.outputformats import output_formats
 from styles import Styles, zoom_to_scale
-from styles.mapserver import compile_classes, q, symbol_definitions
+from styles.mapserver import anchored_label, compile_classes, compile_label_classes, q, symbol_definitions
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,6 @@ CJK_FAMILY = "Noto Sans CJK SC"
 PROJ_DATA = Path("/usr/share/proj")
 NAMESPACE_PREFIX = "onemap"
 NAMESPACE_URI = "https://onemap.example/ns/onemap"
-# China's CGCS2000 extent; used only when the database cannot tell us the city's extent.
-CHINA_EXTENT = (73.5, 18.0, 135.1, 53.6)
 # Every CRS a client may ask for: storage, WGS 84, Web Mercator, and all CGCS2000 3° Gauss-Krüger zones
 # (4513-4533 with the zone number in the false easting, 4534-4554 without) so surveys can use local metres.
 OWS_SRS = ("EPSG:4490", "EPSG:4326", "EPSG:3857", *(f"EPSG:{code}" for code in range(4513, 4555)))
@@ -49,11 +50,6 @@ OGC_DPI = 25.4 / 0.28
 GML_GEOM_TYPES = {"Point": "point", "MultiPoint": "multipoint", "LineString": "line",
                   "MultiLineString": "multiline", "Polygon": "polygon", "MultiPolygon": "multipolygon"}
 MS_LAYER_TYPES = {"point": "POINT", "line": "LINE", "polygon": "POLYGON"}
-# The extent MapServer must use as the implicit spatial filter when it *counts* WFS features (RESULTTYPE=hits
-# and numberMatched). Left unset, MapServer 8 takes ST_Extent() of the table, prints it with 15 significant
-# digits and filters with that box, losing the outermost features (999 of 1,000). The whole lon/lat domain
-# keeps every row, even one misplaced at 0,0, and still reprojects cleanly to 3857 and the GK zones.
-WFS_COUNT_EXTENT = "-180 -90 180 90"
 GFI_FORMATS = "text/html,application/json,application/vnd.ogc.gml,application/vnd.ogc.gml/3.1.1"
 # Data scope reaches MapServer by runtime substitution: every non-public layer's sub-select ends in the scope
 # predicate of app/auth/scope.py with three tokens per layer, filled by the policy gate from the caller's identity
@@ -102,13 +98,18 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def layer_sql(layer: Layer, where: str | None = None) -> str:
-    """The sub-select MapServer reads: every registry field, JSON flattened to text (MapServer has no JSON type)."""
+def layer_columns(layer: Layer) -> str:
+    """Every registry field of ``layer``, JSON flattened to text (MapServer has no JSON type)."""
     cols = [_ident(layer.id_field)]
     for f in layer.fields:
         cols.append(f"{_ident(f.name)}::text AS {_ident(f.name)}" if f.type == "json" else _ident(f.name))
-    cols.append("geom")
-    return f"select {', '.join(cols)} from public.{_ident(layer.table)}" + (f" where {where}" if where else "")
+    return ", ".join(cols)
+
+
+def layer_sql(layer: Layer, where: str | None = None) -> str:
+    """The sub-select MapServer reads: every registry field and the geometry."""
+    return (f"select {layer_columns(layer)}, geom from public.{_ident(layer.table)}"
+            + (f" where {where}" if where else ""))
 
 
 def scope_tokens(layer_id: str) -> tuple[str, str, str]:
@@ -152,7 +153,8 @@ def _scale_bounds(layer: Layer, styles: Styles) -> tuple[float | None, float | N
     return lo, hi
 
 
-def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None = None) -> str:
+def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None = None, *,
+                 extent: Extent = CHINA_EXTENT) -> str:
     style = styles.for_layer(layer)
     group = GROUP_TITLES.get(layer.group, {"zh-CN": layer.group, "en": layer.group})
     lo, hi = _scale_bounds(layer, styles)
@@ -165,7 +167,11 @@ def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink 
         ("wms_include_items", "all"), ("gml_include_items", "all"), ("gml_featureid", layer.id_field),
         ("gml_types", "auto"), ("gml_geometries", "geom"), ("gml_geom_type", GML_GEOM_TYPES[layer.geometry]),
         ("wfs_getfeature_formatlist", "geojson,application/geo+json"),
-        ("wfs_use_default_extent_for_getfeature", "false"), ("wfs_extent", WFS_COUNT_EXTENT),
+        # The city's box (mapserver/extent.py) for every layer: what WMS and WFS capabilities advertise (QGIS zooms
+        # to it) and the implicit filter of MapServer's WFS counts. Left unset, MapServer 8 takes ST_Extent() of
+        # the table at each request (none for a scoped layer in capabilities, so no box at all), prints it with 15
+        # significant digits and counts inside that, losing the outermost features (999 of 1,000).
+        ("wfs_use_default_extent_for_getfeature", "false"), ("ows_extent", extent_text(extent)),
     ]
     scale = [f"    MINSCALEDENOM {lo:.0f}"] if lo else []
     scale += [f"    MAXSCALEDENOM {hi:.0f}"] if hi else []
@@ -196,95 +202,56 @@ def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink 
     ])
 
 
-_OUTPUTFORMATS = """\
-  OUTPUTFORMAT
-    NAME "png"
-    DRIVER "AGG/PNG"
-    MIMETYPE "image/png"
-    IMAGEMODE RGBA
-    TRANSPARENT ON
-    EXTENSION "png"
-    FORMATOPTION "COMPRESSION=6"
-  END
-  OUTPUTFORMAT
-    NAME "png8"
-    DRIVER "AGG/PNG8"
-    MIMETYPE "image/png; mode=8bit"
-    IMAGEMODE RGBA
-    TRANSPARENT ON
-    EXTENSION "png"
-    FORMATOPTION "QUANTIZE_FORCE=on"
-    FORMATOPTION "QUANTIZE_COLORS=256"
-  END
-  OUTPUTFORMAT
-    NAME "png24"
-    DRIVER "AGG/PNG"
-    MIMETYPE "image/png; mode=24bit"
-    IMAGEMODE RGB
-    EXTENSION "png"
-  END
-  OUTPUTFORMAT
-    NAME "jpeg"
-    DRIVER "AGG/JPEG"
-    MIMETYPE "image/jpeg"
-    IMAGEMODE RGB
-    EXTENSION "jpg"
-    FORMATOPTION "QUALITY=85"
-  END
-  OUTPUTFORMAT
-    NAME "GTiff"
-    DRIVER "GDAL/GTiff"
-    MIMETYPE "image/tiff"
-    IMAGEMODE FLOAT32
-    EXTENSION "tif"
-    FORMATOPTION "COMPRESS=DEFLATE"
-  END
-  OUTPUTFORMAT
-    NAME "geojson"
-    DRIVER "OGR/GEOJSON"
-    MIMETYPE "application/json"
-    FORMATOPTION "STORAGE=stream"
-    FORMATOPTION "FORM=SIMPLE"
-    FORMATOPTION "USE_FEATUREID=true"
-  END
-  OUTPUTFORMAT
-    NAME "gml3"
-    DRIVER "OGR/GML"
-    MIMETYPE "application/vnd.ogc.gml/3.1.1"
-    FORMATOPTION "STORAGE=memory"
-    FORMATOPTION "FORM=simple"
-    FORMATOPTION "DSCO:FORMAT=GML3"
-    FORMATOPTION "DSCO:XSISCHEMA=OFF"
-  END
-  OUTPUTFORMAT
-    NAME "application/geo+json"
-    DRIVER "OGR/GEOJSON"
-    MIMETYPE "application/geo+json"
-    FORMATOPTION "STORAGE=stream"
-    FORMATOPTION "FORM=SIMPLE"
-    FORMATOPTION "USE_FEATUREID=true"
-  END
-"""
+def _label_layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink | None) -> str:
+    """The hidden layer drawing ``layer``'s labels at stable anchors (see styles.mapserver.anchored_label).
+
+    STATUS DEFAULT with REQUIRES: drawn exactly when its layer is (MapServer draws DEFAULT layers without being
+    asked; a client cannot ask for it, the policy gate knows no such layer and drops it from capabilities). Its rows
+    carry the same data-scope predicate, with the same runtime-substitution tokens, as its layer.
+    """
+    style = styles.for_layer(layer)
+    scoped = layer.access != "public"
+    where = _scope_where(link or ScopeLink(layer.id, layer.table)) if scoped else None
+    sql = anchor_sql(layer, style, layer_columns(layer), where)
+    lo, hi = _scale_bounds(layer, styles)
+    # GetMap only (a DEFAULT layer is drawn only if GetMap is enabled for it); never a WFS feature type
+    meta = [("wms_enable_request", "GetMap"), ("wfs_enable_request", "!*"), ("wcs_enable_request", "!*"),
+            ("ows_title", f"{layer.title_zh}（注记）")]
+    return "\n".join([
+        "  LAYER",
+        f"    NAME {q(layer.id + LABEL_LAYER_SUFFIX)}",
+        "    TYPE POINT",
+        "    STATUS DEFAULT",
+        f"    REQUIRES {q('[' + layer.id + ']')}",
+        "    CONNECTIONTYPE POSTGIS",
+        f"    CONNECTION {q(connection)}",
+        f"    DATA {q(f'geom from ({sql}) as t using unique {layer.id_field} using srid={layer.srid}')}",
+        '    PROCESSING "CLOSE_CONNECTION=DEFER"',
+        *([_scope_validation(layer.id)] if scoped else []),
+        f"    PROJECTION {q('init=epsg:' + str(layer.srid))} END",
+        *([f"    MINSCALEDENOM {lo:.0f}"] if lo else []),
+        *([f"    MAXSCALEDENOM {hi:.0f}"] if hi else []),
+        _metadata(meta, "    "),
+        compile_label_classes(style, layer).rstrip("\n"),
+        "  END",
+    ])
 
 
-def _output_formats(raster: RasterInfo | None) -> str:
-    """The output formats; WCS GeoTIFFs keep the coverage's nodata value (else no-data cells come back as 0)."""
-    if raster is None or raster.nodata is None:
-        return _OUTPUTFORMATS
-    return _OUTPUTFORMATS.replace('    FORMATOPTION "COMPRESS=DEFLATE"\n',
-                                  f'    FORMATOPTION "COMPRESS=DEFLATE"\n    FORMATOPTION "NULLVALUE={raster.nodata:g}"\n', 1)
-
-
-def _web_block(base_url: str) -> str:
-    online = base_url if base_url.endswith("?") else base_url + "?"
+def _web_block() -> str:
+    # No ows_onlineresource: MapServer then builds its address per request from the CGI variables the /ows bridge
+    # sets to the request's public base (mapserver/public_base.py), so capabilities and GML schemaLocation follow
+    # the configured public URL, a trusted proxy or the port actually served instead of a URL fixed at build time.
     meta = [
         ("ows_title", "安全生产“一张图”地图服务"), ("wms_title", "安全生产“一张图”地图服务"),
         ("ows_abstract", "市应急管理局安全生产“一张图”：监管对象、应急资源、网格与事件的 WMS/WFS/WCS 服务。"),
         ("ows_keywordlist", "安全生产,应急管理,一张图"),
         ("ows_contactperson", "应急指挥中心值班室"), ("ows_contactorganization", "市应急管理局"),
         ("ows_contactposition", "值班员"), ("ows_fees", "none"),
+        # the contact address WMS 1.3.0 capabilities require (MapServer writes a warning comment per missing item)
+        ("ows_addresstype", "postal"), ("ows_address", "市应急管理局"), ("ows_city", "示范市"),
+        ("ows_stateorprovince", "示范省"), ("ows_postcode", "000000"),
         ("ows_accessconstraints", "内部使用，按数据权限授权访问"),
-        ("ows_onlineresource", online), ("ows_service_onlineresource", online), ("ows_country", "中国"),
+        ("ows_country", "中国"),
         ("ows_srs", " ".join(OWS_SRS)),
         ("ows_enable_request", "*"),
         ("ows_namespace_prefix", NAMESPACE_PREFIX), ("ows_namespace_uri", NAMESPACE_URI),
@@ -296,6 +263,8 @@ def _web_block(base_url: str) -> str:
         ("wms_getmap_formatlist", "png,png8,png24,jpeg"),
         ("wms_getfeatureinfo_formatlist", GFI_FORMATS), ("wms_feature_info_mime_type", "text/html"),
         ("wms_allow_getmap_without_styles", "true"),
+        # a BoundingBox in every CRS offered (not only the layer's own), so a client zooms in the CRS it draws in
+        ("wms_bbox_extended", "true"),
         # SLD=<url> would make the server fetch arbitrary URLs; styles are published at /ows/styles instead.
         ("wms_sld_enabled", "false"),
         # CGI "modes" (mode=browse, template queries) are not an OGC interface and bypass our templates.
@@ -306,7 +275,7 @@ def _web_block(base_url: str) -> str:
                       f"    FOOTER {q('templates/gfi_footer.html')}", _metadata(meta, "    "), "  END"])
 
 
-def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_url: str,
+def render_mapfile(registry: Registry, styles: Styles, connection: str, *,
                    extent: tuple[float, float, float, float], raster: RasterInfo | None,
                    fontset: Path) -> str:
     minx, miny, maxx, maxy = extent
@@ -326,8 +295,8 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_
         f"  FONTSET {q(str(fontset))}",
         '  PROJECTION "init=epsg:4490" END',
         symbol_definitions().rstrip("\n"),
-        _output_formats(raster).rstrip("\n"),
-        _web_block(base_url),
+        output_formats(raster).rstrip("\n"),
+        _web_block(),
         "  LEGEND",
         "    KEYSIZE 24 16",
         "    KEYSPACING 6 4",
@@ -342,7 +311,12 @@ def render_mapfile(registry: Registry, styles: Styles, connection: str, *, base_
     if raster is not None:
         parts.append(raster_block(raster, wcs_srs=OWS_SRS[:3], namespace_uri=NAMESPACE_URI))
     links = scope_links(registry)
-    parts += [_layer_block(layer, styles, connection, links[layer.id]) for layer in registry]
+    for layer in registry:
+        if layer.id.endswith(LABEL_LAYER_SUFFIX):
+            raise ValueError(f"layer id {layer.id!r} would clash with the label layer of {layer.id[:-8]!r}")
+        parts.append(_layer_block(layer, styles, connection, links[layer.id], extent=extent))
+        if anchored_label(styles.for_layer(layer)):
+            parts.append(_label_layer_block(layer, styles, connection, links[layer.id]))
     parts.append("END")
     return "\n".join(parts) + "\n"
 
@@ -428,12 +402,11 @@ def chinese_fonts(out: Path) -> dict[str, Path]:
 
 
 def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any], out_dir: Path | None = None,
-                  *, base_url: str = "http://127.0.0.1:8000/ows",
-                  extent: tuple[float, float, float, float] | None = None) -> Path:
+                  *, extent: tuple[float, float, float, float] | None = None) -> Path:
     """Write ``onemap.map``, ``mapserver.conf``, ``fonts.list``, templates and ``pgpass`` into ``out_dir``.
 
-    ``out_dir`` defaults to ``var/generated/mapserver``; ``base_url`` is the public URL of ``/ows`` that
-    capabilities documents advertise; ``extent`` (lon/lat in EPSG:4490) defaults to China's.
+    ``out_dir`` defaults to ``var/generated/mapserver``; ``extent`` (lon/lat in EPSG:4490) defaults to China's.
+    The mapfile names no address of its own: the /ows bridge gives mapserv the request's public base.
     Returns the mapfile path; ``mapserver.conf`` sits next to it.
     """
     out = Path(out_dir) if out_dir is not None else default_out_dir(config)
@@ -450,7 +423,7 @@ def build_mapfile(registry: Registry, styles: Styles, config: Mapping[str, Any],
         log.info("population raster not found under %s/data: WCS layer 'population' omitted", config["paths"]["var"])
     connection = write_connection(config, out)
     mapfile = out / "onemap.map"
-    _write(mapfile, render_mapfile(registry, styles, connection, base_url=base_url,
+    _write(mapfile, render_mapfile(registry, styles, connection,
                                    extent=extent or CHINA_EXTENT, raster=raster, fontset=fontset))
     _write(out / "mapserver.conf", render_config(mapfile))
     return mapfile

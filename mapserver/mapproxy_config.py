@@ -53,10 +53,12 @@ BASEMAP_TITLE = "示范市底图 (城市自有数据)"
 # that waiters never start a second render of a metatile that is still being drawn.
 MAPSERV_TIMEOUT = 50
 LOCK_TIMEOUT = 60
-# Labels are drawn with PARTIALS FALSE, so a label is dropped from a metatile it does not fit in. With a buffer of
-# at least half the longest label (enterprise names at size 10: ~250 px), every label near a metatile edge is
-# drawn whole, identically, by both neighbouring metatiles instead of vanishing from both.
-META_BUFFER = 128
+# Labels are drawn with PARTIALS FALSE at anchors that are the same in every render (mapserver/labels.py), so a
+# label is dropped from a metatile whose buffered image it does not fit in. A label that reaches into a metatile
+# from outside starts within one label width of its edge: with a buffer at least as wide as the widest label
+# (names of hazard sources and enterprises at size 10: up to ~240 px), each such label is drawn whole, at the same
+# pixels, by every metatile it touches, and never cut at a metatile's edge. tests/system/test_tile_labels.py.
+META_BUFFER = 256
 META_SIZE = (4, 4)
 # MapProxy only limits WIDTH*HEIGHT; the guard also limits each side to MapServer's MAXSIZE.
 MAX_OUTPUT_PIXELS = (4096, 4096)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from mapserver.mapfile import MAPSERV, MAXSIZE
 from mapserver.owscheck import RequestProblem, check_request, exception_body
+from mapserver.public_base import BASE_KEY, from_request
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,15 @@ MAX_BODY = 1 << 20  # 1 MiB: the largest WFS filter we have seen from QGIS is a 
 MAX_HEADER_BYTES = 64 << 10
 CHUNK = 64 << 10
 SLD_NAME = re.compile(r"^/styles/([a-z][a-z0-9_]*)\.sld$")
-_FIRST_ELEMENT = re.compile(rb"^\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<([A-Za-z_][\w.:-]*)", re.S)
+# the root element's name, past the declaration, comments and a DOCTYPE (WMS 1.1.1 exceptions carry one)
+_FIRST_ELEMENT = re.compile(rb"^\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>\s*)*"
+                            rb"<([A-Za-z_][\w.:-]*)", re.S)
+# mapserv's HTML page for a request it could not take as an OGC one ("MapServer Message", its version banner)
+_HTML_MESSAGE = re.compile(rb"^\s*<HTML>\s*<HEAD>\s*<TITLE>MapServer Message</TITLE>", re.I)
 _EXCEPTION_ROOTS = {b"ServiceExceptionReport", b"ExceptionReport"}
 _SECRET = re.compile(r"(password|passfile)=\S+", re.I)
 _PASS_HEADERS = {"content-type", "content-disposition", "cache-control", "expires", "last-modified", "etag"}
-_CGI_ENV = ("SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "HTTP_HOST", "HTTPS")
+_CGI_ENV = ("SERVER_PROTOCOL", "REMOTE_ADDR")
 
 
 def _exception_response(start_response: StartResponse, problem: RequestProblem) -> list[bytes]:
@@ -48,7 +53,7 @@ def _exception_response(start_response: StartResponse, problem: RequestProblem) 
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+            413: "Payload Too Large", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class _Run:
@@ -196,7 +201,12 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
 
 def _classify(status: int, head: bytes, content_type: str) -> int:
     """HTTP status for a mapserv answer: OGC exception reports become 400 (or 503 when the database is down)."""
-    if status >= 400 or not any(t in content_type for t in ("xml", "se_xml")):
+    if status >= 400:
+        return status
+    if content_type.startswith("text/html") and _HTML_MESSAGE.match(head):
+        # the banner alone: no OGC request was recognised; a message about loading the map: our side is broken
+        return 500 if b"msLoadMap" in head or b"msCGILoadMap" in head else 400
+    if not any(t in content_type for t in ("xml", "se_xml")):
         return status
     m = _FIRST_ELEMENT.match(head)
     if not m or m.group(1).split(b":")[-1] not in _EXCEPTION_ROOTS:
@@ -260,8 +270,14 @@ def make_ows_app(mapfile: Path, conf: Path, *, mapserv: Path = MAPSERV, timeout:
 
         env = dict(base_env)
         env.update({"REQUEST_METHOD": "GET" if method == "HEAD" else method, "QUERY_STRING": query,
-                     "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") or "/ows", "PATH_INFO": ""})
+                     "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") or "/", "PATH_INFO": ""})
         env.update({k: str(environ[k]) for k in _CGI_ENV if environ.get(k)})
+        # MapServer writes its own address into capabilities and GML schemaLocation from these CGI variables (the
+        # mapfile names none): the public base of this request, never a client's X-Forwarded-* header.
+        base = environ.get(BASE_KEY) or from_request(environ)
+        env.update({"SERVER_NAME": base.host, "SERVER_PORT": str(base.port)})
+        if base.scheme == "https":
+            env["HTTPS"] = "on"
         if method == "POST":
             env["CONTENT_TYPE"] = content_type or "application/xml"
             env["CONTENT_LENGTH"] = str(len(body))

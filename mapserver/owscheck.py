@@ -8,6 +8,7 @@ for the CGCS2000 Gauss-Krüger zones). Those are caught here so that the client 
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -19,6 +20,12 @@ WEB_MERCATOR_HALF = 20037508.342789244
 # Projected CRSs (other than Web Mercator) are only sensible near their area of use; this margin still allows a
 # regional overview in one Gauss-Krüger zone but rejects a box whose easting and northing were swapped.
 AREA_MARGIN_DEG = 15.0
+# The only OGC key a request may repeat: WCS 2.0 KVP sends one SUBSET per axis. mapserv does not read any other
+# repeated key the way a check here (or the policy gate) would -- WMS keeps the last WIDTH, WFS the first TYPENAMES
+# -- so a request repeating one is refused, and what was checked is what runs.
+MULTI_VALUED = frozenset({"subset"})
+SERVICES = ("WMS", "WFS", "WCS")
+_XML_DECLARED = re.compile(rb"""^\s*<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
 
 
 @dataclass(frozen=True)
@@ -114,17 +121,55 @@ def _floats(text: str) -> list[float] | None:
         return None
 
 
-def _check_xml(text: bytes, locator: str, service: str | None, version: str | None) -> RequestProblem | None:
-    head = text.lstrip()[:1]
-    if head != b"<":
-        return None
+def repeated_key(params: list[tuple[str, str]]) -> str | None:
+    """The first key given twice (any case, surrounding blanks ignored) other than a multi-valued one, or None."""
+    seen: set[str] = set()
+    for key, _ in params:
+        k = key.strip().lower()
+        if k in seen and k not in MULTI_VALUED:
+            return key
+        seen.add(k)
+    return None
+
+
+def xml_encoding_problem(body: bytes) -> str | None:
+    """Why ``body`` is not an XML request mapserv reads as we do, or None.
+
+    mapserv takes the body as a C string and its parsers as UTF-8 whatever the declaration says: a UTF-16 body is cut
+    at its first NUL byte (and answered with MapServer's HTML banner), another declared encoding is misread. So
+    bodies must be UTF-8 (a byte-order mark is fine), and say so if they declare an encoding.
+    """
+    text = body[len(codecs.BOM_UTF8):] if body.startswith(codecs.BOM_UTF8) else body
+    hint = "XML requests must be encoded in UTF-8"
+    if b"\0" in text or text.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return f"{hint} (this body looks like UTF-16 or UTF-32)"
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{hint} (byte {exc.start} is not UTF-8)"
+    if (m := _XML_DECLARED.match(text)) and m.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
+        return f"{hint}, not {m.group(1).decode('ascii', 'replace')}"
+    return None
+
+
+def _check_xml(text: bytes, locator: str, service: str | None, version: str | None, *,
+               request: bool = False) -> RequestProblem | None:
+    if not request and text.lstrip()[:1] != b"<":
+        return None  # a FILTER that is no XML at all: MapServer's own exception says so
+    if problem := xml_encoding_problem(text):
+        return _problem(locator, problem, service, version)
     if re.search(rb"<!(DOCTYPE|ENTITY)", text, re.I):
         # Entity definitions are how XML bombs and external-entity reads start; OGC requests never need them.
         return _problem(locator, "XML with DOCTYPE or ENTITY declarations is not accepted", service, version)
     try:
-        ET.fromstring(text)
+        root = ET.fromstring(text)
     except ET.ParseError as exc:
         return _problem(locator, f"malformed XML: {exc}", service, version)
+    if request and (root.get("service") or "").strip().upper() not in ("WFS", "WCS"):
+        # mapserv picks the service of a POST body from this attribute alone; without it, it answers with HTML
+        return RequestProblem(400, "MissingParameterValue", "service",
+                              'an XML request needs service="WFS" or service="WCS" on its root element',
+                              service, version)
     return None
 
 
@@ -133,11 +178,17 @@ def check_request(params: list[tuple[str, str]], body: bytes, content_type: str,
     """The first problem that must stop this request before ``mapserv`` runs, or None."""
     kv: dict[str, str] = {}
     for k, v in params:
-        kv.setdefault(k.lower(), v)
+        kv.setdefault(k.strip().lower(), v)
     request = kv.get("request", "").lower()
     service = kv.get("service", "").upper() or (
         "WMS" if request in ("getmap", "getfeatureinfo", "getlegendgraphic") else None)
     version = kv.get("version") or None
+    if (key := repeated_key(params)) is not None:
+        return _problem(key.strip().upper(), f"parameter {key.strip().upper()} is given more than once: send each "
+                        "parameter once", service, version)
+    if service is not None and service not in SERVICES:
+        return _problem("service", f"unknown service {service!r}: this endpoint serves {', '.join(SERVICES)}",
+                        None, version)
     if "map" in kv:
         return _problem("map", "the map parameter is not accepted: this endpoint serves one fixed map",
                         service, version)
@@ -182,7 +233,7 @@ def check_request(params: list[tuple[str, str]], body: bytes, content_type: str,
             if p:
                 return p
     if body and "x-www-form-urlencoded" not in content_type:
-        return _check_xml(body, "request body", service or "WFS", version)
+        return _check_xml(body, "request body", service or "WFS", version, request=True)
     return None
 
 

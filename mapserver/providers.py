@@ -32,6 +32,7 @@ from pyproj.crs import GeographicCRS
 from pyproj.crs.coordinate_system import Ellipsoidal2DCS
 from pyproj.crs.enums import Ellipsoidal2DCSAxis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import and_
 
 from app.auth.policy import current_authz
@@ -60,6 +61,14 @@ class ProviderScopeError(ProviderGenericError):
     ogc_exception_code = "Forbidden"
     http_status_code = HTTPStatus.FORBIDDEN
     default_msg = "the feature lies outside your data scope (district / enterprise)"
+
+
+class ProviderBadFeatureError(ProviderGenericError):
+    """A feature to write is not acceptable as given (400, unlike pygeoapi's ProviderInvalidDataError: 500)."""
+
+    ogc_exception_code = "InvalidParameterValue"
+    http_status_code = HTTPStatus.BAD_REQUEST
+    default_msg = "the feature cannot be stored as given"
 
 
 @cache
@@ -141,6 +150,32 @@ class _Scoped:
             if not conn.execute(text(sql), params).scalar():
                 raise ProviderScopeError()
 
+    def _check_in_city(self, item: Any) -> None:
+        """Refuse a geometry that lies in none of the city's districts, as the REST API does (emergency/geo.py).
+
+        Besides being wrong, such a row would fall outside the extent every service advertises and MapServer counts
+        WFS features within (mapserver/extent.py).
+        """
+        if isinstance(item, (bytes, str)):
+            try:
+                item = json.loads(item)
+            except ValueError:
+                raise ProviderBadFeatureError(user_msg="the feature is not valid JSON") from None
+        geometry = item.get("geometry") if isinstance(item, dict) else None
+        if geometry is None:
+            return
+        # pygeoapi stores the GeoJSON coordinates as they come (lon/lat) with the storage SRID
+        sql = ("SELECT ST_CoveredBy(ST_SetSRID(ST_GeomFromGeoJSON(:g), :srid), "
+               "(SELECT ST_Union(geom) FROM public.districts))")
+        try:
+            with self._engine.connect() as conn:  # type: ignore[attr-defined]
+                inside = conn.execute(text(sql), {"g": json.dumps(geometry), "srid": STORAGE_SRID}).scalar()
+        except DBAPIError:
+            raise ProviderBadFeatureError(user_msg="the feature's geometry is not valid GeoJSON") from None
+        if not inside:
+            raise ProviderBadFeatureError(user_msg="the feature lies outside the city: its geometry must lie within "
+                                                   "one of the city's districts")
+
     def _not_found(self, identifier: Any) -> ProviderItemNotFoundError:
         return ProviderItemNotFoundError(f"No such item: {self.id_field}={quote(str(identifier))}.")
 
@@ -196,12 +231,14 @@ class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
 
     def create(self, item: Any) -> Any:
         self._check_new_row(item, "write")
+        self._check_in_city(item)
         return super().create(item)
 
     def update(self, identifier: Any, item: Any) -> bool:
         if not self._in_scope(identifier, "write"):
             raise self._not_found(identifier)
         self._check_new_row(item, "write")
+        self._check_in_city(item)
         return super().update(identifier, item)
 
     def delete(self, identifier: Any) -> bool:

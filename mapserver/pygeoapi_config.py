@@ -86,11 +86,11 @@ def build_pygeoapi_config(
     public_url: str,
     raster: Path | None,
     templates: Path | None = None,
-    extents: dict[str, list[float]] | None = None,
+    city_bbox: list[float] | None = None,
 ) -> dict[str, Any]:
-    """The pygeoapi config as a dict. ``extents`` maps layer id to a CRS84 bbox (else all of China)."""
-    extents = extents or {}
-    city_bbox = extents.get("districts", CHINA_BBOX)
+    """The pygeoapi config as a dict. ``city_bbox`` (CRS84) is every collection's spatial extent (else China's):
+    the city's box of mapserver/extent.py, a bound also for rows added later (a layer's own ST_Extent is not)."""
+    city_bbox = city_bbox or CHINA_BBOX
     server: dict[str, Any] = {
         "bind": {"host": "127.0.0.1", "port": 0},
         "url": public_url.rstrip("/") + "/ogcapi",
@@ -112,10 +112,13 @@ def build_pygeoapi_config(
     db = {"host": url.host, "port": url.port or 5432, "dbname": url.database, "user": url.username,
           "password": url.password, "search_path": ["public"]}
     resources: dict[str, Any] = {
-        layer.id: _collection(layer, db, extents.get(layer.id, city_bbox)) for layer in registry
+        layer.id: _collection(layer, db, city_bbox) for layer in registry
     }
     if raster is not None:
-        resources["population"] = _coverage(raster, city_bbox)
+        from mapserver.coverage import read_raster_info
+
+        info = read_raster_info(raster)  # the coverage's own bounds, not the city's
+        resources["population"] = _coverage(raster, [round(v, 6) for v in info.extent] if info else city_bbox)
     for process_id, dotted in PROCESSES.items():
         resources[process_id] = {"type": "process", "processor": {"name": dotted}}
     return {
@@ -141,43 +144,25 @@ def build_pygeoapi_config(
     }
 
 
-def layer_extents(engine: Any, registry: Registry) -> dict[str, list[float]]:
-    """CRS84 bbox of every non-empty layer table (the storage CRS is geographic, so this is a cheap ST_Extent)."""
-    from sqlalchemy import text
-
-    extents: dict[str, list[float]] = {}
-    with engine.connect() as conn:
-        for layer in registry:
-            row = conn.execute(text(
-                f'SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e '
-                f'FROM "{layer.table}") s')).one()
-            if row[0] is not None:
-                extents[layer.id] = [round(float(v), 6) for v in row]
-    return extents
-
-
 def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write ``pygeoapi.yaml`` and ``openapi.yaml`` for the configured database into ``out_dir``."""
     import yaml
     from pygeoapi.openapi import get_oas
-    from sqlalchemy.exc import SQLAlchemyError
 
     from app.config import public_url, resolve_path
-    from app.db import database_url, get_engine
+    from app.db import database_url
     from layers.registry import default_registry
+    from mapserver.extent import city_extent
 
     registry = default_registry()
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        extents = layer_extents(get_engine(settings), registry)
-    except SQLAlchemyError:
-        extents = {}
+    city = city_extent(settings, registry)
     raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
     templates = Path(__file__).with_name("pygeoapi_templates")
     config = build_pygeoapi_config(
         registry, db_url=database_url(settings), public_url=public_url(settings),
         raster=raster if raster.exists() else None,
-        templates=templates if templates.is_dir() else None, extents=extents)
+        templates=templates if templates.is_dir() else None, city_bbox=list(city) if city else None)
     config_path = out_dir / "pygeoapi.yaml"
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config_path.chmod(0o600)  # it holds the database password

@@ -6,14 +6,20 @@ emitted in spec order. Colours are written as ``"#RRGGBB"`` and opacity as STYLE
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from layers.registry import Layer
-from styles import Filter, Label, Marker, Stroke, Style, StyleClass
+from styles import Filter, Label, Marker, Stroke, Style, StyleClass, scale_to_zoom, zoom_to_scale
 
 # Font aliases in the FONTSET file the mapfile generator writes.
 FONT_REGULAR = "cjk"
 FONT_BOLD = "cjk-bold"
+# Columns of a label anchor layer (mapserver/mapfile.py): a line label's angle on screen (degrees, counter-clockwise,
+# upright) and the room its line gives it (Web-Mercator metres of line per pixel of label).
+LABEL_ANGLE, LABEL_ROOM = "onemap_label_angle", "onemap_label_room"
+MERCATOR_RES0 = 156543.03392804097  # Web-Mercator metres per pixel at zoom 0 (256-pixel tiles)
+MAX_ZOOM = 20
 
 
 def q(text: str) -> str:
@@ -139,14 +145,26 @@ def _polygon_styles(cls: StyleClass, indent: str) -> list[str]:
     return lines
 
 
-def _label_block(label: Label, geometry: str, indent: str) -> list[str]:
+def anchored_label(style: Style) -> bool:
+    """Whether the style's label is drawn from an anchor point layer instead of from the shape itself.
+
+    MapServer places a polygon's or a line's label on the geometry *clipped to the image it renders*, so each
+    metatile MapProxy renders put a district's name somewhere else: cut at the metatile's edge and drawn twice
+    nearby. An anchor computed once per feature in PostGIS (mapserver/mapfile.py) is the same in every render.
+    """
+    return style.label is not None and style.geometry in ("polygon", "line")
+
+
+def _label_block(label: Label, geometry: str, indent: str, *, anchored: bool = False) -> list[str]:
     i2 = indent + "  "
     lines = [f"{indent}LABEL", f"{i2}TEXT {q('[' + label.property + ']')}",
              f"{i2}FONT {q(FONT_BOLD if label.bold else FONT_REGULAR)}", f"{i2}SIZE {_num(label.font_size)}",
              f"{i2}COLOR {q(label.colour)}", f"{i2}PRIORITY {label.priority}", f"{i2}PARTIALS FALSE"]
     if label.halo is not None and label.halo.width > 0:
         lines += [f"{i2}OUTLINECOLOR {q(label.halo.colour)}", f"{i2}OUTLINEWIDTH {_num(label.halo.width)}"]
-    if geometry == "line" or label.placement == "line":
+    if anchored and (geometry == "line" or label.placement == "line"):
+        lines += [f"{i2}ANGLE [{LABEL_ANGLE}]", f"{i2}POSITION CC"]
+    elif geometry == "line" or label.placement == "line":
         lines += [f"{i2}ANGLE FOLLOW", f"{i2}REPEATDISTANCE 400", f"{i2}MINFEATURESIZE AUTO"]
     else:
         dx, dy = label.offset
@@ -172,10 +190,45 @@ def compile_class(style: Style, cls: StyleClass, layer: Layer, indent: str = "  
             lines += _line_style(cls.stroke, i2)
     else:
         lines += _polygon_styles(cls, i2)
-    if style.label is not None:
+    if style.label is not None and not anchored_label(style):
         lines += _label_block(style.label, style.geometry, i2)
     lines.append(f"{indent}END")
     return "\n".join(lines)
+
+
+def label_width_sql(label: Label) -> str:
+    """SQL for the pixel width a feature's label needs (CJK glyphs are one em wide; the halo on both sides)."""
+    halo = label.halo.width if label.halo is not None else 0
+    return f'(char_length("{label.property}") * {_num(label.font_size)} + {_num(2 * halo)})'
+
+
+def compile_label_classes(style: Style, layer: Layer, indent: str = "    ") -> str:
+    """The CLASS blocks of ``layer``'s label anchor layer: the label at the anchor, for features a class draws.
+
+    A line's label keeps the rule it had along the line (MINFEATURESIZE AUTO: only where the line is longer than
+    the label), as one class per zoom level comparing the line's length with the label's width at that zoom.
+    """
+    label = style.label
+    assert label is not None and anchored_label(style)
+    i2 = indent + "  "
+    drawn = None
+    if all(c.filter is not None for c in style.classes):
+        exprs = [expression(c.filter, is_numeric(layer, c.filter.property)) for c in style.classes]  # type: ignore[arg-type]
+        drawn = exprs[0] if len(exprs) == 1 else "(" + " OR ".join(exprs) + ")"
+    if style.geometry == "polygon":
+        head = [f"{indent}CLASS", *([f"{i2}EXPRESSION {drawn}"] if drawn else [])]
+        return "\n".join([*head, *_label_block(label, "point", i2, anchored=True), f"{indent}END"]) + "\n"
+    first = math.ceil(scale_to_zoom(label.max_scale) - 1e-9) if label.max_scale else 0
+    last = math.floor(scale_to_zoom(label.min_scale) + 1e-9) if label.min_scale else MAX_ZOOM
+    unbounded = dataclasses.replace(label, min_scale=None, max_scale=None)
+    blocks = []
+    for z in range(first, last + 1):
+        room = f"([{LABEL_ROOM}] >= {MERCATOR_RES0 / 2 ** z:.6g})"
+        lo = None if z == last and label.min_scale is None else (label.min_scale if z == last else zoom_to_scale(z + 0.5))
+        hi = label.max_scale if z == first and label.max_scale else zoom_to_scale(z - 0.5)
+        blocks += [f"{indent}CLASS", f"{i2}EXPRESSION ({room} AND {drawn})" if drawn else f"{i2}EXPRESSION {room}",
+                   *_scale_lines(lo, hi, i2), *_label_block(unbounded, "line", i2, anchored=True), f"{indent}END"]
+    return "\n".join(blocks) + "\n"
 
 
 def compile_classes(style: Style, layer: Layer, indent: str = "    ") -> str:

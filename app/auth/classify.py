@@ -2,9 +2,9 @@
 
 The gate must read a request exactly as the service behind it does, or a request could say one thing to the gate
 and another to the service. So: the mount is chosen like werkzeug's DispatcherMiddleware chooses it; OGC keys are
-case-insensitive and every value of a repeated key counts; layer names are compared like MapServer compares them
-(case-insensitive, namespace prefix ignored); WFS/WCS POST bodies are parsed with entity expansion and network
-access off and a size limit; anything the classifier does not recognise yields no permission at all.
+case-insensitive and a key may not be repeated (mapserv keeps the first of some and the last of others); layer names
+are compared like MapServer compares them (case-insensitive, namespace prefix ignored); WFS/WCS POST bodies are read
+the way MapServer reads them (``app.auth.owsxml``); anything the classifier does not recognise yields no permission.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lxml import etree
-
+from app.auth import owsxml
 from app.auth.policy import Policy, Target
+from mapserver.owscheck import repeated_key
 
 MOUNTS = ("/ogcapi", "/ows", "/tiles")
 MAX_OWS_BODY = 1 << 20  # the /ows bridge's own limit (mapserver/ows.py MAX_BODY)
@@ -33,7 +33,7 @@ _WMS_REQUESTS = {"getcapabilities", "getmap", "getfeatureinfo", "getlegendgraphi
 _WFS_REQUESTS = {"getcapabilities", "describefeaturetype", "getfeature", "getpropertyvalue", "liststoredqueries",
                  "describestoredqueries"}
 _WCS_REQUESTS = {"getcapabilities", "describecoverage", "getcoverage"}
-_BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
+_BY_ID = owsxml.BY_ID
 # Parameters mapserv would treat as mapfile edits or runtime substitutions: only the gate may set those.
 _RESERVED_PARAM = re.compile(r"onemap|^\s*map\s*[._\[]", re.I)
 
@@ -204,14 +204,7 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes | None:
     return data
 
 
-def _split_names(values: list[str]) -> list[str]:
-    """Layer names as MapServer reads them: lists split on , space ( ), namespace prefix dropped, any case."""
-    names = []
-    for value in values:
-        for token in re.split(r"[,\s()]+", value):
-            if token:
-                names.append(token.rsplit(":", 1)[-1].lower())
-    return names
+_split_names = owsxml.split_names
 
 
 def _targets(policy: Policy, names: list[str]) -> list[Access]:
@@ -247,6 +240,11 @@ def _ows(rest: str, method: str, query: str, environ: dict[str, Any], policy: Po
     service = (kv.get("service", [""])[0] or "").upper() or None
     version = kv.get("version", [None])[0]
     _reject_reserved(params, service, version)
+    if (key := repeated_key(params)) is not None:
+        # mapserv keeps the first of some repeated keys and the last of others: one value per key, or no answer
+        raise BadRequest(400, "InvalidParameterValue", key.strip().upper(), f"parameter {key.strip().upper()} is "
+                         "given more than once: send each parameter once", audit="repeated_parameter",
+                         service=service, version=version)
     if "cql_filter" in kv:
         raise BadRequest(400, "InvalidParameterValue", "CQL_FILTER", "CQL_FILTER is not supported here; use FILTER "
                          "(OGC Filter Encoding)", audit="unsupported_filter", service=service, version=version)
@@ -298,60 +296,25 @@ def _ows(rest: str, method: str, query: str, environ: dict[str, Any], policy: Po
     return out
 
 
-_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                              huge_tree=False, remove_comments=True)
-
-
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
 def _ows_xml(body: bytes, policy: Policy, service: str | None, version: str | None) -> Classified:
-    if re.search(rb"<!(DOCTYPE|ENTITY)", body, re.I):
-        raise BadRequest(400, "InvalidParameterValue", "request body", "XML with DOCTYPE or ENTITY declarations is "
-                         "not accepted", audit="xml_entities", service=service or "WFS", version=version)
     try:
-        root = etree.fromstring(body, _XML_PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise BadRequest(400, "InvalidParameterValue", "request body", f"malformed XML: {exc}",
-                         service=service or "WFS", version=version) from None
-    request = _local(root.tag).lower()
-    service = (root.get("service") or service or ("WCS" if "coverage" in request else "WFS")).upper()
-    version = root.get("version") or version
-    out = Classified(service.lower(), service=service, version=version, request=request, xml_body=True)
-    out.filters += [el.text or "" for el in root.iter() if _local(el.tag) in ("Literal", "ValueReference",
-                                                                               "PropertyName")]
-    if request == "getcapabilities":
-        out.accesses.append(Access("read", Target("service", service.lower())))
+        xml = owsxml.read(body, version)
+    except owsxml.XmlProblem as exc:
+        raise BadRequest(400, exc.code, exc.locator, exc.message, audit=exc.audit, service=service or "WFS",
+                         version=version) from None
+    out = Classified(xml.service.lower(), service=xml.service, version=xml.version, request=xml.request,
+                     item=xml.item, filters=xml.filters, xml_body=True)
+    if xml.request == "getcapabilities":
+        out.accesses.append(Access("read", Target("service", xml.service.lower())))
         return out
-    names: list[str] = []
-    if request in ("getfeature", "getpropertyvalue") and service == "WFS":
-        for el in root.iter():
-            tag = _local(el.tag)
-            if tag == "Query":
-                names += _split_names([el.get("typeNames") or el.get("typeName") or ""])
-            elif tag == "StoredQuery":
-                if el.get("id") != _BY_ID:
-                    raise BadRequest(400, "InvalidParameterValue", "StoredQuery", f"only {_BY_ID} is offered",
-                                     service=service, version=version)
-                ids = [p.text or "" for p in el if _local(p.tag) == "Parameter" and p.get("name", "").upper() == "ID"]
-                out.item = ",".join(ids)
-                names += [i.strip().rsplit(".", 1)[0].rsplit(":", 1)[-1].lower() for i in ids if i.strip()]
-    elif request == "describefeaturetype" and service == "WFS":
-        names = _split_names([el.text or "" for el in root.iter() if _local(el.tag) == "TypeName"])
-        if not names:
-            out.describe_all = True
-            out.accesses.append(Access("read", Target("service", "wfs")))
-            return out
-    elif request in ("getcoverage", "describecoverage") and service == "WCS":
-        names = _split_names([el.text or "" for el in root.iter() if _local(el.tag) in ("CoverageId", "Identifier")])
-    else:
-        raise BadRequest(400, "OperationNotSupported", "request", f"unsupported XML request {request!r}",
-                         service=service, version=version)
-    if not names:
+    if xml.describe_all:
+        out.describe_all = True
+        out.accesses.append(Access("read", Target("service", "wfs")))
+        return out
+    if not xml.names:
         raise BadRequest(400, "MissingParameterValue", "typeNames", "name the feature types (coverages) to read",
-                         service=service, version=version)
-    out.accesses += _targets(policy, names)
+                         service=xml.service, version=xml.version)
+    out.accesses += _targets(policy, xml.names)
     return out
 
 

@@ -22,7 +22,10 @@ from app.auth.scope import DISTRICT_KEY
 
 log = logging.getLogger(__name__)
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+# Comments go: MapServer writes notes for the administrator there (its version and build options, a warning for each
+# hidden label layer, mapserver/labels.py), nothing a client needs.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+                          remove_comments=True)
 _NAME_CHILD = {"Layer": ("Name",), "FeatureType": ("Name",), "CoverageSummary": ("CoverageId", "Identifier"),
                "CoverageOfferingBrief": ("name",)}
 # MapProxy's tile layers that are not registry layers: the basemap (public layers only) and the optional 天地图.

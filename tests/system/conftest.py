@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from werkzeug.test import Client
 
 from app.config import load_config
-from mapserver.build import data_extent, write_slds
+from mapserver.build import write_slds
+from mapserver.extent import city_extent
 from mapserver.mapfile import build_mapfile
 from mapserver.ows import make_ows_app
 from styles import default_styles
@@ -23,8 +24,8 @@ def ows(tmp_path_factory: pytest.TempPathFactory, demo_db: str, demo_artifacts: 
     config = load_config({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)}}, environ={})
     out = tmp_path_factory.mktemp("mapserver")
     styles = default_styles()
-    mapfile = build_mapfile(REGISTRY, styles, config, out, base_url="http://testserver/ows",
-                            extent=data_extent(config, REGISTRY))
+    mapfile = build_mapfile(REGISTRY, styles, config, out,
+                            extent=city_extent(config, REGISTRY))
     write_slds(REGISTRY, styles, out)
     app = city_wide(make_ows_app(mapfile, out / "mapserver.conf"))
     return SimpleNamespace(mapfile=mapfile, conf=out / "mapserver.conf", app=app, client=Client(app),

@@ -115,8 +115,9 @@ def gdal(token: str, *argv: str) -> str:
     return proc.stdout
 
 
-# ogrinfo runs with -noextent: the WFS capabilities advertise a world-wide box, so GDAL would otherwise page
-# through the whole layer just to compute an extent (the counts come from RESULTTYPE=hits / numberMatched).
+# ogrinfo runs with -noextent: GDAL does not trust the capabilities' box unless told (TRUST_CAPABILITIES_BOUNDS, see
+# test_ows_extents.py) and would page through the whole layer to compute an extent (the counts come from
+# RESULTTYPE=hits / numberMatched).
 def feature_count(ogrinfo_output: str) -> int:
     counts = re.findall(r"^Feature Count: (\d+)$", ogrinfo_output, re.M)
     assert len(counts) == 1, ogrinfo_output[:2000]

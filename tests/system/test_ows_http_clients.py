@@ -35,7 +35,7 @@ def http_url(ows: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory, dem
     port = free_port()
     config = load_config({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)}}, environ={})
     out = tmp_path_factory.mktemp("mapserver-http")
-    mapfile = build_mapfile(REGISTRY, default_styles(), config, out, base_url=f"http://127.0.0.1:{port}/",
+    mapfile = build_mapfile(REGISTRY, default_styles(), config, out,
                             extent=(118.7, 31.8, 119.3, 32.2))
     server = make_server("127.0.0.1", port, city_wide(make_ows_app(mapfile, out / "mapserver.conf")), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

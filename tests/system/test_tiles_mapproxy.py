@@ -96,10 +96,11 @@ def web(auth: dict[str, str]) -> Iterator[requests.Session]:
 
 @pytest.fixture(scope="module")
 def server(live_server: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """The live server's /tiles URL and tile cache (its var directory is the one whose mapfile names its URL)."""
+    """The live server's /tiles URL and tile cache (its var directory is the one whose pygeoapi configuration
+    names its URL)."""
     for var in sorted(tmp_path_factory.getbasetemp().glob("live-var*")):
-        mapfile = var / "generated" / "mapserver" / "onemap.map"
-        if mapfile.exists() and f"{live_server}/ows" in mapfile.read_text(encoding="utf-8"):
+        config = var / "generated" / "pygeoapi" / "pygeoapi.yaml"
+        if config.exists() and f"{live_server}/ogcapi" in config.read_text(encoding="utf-8"):
             return SimpleNamespace(base=live_server, url=live_server + "/tiles", cache=var / "cache" / "tiles")
     raise AssertionError("cannot find the live server's var directory")
 
