@@ -22,7 +22,7 @@ from flask import Flask, Response, make_response, request
 from pygeoapi.api import API, APIRequest, apply_gzip
 
 from app.auth.policy import current_authz
-from mapserver import pygeoapi_patches
+from mapserver import ogcapi_checks, pygeoapi_patches
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")
 
@@ -31,6 +31,10 @@ def _execute(api: API, fn: Callable, *args: Any, validate: bool = True) -> Respo
     api_request = APIRequest.from_flask(request, api.locales)
     if validate and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
+    elif problem := ogcapi_checks.check(fn, api, request.args, request.get_data(cache=True) if request.method in
+                                        ("POST", "PUT") else None, args):
+        headers = api_request.get_response_headers(**api.api_headers)
+        headers, status, content = api.get_exception(problem[0], headers, api_request.format, *problem[1:])
     else:
         headers, status, content = fn(api, api_request, *args)
         content = apply_gzip(headers, content)
