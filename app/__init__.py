@@ -82,6 +82,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(overrides=config)
     configure_logging(settings["logging"]["level"], settings["logging"]["format"])
     app = Flask(__name__)
+    from app.converters import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route: path ids are 32-bit keys
     app.config["ONEMAP"] = settings
     app.json = _RequestJSONProvider(app)
     _register_error_handlers(app)

@@ -8,7 +8,7 @@ So a body is checked before anyone uses it, and every refusal names what was wro
 * nesting deeper than :data:`MAX_DEPTH` levels (checked on the text, without recursion, before parsing);
 * ``NaN``, ``Infinity``, numbers that overflow a double, integers outside the signed 64-bit range;
 * NUL (``\\u0000``) anywhere in a string or a key;
-* bytes that are not UTF-8 (or UTF-16/32 as RFC 8259 allows readers to detect), and JSON syntax errors.
+* bytes that are not UTF-8 (RFC 8259 §8.1), and JSON syntax errors.
 """
 
 from __future__ import annotations
@@ -77,8 +77,10 @@ def decode(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
     try:
-        return data.decode(json.detect_encoding(data))
-    except (UnicodeDecodeError, LookupError):
+        # RFC 8259 §8.1: JSON between systems is UTF-8 (a byte order mark is tolerated); pygeoapi and most readers
+        # decode nothing else, so UTF-16/32 are refused here rather than half-accepted by some routes
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
         raise BadJSON("encoding", "the request body is not UTF-8 encoded JSON",
                       "请求体不是 UTF-8 编码的 JSON") from None
 

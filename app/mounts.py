@@ -33,4 +33,5 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
         # closed unless the policy gate installed MapProxy's authorisation hook for the request
         "/tiles": require_authorize(make_tiles_app(files["mapproxy.mapproxy"])),
     }
+    app.extensions["onemap.mounts"] = mounts  # what is served where (route inventories, tests)
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounts)  # type: ignore[method-assign]

@@ -7,8 +7,10 @@ pygeoapi passes some parameters to its providers unchecked, and the provider's f
 * ``datetime`` on a collection without a temporal property, or text that is not an RFC 3339 instant/interval;
 * a coverage ``bbox`` that is degenerate, not finite, or outside the raster (rasterio: shapes do not overlap),
   and a ``bbox-crs`` that is not an EPSG code (pygeoapi answers even a wrong order of corners with a 500);
+* items ``bbox`` with NaN or infinite numbers (pygeoapi reads them as numbers; the query then matches nothing);
 * process execution bodies that are not JSON objects of the documented shape (pygeoapi reads them with
-  ``json.loads`` and calls ``.get`` on the result); they are read with the one checked reader, :mod:`app.jsonbody`.
+  ``json.loads`` and calls ``.get`` on the result), and CQL2-JSON filter bodies of POST …/items that are not
+  objects; both are read with the one checked reader, :mod:`app.jsonbody`.
 
 Each check returns ``(HTTP status, OGC exception code, message)`` or None; the mount answers with pygeoapi's own
 exception document, so the client gets the same format as for pygeoapi's own refusals.
@@ -193,10 +195,24 @@ def check_execution(data: bytes | None) -> Problem | None:
     return None
 
 
+def check_cql_json(data: bytes) -> Problem | None:
+    try:
+        body = jsonbody.loads(data)
+    except jsonbody.BadJSON as exc:
+        return 400, INVALID, exc.message_en
+    if not isinstance(body, dict):
+        return 400, INVALID, 'the body must be a CQL2-JSON filter expression, an object such as {"op": "=", ...}'
+    return None
+
+
 def check(fn: Callable, api: Any, params: Mapping[str, str], data: bytes | None, args: tuple) -> Problem | None:
     """The problem with a request to pygeoapi's ``fn`` (called with ``args``), or None."""
     if fn is processes_api.execute_process:
         return check_execution(data)
+    if fn is itemtypes_api.get_collection_items and data:
+        problem = check_cql_json(data)  # a POST to /items: the body is a CQL2-JSON filter
+        if problem:
+            return problem
     if fn not in (itemtypes_api.get_collection_items, coverages_api.get_collection_coverage) or not args:
         return None
     resource = api.config["resources"].get(args[0])

@@ -69,6 +69,8 @@ def find(environ: dict[str, Any]) -> BadInput | None:
     try:
         text = jsonbody.decode(data)
     except jsonbody.BadJSON as exc:
+        if mount_of(path)[0] is None:
+            return None  # the route's reader says so, in its own terms (a sign-in records a failed sign-in)
         return BadInput(400, exc.reason, "body", exc.message_en, exc.message_zh)
     if jsonbody.too_deep(text):
         return BadInput(400, "too_deep", "body", f"JSON nested deeper than {jsonbody.MAX_DEPTH} levels is not "
