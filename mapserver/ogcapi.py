@@ -37,7 +37,7 @@ def _execute(api: API, fn: Callable, *args: Any, validate: bool = True) -> Respo
         headers, status, content = api.get_exception(problem[0], headers, api_request.format, *problem[1:])
     else:
         headers, status, content = fn(api, api_request, *args)
-        content = apply_gzip(headers, content)
+        content = apply_gzip(headers, ogcapi_checks.complete_exception(fn, status, content))
     response = make_response(content, status)
     if headers:
         response.headers = headers

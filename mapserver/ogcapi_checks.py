@@ -18,6 +18,7 @@ exception document, so the client gets the same format as for pygeoapi's own ref
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -223,4 +224,20 @@ def check(fn: Callable, api: Any, params: Mapping[str, str], data: bytes | None,
     return check_coverage(resource, args[0], params)
 
 
-__all__ = ["check", "check_coverage", "check_execution", "check_items"]
+
+
+def complete_exception(fn: Callable, status: int, content: Any) -> Any:
+    """pygeoapi's process manager answers a failed execution with ``{"code", "description"}``; the OGC API -
+    Processes exception (RFC 7807) requires ``type``, which every other refusal of pygeoapi carries as well."""
+    if fn is not processes_api.execute_process or status < 400 or not isinstance(content, (str, bytes)):
+        return content
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content
+    if isinstance(body, dict) and "code" in body and "type" not in body:
+        return json.dumps({"type": body["code"], **body}, ensure_ascii=False)
+    return content
+
+
+__all__ = ["check", "check_coverage", "check_execution", "check_items", "complete_exception"]

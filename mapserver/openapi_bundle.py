@@ -130,6 +130,30 @@ class _Bundler:
         return self.ref(relative, fragment)
 
 
+OAPIF1 = "https://schemas.opengis.net/ogcapi/features/part1/1.0/openapi/ogcapi-features-1.yaml"
+
+
+def correct_pygeoapi(doc: dict[str, Any]) -> dict[str, Any]:
+    """Fix what pygeoapi's generated document gets wrong (found by schemathesis, tests/system/test_schemathesis.py):
+    ``/conformance`` is declared with the landing page's response, so every conformance declaration "violates"
+    it (no ``links``); OGC API - Features declares it with ``ConformanceDeclaration``. And the tileset list of a
+    collection is described by a draft schema its answers never match."""
+    conformance = doc.get("paths", {}).get("/conformance", {}).get("get", {}).get("responses", {})
+    if conformance.get("200", {}).get("$ref", "").endswith("/responses/LandingPage"):
+        conformance["200"] = {"$ref": f"{OAPIF1}#/components/responses/ConformanceDeclaration"}
+    # pygeoapi's "tiles" schema is the draft's (tileMatrixSetLinks); it answers with OGC API - Tiles 1.0
+    # (OGC 20-057) tileset lists: {"links": [...], "tilesets": [...]}
+    schemas = doc.get("components", {}).get("schemas", {})
+    if "tileMatrixSetLinks" in schemas.get("tiles", {}).get("required", []):
+        links = schemas["tiles"].get("properties", {}).get("links", {"type": "array", "items": {"type": "object"}})
+        schemas["tiles"] = {"type": "object", "required": ["tilesets"], "properties": {
+            "links": links,
+            "tilesets": {"type": "array", "items": {"type": "object", "required": ["links"], "properties": {
+                "title": {"type": "string"}, "dataType": {"type": "string"}, "crs": {"type": "string"},
+                "tileMatrixSetURI": {"type": "string"}, "links": links}}}}}
+    return doc
+
+
 def bundle(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy of the OpenAPI document ``doc`` whose references all point into itself."""
     bundler = _Bundler(copy.deepcopy(doc))
@@ -156,4 +180,4 @@ def external_refs(doc: Any) -> list[str]:
     return found
 
 
-__all__ = ["BundleError", "bundle", "external_refs"]
+__all__ = ["BundleError", "bundle", "correct_pygeoapi", "external_refs"]

@@ -123,12 +123,12 @@ def _clip(value: Any, limit: int) -> str | None:
 
 
 def _details_json(details: Mapping[str, Any]) -> str:
-    text = json.dumps(dict(details), ensure_ascii=False, default=str, sort_keys=True)
+    text = _text(json.dumps(dict(details), ensure_ascii=False, default=str, sort_keys=True))
     if len(text.encode("utf-8")) > MAX_DETAILS_BYTES:
         # Never drop the record because its details are big: keep a marked, truncated rendering instead.
         text = json.dumps({"truncated": True, "text": text[: MAX_DETAILS_BYTES // 4]}, ensure_ascii=False)
     # NUL is the one character jsonb cannot hold; a garbled credential must not make the audit insert fail.
-    return _text(text.replace("\\u0000", "\\ufffd"))
+    return text.replace("\\u0000", "\\ufffd")
 
 
 def _row(event: AuditEvent, environ: Mapping[str, Any] | None) -> dict[str, Any]:
