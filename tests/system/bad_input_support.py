@@ -21,9 +21,9 @@ from layers.registry import default_registry
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 INT64_OVER = str(1 << 63)
-BAD_VALUES = ("NaN", "-Infinity", "-0", "1e400", INT64_OVER, "-" + INT64_OVER + "1", "x" * 5000, "{}")
+BAD_VALUES = ("NaN", "-Infinity", "-0", "1e400", INT64_OVER, "x" * 5000)
 # Sent to each declared parameter on its own (the rest go to all parameters at once): the values that overflow.
-EACH_PARAM_VALUES = ("NaN", "1e400", INT64_OVER, "x" * 5000)
+EACH_PARAM_VALUES = ("NaN", INT64_OVER, "x" * 5000)
 HUGE = "界" * 20000
 
 

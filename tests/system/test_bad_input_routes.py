@@ -88,7 +88,10 @@ def _judge(failures: list[str], route: Route, what: str, response: Any, exact: i
     status = response.status_code
     try:
         if status >= 500 or (exact is not None and status != exact):
-            failures.append(f"{route.id} [{what}]: {status} {response.get_data()[:200]!r}")
+            # never read an answer that may not end (an event stream that accepted the request)
+            streaming = (response.headers.get("Content-Type") or "").startswith("text/event-stream")
+            shown = response.headers.get("Content-Type") if streaming else response.get_data()[:200]
+            failures.append(f"{route.id} [{what}]: {status} {shown!r}")
         elif status >= 400 and (problem := error_body_problem(route.surface, response)):
             failures.append(f"{route.id} [{what}]: {status} {problem}")
     finally:
@@ -148,11 +151,11 @@ def _bodies(route: Route) -> Iterator[tuple[str, bytes, str, int | None]]:
                         ("null", "null"), ("true", "true"), ("utf-16", None)):
         yield label, (text.encode() if text is not None else '{"x": 1}'.encode("utf-16")), "application/json", None
     for prop in route.body_props:
-        for wrong in ({}, [], HUGE, 1e308, -0.0, (1 << 63) - 1, -(1 << 63), True, None, "a\u0000b"):
+        for wrong in ({}, [], HUGE, (1 << 63) - 1):  # NaN, NUL, null, … per body above, in field "x"
             yield f"{prop}={json.dumps(wrong)[:12]}", json.dumps({prop: wrong}).encode(), "application/json", None
     fields = ("name", "username", "password", "code", "days", "scopes", "roles", "current_password",
               "new_password", "display_name", "note")
-    for value in ("a\x00b", "NaN", HUGE, INT64_OVER):
+    for value in ("a\x00b", HUGE):
         form = "&".join(f"{f}={quote(value)}" for f in fields)
         yield f"form {value[:8]!r}", form.encode(), "application/x-www-form-urlencoded", None
 

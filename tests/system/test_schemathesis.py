@@ -36,8 +36,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.integration.auth_support import make_app, sign_in
 
 pytestmark = pytest.mark.system
-API_EXAMPLES = 5
-OGC_EXAMPLES = 3
+API_EXAMPLES = 4
+OGC_EXAMPLES = 2
 WITHOUT_SESSION = {"/api/auth/login", "/api/auth/totp", "/api/auth/totp/enrol", "/api/auth/password",
                    "/api/auth/logout"}
 ENDLESS = {"/api/events/stream"}
