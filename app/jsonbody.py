@@ -29,17 +29,17 @@ JSON_TYPES = ("application/json", "text/json")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _LEAF = re.compile(r"\[\]|\{\}")
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000", re.I)
 
 
 class BadJSON(InvalidInput):
-    """A request body that is not acceptable JSON (HTTP 400, ``code`` = ``invalid_json``); ``reason`` says why."""
+    """A request body that is not acceptable JSON (HTTP 400, ``code`` = ``invalid_json``); ``reason`` says why and
+    ``input`` names the value (``location.lon``, ``items[2].quantity``; ``body`` for the document as a whole)."""
 
     code = "invalid_json"
 
-    def __init__(self, reason: str, en: str, zh: str, **details: Any) -> None:
-        super().__init__("body", "a JSON document (RFC 8259) nested at most "
-                                 f"{MAX_DEPTH} levels, finite numbers, 64-bit integers, no NUL characters",
+    def __init__(self, reason: str, en: str, zh: str, *, where: str = "body", **details: Any) -> None:
+        super().__init__(where, "a JSON document (RFC 8259) nested at most "
+                                f"{MAX_DEPTH} levels, finite numbers, 64-bit integers, no NUL characters",
                          en, zh, details={"reason": reason, **details})
         self.reason = reason
 
@@ -68,11 +68,6 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     return bool(brackets)
 
 
-def has_nul(text: str) -> bool:
-    """A NUL character, raw or as the escape ``\\u0000`` (an escaped backslash before ``u0000`` is not one)."""
-    return "\x00" in text or _NUL_ESCAPE.search(text) is not None
-
-
 def decode(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
@@ -85,54 +80,56 @@ def decode(data: bytes | str) -> str:
                       "请求体不是 UTF-8 编码的 JSON") from None
 
 
-def structural_problem(text: str) -> BadJSON | None:
-    """The checks that must run before any parser sees the text (depth, NUL); None if it passes them."""
-    if too_deep(text):
-        return BadJSON("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels is not accepted",
-                       f"JSON 嵌套层数超过 {MAX_DEPTH} 层，拒绝处理", max_depth=MAX_DEPTH)
-    if has_nul(text):
-        return BadJSON("nul_character", "JSON strings may not contain the NUL character (\\u0000)",
-                       "JSON 字符串中不允许出现 NUL 字符（\\u0000）")
-    return None
-
-
-def _constant(name: str) -> Any:
-    raise BadJSON("not_finite", f"{name} is not a JSON number; send a finite number",
-                  f"{name} 不是合法的 JSON 数值，请使用有限数值", value=name)
-
-
-def _float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise BadJSON("not_finite", f"the number {text[:40]} is too large for a double-precision float",
-                      f"数值 {text[:40]} 超出双精度浮点数范围", value=text[:40])
-    return number
-
-
-def _int(text: str) -> int:
-    # Checked on the digits first: int() of a 5000-digit string is refused by Python itself (ValueError).
-    digits = text.lstrip("-")
-    number = int(text) if len(digits) <= 19 else None
-    if number is None or not INT64_MIN <= number <= INT64_MAX:
-        raise BadJSON("integer_overflow", f"the integer {text[:40]} is outside the signed 64-bit range",
-                      f"整数 {text[:40]} 超出 64 位有符号整数范围", value=text[:40])
-    return number
-
-
 def loads(data: bytes | str) -> Any:
-    """Parse a request body, or raise :class:`BadJSON` naming what is wrong (see the module docstring)."""
+    """Parse a request body, or raise :class:`BadJSON` naming what is wrong and where (see the module docstring)."""
     text = decode(data)
-    if (problem := structural_problem(text)) is not None:
-        raise problem
+    if too_deep(text):
+        raise BadJSON("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels is not accepted",
+                      f"JSON 嵌套层数超过 {MAX_DEPTH} 层，拒绝处理", max_depth=MAX_DEPTH)
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        # NaN, Infinity and 1e400 parse to floats here, so that the walk below can say which value they were
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadJSON("syntax", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                       f"JSON 格式错误（第 {exc.lineno} 行第 {exc.colno} 列）：{exc.msg}",
                       line=exc.lineno, column=exc.colno) from None
+    except ValueError:  # an integer of thousands of digits: Python refuses to read it at all
+        raise BadJSON("integer_overflow", "an integer is outside the signed 64-bit range",
+                      "整数超出 64 位有符号整数范围") from None
     except RecursionError:  # not reachable after too_deep(); kept so that no path can turn into a 500
         raise BadJSON("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels is not accepted",
                       f"JSON 嵌套层数超过 {MAX_DEPTH} 层，拒绝处理", max_depth=MAX_DEPTH) from None
+    _check_values(value)
+    return value
 
 
-__all__ = ["BadJSON", "MAX_DEPTH", "MAX_JSON_BODY", "is_json_type", "loads", "structural_problem", "too_deep"]
+def _check_values(document: Any) -> None:
+    """Every value storable: finite numbers, 64-bit integers, no NUL in strings or keys (walked, not recursed)."""
+    stack: list[tuple[Any, str]] = [(document, "body")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                shown = key.replace("\x00", "\\u0000")  # a name fit to be shown and logged
+                name = shown if where == "body" else f"{where}.{shown}"
+                if "\x00" in key:
+                    raise _nul(name)
+                stack.append((value, name))
+        elif isinstance(node, list):
+            stack.extend((value, f"{where}[{i}]") for i, value in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise BadJSON("not finite", f"'{where}' must be a finite number (NaN, Infinity and numbers beyond "
+                          "the double range are not)", f"'{where}' 必须是有限数值", where=where)
+        elif isinstance(node, int) and not isinstance(node, bool) and not INT64_MIN <= node <= INT64_MAX:
+            raise BadJSON("integer_overflow", f"'{where}' is outside the signed 64-bit integer range",
+                          f"'{where}' 超出 64 位有符号整数范围", where=where)
+        elif isinstance(node, str) and "\x00" in node:
+            raise _nul(where)
+
+
+def _nul(where: str) -> BadJSON:
+    return BadJSON("nul_character", f"'{where}' contains the NUL character (\\u0000), which cannot be stored",
+                   f"'{where}' 含有 NUL 字符（\\u0000），无法保存", where=where)
+
+
+__all__ = ["BadJSON", "MAX_DEPTH", "MAX_JSON_BODY", "is_json_type", "loads", "too_deep"]
