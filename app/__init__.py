@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from app.config import load_config
@@ -15,6 +16,17 @@ from app.errors import DomainError
 from app.logs import configure_logging
 
 log = logging.getLogger("onemap")
+
+
+class _RequestJSONProvider(DefaultJSONProvider):
+    """``request.get_json()`` everywhere reads bodies through the one checked reader (app.jsonbody)."""
+
+    ensure_ascii = False  # Chinese stays readable in JSON answers
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        from app import jsonbody
+
+        return jsonbody.loads(s)
 
 
 def _problem(problem: dict[str, Any]) -> Response:
@@ -70,8 +82,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(overrides=config)
     configure_logging(settings["logging"]["level"], settings["logging"]["format"])
     app = Flask(__name__)
+    from app.converters import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route: path ids are 32-bit keys
     app.config["ONEMAP"] = settings
-    app.json.ensure_ascii = False  # Chinese stays readable in JSON answers
+    app.json = _RequestJSONProvider(app)
     _register_error_handlers(app)
     _register_request_log(app)
 

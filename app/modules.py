@@ -11,6 +11,7 @@ from typing import Any
 
 BLUEPRINTS: list[str] = [
     "app.health:bp",
+    "app.apidoc:bp",
     "app.home:bp",
     "app.console.views:bp",
     "app.console.events:bp",

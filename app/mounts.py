@@ -34,6 +34,7 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
         # closed unless the policy gate installed MapProxy's authorisation hook for the request
         "/tiles": require_authorize(make_tiles_app(files["mapproxy.mapproxy"])),
     }
+    app.extensions["onemap.mounts"] = mounts  # what is served where (route inventories, tests)
     # each mount advertises the request's public base: server.public_url, else a trusted proxy's forwarded
     # address, else the Host the client addressed (never the port or host the files were generated with)
     public_url = settings["server"].get("public_url")

@@ -72,6 +72,7 @@ BUILDERS: list[tuple[str, Builder]] = [
 # Everything the generated files depend on besides the configuration itself: the code of the generators and the
 # registry and styles actually in use (a deployment's own directories when ONEMAP_LAYERS_DIR/_STYLES_DIR are set).
 _CODE = [("styles", "*.py"), ("mapserver", "*.py"), ("mapserver/templates", "*.html"),
+         ("mapserver/ogc_schemas", "**/*.yaml"), ("mapserver/ogc_schemas", "**/*.json"),  # in the OpenAPI doc
          ("app/auth", "scope.py")]  # the data-scope predicate written into every non-public layer's DATA
 
 

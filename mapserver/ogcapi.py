@@ -24,7 +24,7 @@ from flask import Flask, Response, make_response, request
 from pygeoapi.api import API, APIRequest, apply_gzip
 
 from app.auth.policy import current_authz
-from mapserver import pygeoapi_l10n, pygeoapi_patches
+from mapserver import ogcapi_checks, pygeoapi_l10n, pygeoapi_patches
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")
 
@@ -85,9 +85,13 @@ def _execute(bases: _Bases, fn: Callable, *args: Any, validate: bool = True, cal
     api_request = APIRequest.from_flask(request, api.locales)
     if validate and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
+    elif problem := ogcapi_checks.check(fn, api, request.args, request.get_data(cache=True) if request.method in
+                                        ("POST", "PUT") else None, args):
+        headers = api_request.get_response_headers(**api.api_headers)
+        headers, status, content = api.get_exception(problem[0], headers, api_request.format, *problem[1:])
     else:
         headers, status, content = fn(api, api_request, *args)
-        content = apply_gzip(headers, content)
+        content = apply_gzip(headers, ogcapi_checks.complete_exception(fn, status, content))
     response = make_response(content, status)
     if headers:
         response.headers = headers

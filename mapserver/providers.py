@@ -24,7 +24,12 @@ import pyproj
 from geoalchemy2.functions import ST_Intersects, ST_MakeEnvelope
 from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.models.provider.base import TileMatrixSetEnum
-from pygeoapi.provider.base import ProviderGenericError, ProviderInvalidDataError, ProviderItemNotFoundError
+from pygeoapi.provider.base import (
+    ProviderGenericError,
+    ProviderInvalidDataError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+)
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
@@ -32,7 +37,7 @@ from pyproj.crs import GeographicCRS
 from pyproj.crs.coordinate_system import Ellipsoidal2DCS
 from pyproj.crs.enums import Ellipsoidal2DCSAxis
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.sql.expression import and_
 
 from app.auth.policy import current_authz
@@ -180,6 +185,12 @@ class _Scoped:
         return ProviderItemNotFoundError(f"No such item: {self.id_field}={quote(str(identifier))}.")
 
 
+def _data_error(exc: DataError) -> str:
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    detail = getattr(diag, "message_primary", None) or str(getattr(exc, "orig", exc)).splitlines()[0]
+    return f"a query value does not fit its property: {detail[:300]}"
+
+
 class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
     """pygeoapi's PostgreSQL provider, made correct for a storage CRS whose authority axis order is lat/lon.
 
@@ -206,7 +217,20 @@ class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
         return dataclasses.replace(spec, source_crs_wkt=_lonlat_storage_wkt())
 
     def query(self, *args: Any, crs_transform_spec: CrsTransformSpec | None = None, **kwargs: Any) -> dict:
-        return super().query(*args, crs_transform_spec=self._lonlat_source(crs_transform_spec), **kwargs)
+        try:
+            return super().query(*args, crs_transform_spec=self._lonlat_source(crs_transform_spec), **kwargs)
+        except DataError as exc:
+            # A filter value that does not fit its column (beds=false, a date that is not one, an integer beyond
+            # the column's range): PostgreSQL's SQLSTATE class 22 is the client's mistake, so a 400 naming it.
+            raise ProviderInvalidQueryError(user_msg=_data_error(exc)) from None
+
+    def _get_cql_filters(self, filterq: Any) -> Any:
+        try:
+            return super()._get_cql_filters(filterq)
+        except Exception as exc:  # noqa: BLE001 - pygeofilter raises KeyError, TypeError, NotImplementedError…
+            raise ProviderInvalidQueryError(
+                user_msg=f"the filter cannot be applied to this collection ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); see its queryables for the property names and types") from None
 
     def _get_property_filters(self, properties: list) -> Any:
         # pygeoapi ANDs each filter group into the query (and its count): the scope rides on the property filters

@@ -153,6 +153,7 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     from app.db import database_url
     from layers.registry import default_registry
     from mapserver.extent import city_extent
+    from mapserver.openapi_bundle import bundle, correct_pygeoapi
 
     registry = default_registry()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +168,7 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config_path.chmod(0o600)  # it holds the database password
     openapi_path = out_dir / "openapi.yaml"
-    openapi_path.write_text(yaml.safe_dump(get_oas(config, fail_on_invalid_collection=False), allow_unicode=True,
-                                           sort_keys=False), encoding="utf-8")
+    # the OGC schemas it references are embedded from local copies: an offline client resolves every $ref
+    openapi = bundle(correct_pygeoapi(get_oas(config, fail_on_invalid_collection=False)))
+    openapi_path.write_text(yaml.safe_dump(openapi, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return {"pygeoapi": config_path, "openapi": openapi_path}

@@ -110,14 +110,20 @@ def request_engine(environ: Mapping[str, Any] | None = None) -> Engine:
     raise RuntimeError("no request context: pass conn= explicitly")
 
 
+def _text(value: str) -> str:
+    """Text PostgreSQL can store: NUL becomes U+FFFD, lone surrogates (undecodable bytes) become "?". A probe full
+    of odd characters is exactly what the log must keep, so its record must never fail to insert."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def _clip(value: Any, limit: int) -> str | None:
     if value is None:
         return None
-    return str(value)[:limit]
+    return _text(str(value)[:limit])
 
 
 def _details_json(details: Mapping[str, Any]) -> str:
-    text = json.dumps(dict(details), ensure_ascii=False, default=str, sort_keys=True)
+    text = _text(json.dumps(dict(details), ensure_ascii=False, default=str, sort_keys=True))
     if len(text.encode("utf-8")) > MAX_DETAILS_BYTES:
         # Never drop the record because its details are big: keep a marked, truncated rendering instead.
         text = json.dumps({"truncated": True, "text": text[: MAX_DETAILS_BYTES // 4]}, ensure_ascii=False)
@@ -147,10 +153,19 @@ def _row(event: AuditEvent, environ: Mapping[str, Any] | None) -> dict[str, Any]
     }
 
 
+def _wsgi_text(value: str) -> str:
+    """WSGI hands the path over as bytes decoded as latin-1: read it back as the UTF-8 the client sent (a Chinese
+    layer name stays readable in the log), keeping undecodable bytes visible as U+FFFD."""
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # already text (a caller that is not a WSGI server)
+        return value
+
+
 def _path_of(environ: Mapping[str, Any]) -> str | None:
     if not environ:
         return None
-    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or None
+    path = _wsgi_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or None
     query = environ.get("QUERY_STRING")
     # Query strings of OGC requests say what was asked for (layer, bbox); they never carry credentials here.
     return f"{path}?{query}" if path and query else path

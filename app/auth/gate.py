@@ -102,6 +102,12 @@ def _surface(environ: dict[str, Any], service: str | None) -> str:
     return "rest" if (environ.get("PATH_INFO") or "").startswith("/api/") else "page"
 
 
+def surface_of(environ: dict[str, Any]) -> str:
+    """The surface a request is for by its path alone (page, rest, ogcapi, wms, tiles), for refusals that come
+    before the request is classified."""
+    return _surface(environ, None)
+
+
 def error_response(start_response: StartResponse, environ: dict[str, Any], *, status: int, code: str,
                    message_en: str, message_zh: str, surface: str, locator: str | None = None,
                    service: str | None = None, version: str | None = None) -> list[bytes]:
@@ -351,4 +357,4 @@ class PolicyGate:
         return [body]
 
 
-__all__ = ["PolicyGate", "WWW_AUTHENTICATE", "default_recorder", "error_response", "require_authorize"]
+__all__ = ["PolicyGate", "WWW_AUTHENTICATE", "default_recorder", "error_response", "require_authorize", "surface_of"]

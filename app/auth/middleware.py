@@ -9,8 +9,10 @@ For every request it
    ``X-CSRF-Token`` header or ``csrf_token`` form field); token and Basic requests carry no ambient credential
    and are exempt;
 3. applies the rate limits (429 + Retry-After; the buckets are in the database, shared by every worker);
-4. records every unsafe-method request with its outcome in the audit log (Flask routes and mounts alike);
-5. now and then purges expired sessions and counters (:mod:`app.auth.purge`).
+4. refuses, for every route, input no route can use (NUL bytes in the path or query, JSON nested too deep:
+   :mod:`app.auth.badinput`) and records the attempt;
+5. records every unsafe-method request with its outcome in the audit log (Flask routes and mounts alike);
+6. now and then purges expired sessions and counters (:mod:`app.auth.purge`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from werkzeug.formparser import parse_form_data
 from werkzeug.http import parse_cookie
 from werkzeug.wsgi import ClosingIterator
 
-from app.auth import audit, sessions, tokens
+from app.auth import audit, badinput, sessions, tokens
 from app.auth.audit import CLIENT_IP_KEY, AuditEvent
 from app.auth.grants import active_grants
 from app.auth.identity import ANONYMOUS, ENVIRON_KEY
@@ -102,6 +104,9 @@ class AuthMiddleware:
         try:
             self._rate_limit(environ, method, "ip")
             clear_cookie = self._authenticate(environ)
+            if (bad := badinput.find(environ)) is not None:
+                return ClosingIterator(self._refuse_input(environ, bad, start_response, clear_cookie),
+                                       [audit.unbind_request])
             self._rate_limit(environ, method, "user")
             self._check_csrf(environ, method)
         except _Reject as rej:
@@ -248,6 +253,17 @@ class AuthMiddleware:
             headers.append(("Set-Cookie", sessions.expired_cookie(self.settings)))
         start_response(f"{rej.status} {rej.code.replace('_', ' ').title()}", headers)
         return [body]
+
+    def _refuse_input(self, environ: dict[str, Any], bad: badinput.BadInput, start_response: StartResponse,
+                      clear_cookie: bool) -> list[bytes]:
+        # One record for the attempt, whatever the method: a probe with a NUL byte is as telling in a GET.
+        try:
+            audit.record(AuditEvent("http.bad_input", "denied", details={"reason": bad.reason, "where": bad.where,
+                                                                         "status": bad.status}))
+        except Exception:  # the refusal must still go out; the log says the record is missing
+            log.exception("could not write the audit record of a refused request")
+        headers = [("Set-Cookie", sessions.expired_cookie(self.settings))] if clear_cookie else []
+        return badinput.refuse(environ, bad, start_response, headers)
 
     def _record_write(self, environ: Mapping[str, Any], method: str, status: int) -> None:
         if method not in UNSAFE:

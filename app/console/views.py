@@ -7,6 +7,7 @@ caller into the console; which layers and rows they get is decided per layer, ex
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -70,9 +71,12 @@ def float_arg(name: str, default: float | None = None) -> float:
             raise InvalidInput(name, "a number", message_zh=f"缺少参数 {name}")
         return default
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
         raise InvalidInput(name, "a number", value=raw) from None
+    if not math.isfinite(number):  # float() reads "NaN" and "Infinity"; no parameter here means either
+        raise InvalidInput(name, "a finite number", value=raw, details={"reason": "not finite"})
+    return number
 
 
 @bp.get("/")
