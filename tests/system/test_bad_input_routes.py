@@ -4,10 +4,8 @@
 
 One app per module on a private clone of the demo city: a value that is odd but allowed (a long description, null
 for an optional field) may be stored, and the shared demo city must not change under the other modules.
-Known defects fixed elsewhere are excluded where they would be hit, each with the name of its fix:
-  * the ``lang`` parameter of /ogcapi (unknown languages answer 500 until the language fallback lands);
-  * OGC API items of depots, experts, grid_cells, rescue_teams, sensitive_targets (scope_usccs bind error): the
-    sample collection is a public layer, so they are not requested here.
+Every layer's OGC API items under every role are the layer matrix's (test_layer_protocol_matrix.py); here one
+sample collection stands for the route.
 """
 
 from __future__ import annotations
