@@ -108,7 +108,7 @@ def generated_offer() -> dict[str, frozenset[str]]:
 
     pygeoapi = build_pygeoapi_config(REGISTRY, db_url="postgresql://u:p@localhost/onemap",
                                      public_url="http://testserver", raster=None)
-    mapfile = render_mapfile(REGISTRY, default_styles(), "dbname=onemap", base_url="http://testserver/ows",
+    mapfile = render_mapfile(REGISTRY, default_styles(), "dbname=onemap",
                              extent=CHINA_EXTENT, raster=None, fontset=Path("fonts.list"))
     mapproxy = build_mapproxy_config(REGISTRY, mapfile=Path("onemap.map"), mapserv=Path("mapserv"),
                                      cache_dir=Path("cache"), work_dir=Path("work"))
