@@ -11,20 +11,20 @@ from flask import Flask, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from app.config import load_config
-from app.errors import DomainError
-from app.logs import configure_logging
+from core.config import load_config
+from core.errors import DomainError
+from core.logs import configure_logging
 
 log = logging.getLogger("onemap")
 
 
 class _RequestJSONProvider(DefaultJSONProvider):
-    """``request.get_json()`` everywhere reads bodies through the one checked reader (app.jsonbody)."""
+    """``request.get_json()`` everywhere reads bodies through the one checked reader (core.jsonbody)."""
 
     ensure_ascii = False  # Chinese stays readable in JSON answers
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        from app import jsonbody
+        from core import jsonbody
 
         return jsonbody.loads(s)
 
@@ -90,20 +90,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_request_log(app)
 
-    from app import database, modules, mounts
+    from app import modules, mounts
+    from core import database
 
     database.init_app(app)
     for spec in modules.BLUEPRINTS:
         app.register_blueprint(modules.load(spec))
     mounts.mount_services(app, settings)
     # One policy decides every request, Flask routes and OGC mounts alike; authentication wraps around this.
-    from app.auth.gate import PolicyGate
-    from app.auth.policy import load_policy
+    from access.policy.gate import PolicyGate
+    from access.policy.rules import load_policy
 
     app.wsgi_app = PolicyGate(app.wsgi_app, load_policy(), settings=settings)  # type: ignore[method-assign]
     # Authentication is outermost: it sets environ["onemap.identity"] for the gate on every request (and answers
     # 401 to bad credentials, CSRF, rate limits, and audits every write, mounts included).
-    from app.auth.middleware import AuthMiddleware
+    from access.authn.middleware import AuthMiddleware
 
     app.wsgi_app = AuthMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
     from app.compress import Gzip

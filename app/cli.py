@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from app.auth.policy import PolicyError
-from app.config import ConfigError, load_config, resolve_path
-from app.errors import DomainError
+from access.policy.rules import PolicyError
+from core.config import ConfigError, load_config, resolve_path
+from core.errors import DomainError
 from layers.registry import RegistryError
 from styles import StyleError
 
@@ -22,7 +22,7 @@ def _config() -> dict[str, Any]:
 
 
 def _engine(config: dict[str, Any], ensure_private: bool = True):  # noqa: ANN202
-    from app.db import check_database, get_engine, private_cluster
+    from core.db import check_database, get_engine, private_cluster
 
     if not config["database"]["url"] and ensure_private:
         private_cluster(config).up()
@@ -50,7 +50,7 @@ def config_check() -> None:
     from styles import default_styles
 
     default_styles()  # style files are validated against the registry too
-    from app.auth.policy import load_policy
+    from access.policy.rules import load_policy
 
     policy = load_policy()  # roles, layers, modules and processes it names must exist
     click.echo(f"configuration OK; {len(default_registry())} layers; {len(policy.rules)} policy rules; "
@@ -77,7 +77,7 @@ def db_up() -> None:
 @db.command("down")
 def db_down() -> None:
     """Stop the private cluster."""
-    from app.db import private_cluster
+    from core.db import private_cluster
 
     settings = _config()
     if settings["database"]["url"]:
@@ -89,7 +89,7 @@ def db_down() -> None:
 @db.command("status")
 def db_status() -> None:
     """Show where the database is and whether it answers."""
-    from app.db import check_database, database_url, get_engine, private_cluster, safe_url
+    from core.db import check_database, database_url, get_engine, private_cluster, safe_url
 
     settings = _config()
     info: dict[str, Any] = {}
@@ -165,10 +165,10 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
     raster.parent.mkdir(parents=True, exist_ok=True)
     write_population_raster(city, raster)
-    from app.auth.demo import DEMO_PASSWORD, demo_enterprise_uscc, seed_demo_users
-    from app.auth.passwords import PasswordPolicy
-    from app.auth.totp import reseal_all
-    from app.auth.totp_keys import TotpKeys
+    from access.authn.passwords import PasswordPolicy
+    from access.authn.totp import reseal_all
+    from access.authn.totp_keys import TotpKeys
+    from access.demo import DEMO_PASSWORD, demo_enterprise_uscc, seed_demo_users
 
     with engine.begin() as conn:  # one demo account per role (README "Demo users")
         seeded = seed_demo_users(conn, PasswordPolicy.from_config(settings["auth"]))

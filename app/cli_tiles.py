@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from app.errors import InvalidInput
+from core.errors import InvalidInput
 
 _ZOOMS = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$")
 
@@ -46,8 +46,8 @@ def _area(district: str | None, bbox: str | None) -> dict[str, Any]:
 
 
 def _settings() -> dict[str, Any]:
-    from app.config import load_config
-    from app.db import private_cluster
+    from core.config import load_config
+    from core.db import private_cluster
 
     settings = load_config()
     if not settings["database"]["url"]:

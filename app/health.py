@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from app.database import engine
-from app.db import check_database
-from app.errors import DomainError
+from core.database import engine
+from core.db import check_database
+from core.errors import DomainError
 from layers.registry import default_registry
 
 bp = Blueprint("health", __name__)

@@ -16,24 +16,24 @@ BLUEPRINTS: list[str] = [
     "app.console.views:bp",
     "app.console.events:bp",
     "app.screen.views:bp",
-    "app.auth.views:bp",
-    "app.auth.api:bp",
-    "app.auth.security_views:bp",
-    "app.auth.audit_views:bp",
-    "app.auth.system_views:bp",
+    "access.authn.views:bp",
+    "access.authn.api:bp",
+    "access.security_views:bp",
+    "access.audit.views:bp",
+    "access.system_views:bp",
     "emergency.views:bp",
 ]
 
 # Console feature-panel sections: each entry is a ``register()`` function calling
-# ``app.console.panels.register_panel_section(...)``; run once when the app is built.
+# ``core.panels.register_panel_section(...)``; run once when the app is built.
 PANEL_SECTIONS: list[str] = [
     "app.console.sections:register",
     "emergency.console:register",
 ]
 
 CLI_GROUPS: list[str] = [
-    "app.auth.cli:audit_group",
-    "app.auth.cli:user_group",
+    "access.cli:audit_group",
+    "access.cli:user_group",
     "app.cli_tiles:tiles",
 ]
 

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     """``/ogcapi`` pygeoapi, ``/ows`` MapServer, ``/tiles`` MapProxy — configured from files generated from the
     layer registry (rebuilt here when their inputs changed)."""
-    from app.auth.gate import require_authorize
+    from access.policy.gate import require_authorize
     from mapserver.build import ensure_built
     from mapserver.mapproxy_config import make_tiles_app
     from mapserver.ogcapi import make_ogcapi_app

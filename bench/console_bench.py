@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import sqlalchemy as sa
 
-    from app.config import load_config
-    from app.db import database_url, private_cluster
+    from core.config import load_config
+    from core.db import database_url, private_cluster
 
     config = load_config()
     demo = args.demo_url or database_url(config)

@@ -73,7 +73,7 @@ def timed(fn: Callable[[float, float], object], points: list[tuple[float, float]
 
 
 def _service(conn: sa.Connection) -> Callable[[float, float], object]:
-    from app.auth.rowscope import LayerAccess
+    from access.policy.rowscope import LayerAccess
     from emergency.dispatch.service import nearest_resources
 
     city = LayerAccess.unrestricted()  # the service alone, city-wide (the API adds the caller's scope)
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.load = os.getloadavg()
     if args.db is None:
-        from app.config import load_config
-        from app.db import database_url
+        from core.config import load_config
+        from core.db import database_url
 
         args.db = database_url(load_config())
     rows = bench_database("demo city (scale 1)", args.db, args.queries, args.budget_s)

@@ -198,8 +198,8 @@ def mint_token(db_url: str, config: dict[str, Any]) -> tuple[str, Callable[[], N
 
     engine = sa.create_engine(db_url)
     try:
-        from app.auth import tokens
-        from app.auth.settings import AuthSettings
+        from access.authn import tokens
+        from access.settings import AuthSettings
 
         with engine.begin() as conn:
             user = None
@@ -372,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from app.config import load_config
-    from app.db import database_url, safe_url
+    from core.config import load_config
+    from core.db import database_url, safe_url
     from layers.registry import default_registry
     from mapserver.build import ensure_built
 

@@ -10,8 +10,8 @@ def as_dispatcher(app: Any) -> Any:
     (an anonymous caller would be refused most layers and see an empty map). The identity is set just in front of
     the gate, inside the authentication middleware, which would otherwise reset it to anonymous."""
     try:
-        from app.auth.gate import PolicyGate
-        from app.auth.identity import ENVIRON_KEY, Identity
+        from access.policy.gate import PolicyGate
+        from core.identity import ENVIRON_KEY, Identity
     except ImportError:  # no policy gate in this build
         return app
     who = Identity(0, "bench-dispatcher", frozenset({"dispatcher"}), method="session")

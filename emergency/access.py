@@ -1,4 +1,4 @@
-"""The caller's data scope inside the emergency module: the rules of :mod:`app.auth.rowscope`, said once here.
+"""The caller's data scope inside the emergency module: the rules of :mod:`access.policy.rowscope`, said once here.
 
 * Reads use each layer's read scope: an incident or resource outside it does not exist for the caller (404 by id,
   absent from lists, statistics and nearest-resource answers). Public resource kinds are never filtered.
@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.auth.scope import Scope
-from app.errors import DomainError
-from app.realtime import ScopeTag
+from access.policy.rowscope import LayerAccess
+from core.errors import DomainError
+from core.realtime import ScopeTag
+from core.scope import Scope
 
 MODULE = "emergency"
 INCIDENTS = "incidents"

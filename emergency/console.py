@@ -1,5 +1,5 @@
 """The incident's sections in the console's feature panel: 快报/续报 timeline, dispatch orders, material requests and
-the change history — registered through :func:`app.console.panels.register_panel_section` like any module's.
+the change history — registered through :func:`core.panels.register_panel_section` like any module's.
 
 The incident itself has been scope-checked before a provider runs. The resource named in a dispatch order and the
 depot of a material request are part of the incident's record: whoever may read the incident learns *who* was sent
@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from app.console import i18n
-from app.console.panels import PanelContext, register_panel_section, table
-from emergency.lifecycle import DISPATCH_LIFECYCLE
+from core import i18n
+from core.lifecycle import DISPATCH_LIFECYCLE
+from core.panels import PanelContext, register_panel_section, table
 from emergency.models import RESOURCE_LAYERS
 
 CHINA = ZoneInfo("Asia/Shanghai")

@@ -133,7 +133,7 @@ def _extra_tables(metadata: MetaData) -> None:
 # Declared, not scanned: adding a module's tables is one line here plus its Alembic revision.
 MODEL_MODULES: list[str] = [
     "emergency.models",
-    "app.auth.models",
+    "access.models",
 ]
 
 

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from layers.yamlcheck import YamlProblem, load_schema, read_yaml, schema_problems
+from core.yamlload import YamlProblem, load_schema, read_yaml, schema_problems
 
 DEFS_DIR = Path(__file__).with_name("defs")
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from app.config import PROJECT_ROOT, public_url, resolve_path
-from app.db import database_url
+from core.config import PROJECT_ROOT, public_url, resolve_path
+from core.db import database_url
 from layers.registry import Registry, default_registry
 from mapserver.extent import CHINA_EXTENT, city_extent
 from mapserver.mapfile import build_mapfile, default_out_dir

@@ -4,7 +4,7 @@ It is the lon/lat box (EPSG:4490) of every row of every registry layer -- the di
 included -- read from the database when the service configurations are built, widened by ``EXTENT_MARGIN``.
 
 It is a bound, not only a view of today's rows: every write path refuses a geometry that lies in no district
-(incidents and resources through the REST API and the importer: ``emergency/geo.py`` ``district_of``; OGC API
+(incidents and resources through the REST API and the importer: ``core/geo/points.py`` ``district_of``; OGC API
 transactions: ``mapserver/providers.py``), so rows added at run time stay inside it. That matters: MapServer takes a
 layer's advertised extent as the implicit filter when it counts WFS features (``RESULTTYPE=hits``, numberMatched),
 so a box that missed a row would drop it from every count. The margin also absorbs MapServer printing the box with
@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.db import database_url, safe_url
+from core.db import database_url, safe_url
 from layers.registry import Registry
 
 log = logging.getLogger(__name__)

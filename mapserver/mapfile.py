@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from app.auth.scope import Scope, ScopeLink, scope_links
-from app.config import resolve_path
-from app.db import database_url
+from core.config import resolve_path
+from core.db import database_url
+from core.scope import Scope, ScopeLink, scope_links
 from layers.registry import GROUP_TITLES, Layer, Registry
 from mapserver.coverage import RasterInfo, raster_block, read_raster_info
 from mapserver.extent import CHINA_EXTENT, Extent, extent_text
@@ -52,7 +52,7 @@ GML_GEOM_TYPES = {"Point": "point", "MultiPoint": "multipoint", "LineString": "l
 MS_LAYER_TYPES = {"point": "POINT", "line": "LINE", "polygon": "POLYGON"}
 GFI_FORMATS = "text/html,application/json,application/vnd.ogc.gml,application/vnd.ogc.gml/3.1.1"
 # Data scope reaches MapServer by runtime substitution: every non-public layer's sub-select ends in the scope
-# predicate of app/auth/scope.py with three tokens per layer, filled by the policy gate from the caller's identity
+# predicate of core/scope.py with three tokens per layer, filled by the policy gate from the caller's identity
 # (a client sending any parameter named onemap_* is refused there). The VALIDATION patterns admit digits, capital
 # letters and commas only, and the defaults match no row: mapserv reached without the gate serves nothing.
 SCOPE_PARAM_PREFIX = "onemap_"

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from app.auth.scope import CITY
+from core.scope import CITY
 from layers.registry import Registry
 from mapserver.mapfile import scope_params
 from mapserver.owscheck import RequestProblem, check_request, exception_body
@@ -207,7 +207,7 @@ def write_mapproxy(settings: dict[str, Any], mapfile: Path, out_dir: Path) -> di
 
 def tile_cache_dir(settings: dict[str, Any]) -> Path:
     """``var/cache/tiles``: MapProxy's ``cache.base_dir``."""
-    from app.config import resolve_path
+    from core.config import resolve_path
 
     return resolve_path(settings["paths"]["var"]) / "cache" / "tiles"
 

@@ -23,7 +23,7 @@ import pygeoapi.api.tiles as tiles_api
 from flask import Flask, Response, make_response, request
 from pygeoapi.api import API, APIRequest, apply_gzip
 
-from app.auth.policy import current_authz
+from access.policy.rules import current_authz
 from mapserver import ogcapi_checks, pygeoapi_l10n, pygeoapi_patches
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")

@@ -10,7 +10,7 @@ pygeoapi passes some parameters to its providers unchecked, and the provider's f
 * items ``bbox`` with NaN or infinite numbers (pygeoapi reads them as numbers; the query then matches nothing);
 * process execution bodies that are not JSON objects of the documented shape (pygeoapi reads them with
   ``json.loads`` and calls ``.get`` on the result), and CQL2-JSON filter bodies of POST …/items that are not
-  objects; both are read with the one checked reader, :mod:`app.jsonbody`.
+  objects; both are read with the one checked reader, :mod:`core.jsonbody`.
 
 Each check returns ``(HTTP status, OGC exception code, message)`` or None; the mount answers with pygeoapi's own
 exception document, so the client gets the same format as for pygeoapi's own refusals.
@@ -31,7 +31,7 @@ import pygeoapi.api.coverages as coverages_api
 import pygeoapi.api.itemtypes as itemtypes_api
 import pygeoapi.api.processes as processes_api
 
-from app import jsonbody
+from core import jsonbody
 
 Problem = tuple[int, str, str]
 INVALID = "InvalidParameterValue"

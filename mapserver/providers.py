@@ -1,6 +1,6 @@
 """pygeoapi providers tuned for OneMap's PostGIS tables.
 
-Both providers apply the caller's data scope (app/auth/scope.py) on the server: the policy gate binds the request's
+Both providers apply the caller's data scope (core/scope.py) on the server: the policy gate binds the request's
 authorisation to a context variable, and every query, item, write and tile is filtered by the same predicate that
 MapServer and the REST API use. An item outside the scope is "not found" (404), exactly like a missing one; with
 no authorisation bound (no gate in front) non-public layers yield nothing.
@@ -40,8 +40,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.sql.expression import and_
 
-from app.auth.policy import current_authz
-from app.auth.scope import NOTHING, Scope, ScopeLink, scope_links
+from access.policy.rules import current_authz
+from core.scope import NOTHING, Scope, ScopeLink, scope_links
 from layers.registry import default_registry
 
 LOGGER = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class _Scoped:
                 raise ProviderScopeError()
 
     def _check_in_city(self, item: Any) -> None:
-        """Refuse a geometry that lies in none of the city's districts, as the REST API does (emergency/geo.py).
+        """Refuse a geometry that lies in none of the city's districts, as the REST API does (core/geo/points.py).
 
         Besides being wrong, such a row would fall outside the extent every service advertises and MapServer counts
         WFS features within (mapserver/extent.py).

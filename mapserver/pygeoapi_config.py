@@ -149,8 +149,8 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     import yaml
     from pygeoapi.openapi import get_oas
 
-    from app.config import public_url, resolve_path
-    from app.db import database_url
+    from core.config import public_url, resolve_path
+    from core.db import database_url
     from layers.registry import default_registry
     from mapserver.extent import city_extent
     from mapserver.openapi_bundle import bundle, correct_pygeoapi

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import Conflict, DomainError, InvalidInput
+from core.errors import Conflict, DomainError, InvalidInput
 from mapserver import mapproxy_config as mpc
 
 LonLatBox = tuple[float, float, float, float]
@@ -116,7 +116,7 @@ def district_area(config: Mapping[str, Any], code: str) -> Area:
     """The extent of district ``code`` (GB/T 2260) from the ``districts`` table."""
     import sqlalchemy as sa
 
-    from app.db import DatabaseUnavailable, get_engine
+    from core.db import DatabaseUnavailable, get_engine
 
     if not re.fullmatch(r"\d{6}", code or ""):
         raise InvalidInput("district", "a 6-digit GB/T 2260 code, e.g. 329902", value=code)

@@ -14,8 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from core.yamlload import YamlProblem, load_schema, read_yaml, schema_problems
 from layers.registry import Layer, Registry, default_registry
-from layers.yamlcheck import YamlProblem, load_schema, read_yaml, schema_problems
 from styles.model import (
     LABEL_FONT_FAMILY,
     ZOOM0_SCALE,

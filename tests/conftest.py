@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from app.pgcluster import PrivateCluster
+from core.pgcluster import PrivateCluster
 
 TEMPLATE_DB = "onemap_template"
 DEMO_SEED = 20261128
@@ -67,7 +67,7 @@ def template_url(pg_cluster: PrivateCluster, demo_artifacts: Path) -> str:
         load_city(raw.driver_connection, city)
     finally:
         raw.close()
-    from app.auth.demo import seed_demo_users
+    from access.demo import seed_demo_users
 
     with engine.begin() as conn:  # the documented demo accounts, one per role (README "Demo users")
         seed_demo_users(conn)
@@ -204,8 +204,8 @@ def dispatcher_session(demo_db: str, demo_artifacts: Path) -> tuple[str, str]:
     Returns (session cookie value, CSRF token)."""
     import pyotp
 
+    from access.demo import DEMO_PASSWORD, DEMO_USERS
     from app import create_app
-    from app.auth.demo import DEMO_PASSWORD, DEMO_USERS
 
     app = create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
                       "logging": {"level": "WARNING", "format": "json"}, "auth": SHARED_SESSION_AUTH})

@@ -6,7 +6,7 @@ import requests
 
 
 def _session_client(dispatcher_session: tuple[str, str]) -> requests.Session:
-    from app.config import load_config
+    from core.config import load_config
 
     cookie, csrf = dispatcher_session
     client = requests.Session()

@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from app.auth.rowscope import LayerAccess
+from access.policy.rowscope import LayerAccess
 from layers.registry import GROUP_TITLES, Layer, default_registry
 from styles import default_styles
 from styles.openlayers import compile_all

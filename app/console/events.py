@@ -1,13 +1,13 @@
 """Live events over Server-Sent Events (``GET /api/events/stream``) and their publish endpoint (``POST /api/events``).
 
-Both sit on :mod:`app.realtime` (in-process or Redis, see ``realtime.backend``). Each message is the default SSE
+Both sit on :mod:`core.realtime` (in-process or Redis, see ``realtime.backend``). Each message is the default SSE
 ``message`` event whose data is ``{"id", "type", "data", "ts"}``, so a client needs one listener for every type.
 A comment line is sent every ``realtime.keepalive_s`` seconds of silence, because proxies and browsers drop idle
 connections. ``Last-Event-ID`` replay is not offered: a reconnecting client re-reads current state from the REST
 endpoints (the large screen refreshes its KPIs when it reconnects).
 
 Data scope: each stream keeps the caller's access as it was when the stream opened, and an event tagged with a
-row (:class:`app.realtime.ScopeTag`, set by server-side publishers such as the emergency module) reaches only the
+row (:class:`core.realtime.ScopeTag`, set by server-side publishers such as the emergency module) reaches only the
 streams whose scope includes that row — decided from the scope held in memory, no query per event. Untagged events
 go to every stream. Clients cannot tag what they publish: ``POST /api/events`` takes ``type`` and ``data`` only and
 needs a city-wide scope, since whatever it publishes reaches every district.
@@ -23,9 +23,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from app import realtime
-from app.auth.rowscope import LayerAccess
-from app.errors import InvalidInput
+from access.policy.rowscope import LayerAccess
+from core import realtime
+from core.errors import InvalidInput
 
 bp = Blueprint("events", __name__)
 

@@ -12,7 +12,7 @@ are read. Which number is the longitude:
    never guessed silently.
 
 The datum is declared by the caller (``crs``: cgcs2000/wgs84, gcj02, bd09) and converted explicitly to CGCS2000
-with :mod:`app.geo.coords`; CGCS2000 and WGS-84 differ by centimetres and are treated as one.
+with :mod:`core.geo.coords`; CGCS2000 and WGS-84 differ by centimetres and are treated as one.
 
 Text search runs over every layer the caller may read (others are skipped silently: nobody named them) and
 only over the rows inside the caller's data scope.
@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
+from access.policy.rowscope import LayerAccess
 from app.console.catalog import title_field
-from app.errors import InvalidInput
-from app.geo.coords import convert, normalise_system, out_of_china
+from core.errors import InvalidInput
+from core.geo.coords import convert, normalise_system, out_of_china
 from layers.registry import Layer, default_registry
 
 MAX_QUERY = 200

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.console import i18n
-from app.console.panels import PanelContext, register_panel_section, table
+from core import i18n
+from core.panels import PanelContext, register_panel_section, table
 
 
 def _enterprise_uscc(feature_id: int, ctx: PanelContext) -> str | None:

@@ -2,7 +2,7 @@
 
 Every SQL identifier below comes from the validated layer registry (``^[a-z][a-z0-9_]*$``), never from a
 request; request values are always bound parameters. Every query is limited to the caller's data scope
-(``access``, :class:`app.auth.rowscope.LayerAccess`): a layer the caller may not read is refused (401/403), a row
+(``access``, :class:`access.policy.rowscope.LayerAccess`): a layer the caller may not read is refused (401/403), a row
 outside the scope does not exist (404 by id, absent from lists and references).
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.console import i18n
+from access.policy.rowscope import LayerAccess
 from app.console.catalog import title_field
-from app.console.panels import PanelContext, render_sections
-from app.errors import InvalidInput, NotFound, require_number
+from core import i18n
+from core.errors import InvalidInput, NotFound, require_number
+from core.panels import PanelContext, render_sections
 from layers.registry import Layer, default_registry
 
 STORAGE_SRID = 4490

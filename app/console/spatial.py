@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.console import i18n
+from access.policy.rowscope import LayerAccess
 from app.console.catalog import title_field
 from app.console.service import STORAGE_SRID, degree_margin, json_value, parse_layer_list
-from app.errors import InvalidInput, require_number
+from core import i18n
+from core.errors import InvalidInput, require_number
 from layers.registry import Layer
 
 GEOMETRY_TYPES = ("Point", "LineString", "Polygon")

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.errors import InvalidInput
+from access.policy.rowscope import LayerAccess
+from core.errors import InvalidInput
 from layers.registry import default_registry
 
 # Incidents still being handled (the workflow's states before 结束/评估).

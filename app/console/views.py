@@ -1,6 +1,6 @@
 """``/``: the one-map console, and its JSON API under ``/api/console/`` (thin: logic lives in the service modules).
 
-Every endpoint hands the service the caller's :class:`~app.auth.rowscope.LayerAccess`: the gate only lets the
+Every endpoint hands the service the caller's :class:`~access.policy.rowscope.LayerAccess`: the gate only lets the
 caller into the console; which layers and rows they get is decided per layer, exactly as on the OGC services.
 """
 
@@ -13,12 +13,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from flask.blueprints import BlueprintSetupState
 
-from app.auth import audit
-from app.auth.rowscope import LayerAccess
-from app.console import i18n, search, service, spatial, stats
+from access import audit
+from access.policy.rowscope import LayerAccess
+from app.console import search, service, spatial, stats
 from app.console.catalog import console_catalog
-from app.database import get_db
-from app.errors import InvalidInput
+from core import i18n
+from core.database import get_db
+from core.errors import InvalidInput
 
 bp = Blueprint("console", __name__)
 
@@ -27,7 +28,7 @@ bp = Blueprint("console", __name__)
 def _setup(state: BlueprintSetupState) -> None:
     """Run the declared panel-section registrations and select the live-event backend, once per app."""
     from app import modules
-    from app.console.redis_broker import install_broker
+    from core.realtime_redis import install_broker
 
     for spec in modules.PANEL_SECTIONS:
         modules.load(spec)()

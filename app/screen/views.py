@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template
 
-from app.auth.rowscope import LayerAccess
+from access.policy.rowscope import LayerAccess
 from app.console.stats import screen_kpis
 from app.console.views import page_boot
-from app.database import get_db
+from core.database import get_db
 
 bp = Blueprint("screen", __name__)
 

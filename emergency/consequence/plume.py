@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from app.errors import InvalidInput, require_number
-from app.geo.coords import gk3_zone_epsg
+from core.errors import InvalidInput, require_number
+from core.geo.coords import gk3_zone_epsg
 
 if TYPE_CHECKING:
     from pyproj import Transformer

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from app.errors import InvalidInput, require_number
+from core.errors import InvalidInput, require_number
 
 __all__ = [
     "AMBIENT_PRESSURE_KPA",

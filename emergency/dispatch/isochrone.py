@@ -35,7 +35,7 @@ from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
-from app.geo.coords import gk3_zone_epsg
+from core.geo.coords import gk3_zone_epsg
 from emergency.dispatch.graph import RoadGraph
 
 STORAGE_CRS = "EPSG:4490"

@@ -23,8 +23,8 @@ from shapely.geometry import mapping
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.errors import DomainError, InvalidInput
+from access.policy.rowscope import LayerAccess
+from core.errors import DomainError, InvalidInput
 from emergency.dispatch.graph import RoadGraph, graphs
 from emergency.dispatch.isochrone import isochrones as build_isochrones
 from emergency.models import RESOURCE_LAYERS

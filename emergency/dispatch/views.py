@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.auth.identity import current_identity
-from app.auth.rowscope import LayerAccess
-from app.database import get_db
-from app.errors import InvalidInput
+from access.policy.rowscope import LayerAccess
+from core.database import get_db
+from core.errors import InvalidInput
+from core.geo.points import parse_crs, to_storage
+from core.identity import current_identity
+from core.params import float_arg, int_arg, json_object
 from emergency.dispatch import orders, service
-from emergency.geo import parse_crs, to_storage
 from emergency.incidents.service import get_incident
-from emergency.params import float_arg, int_arg, json_object
 from emergency.resources.schemas import parse_kinds
 
 bp = Blueprint("dispatch", __name__)

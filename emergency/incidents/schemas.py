@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.errors import InvalidInput
-from emergency.geo import parse_crs, to_storage
+from core.errors import InvalidInput
+from core.geo.points import parse_crs, to_storage
 from emergency.models import REPORT_SOURCES
 from layers.registry import default_registry
 

@@ -1,7 +1,7 @@
 """Incidents: intake (接报), the 快报/续报 timeline, edits, and the lifecycle as a locked state machine.
 
 The incident is the ``incidents`` registry layer (so it is on the map and in the OGC services); every change is
-made under a row lock (``SELECT … FOR UPDATE``) and recorded through :func:`emergency.history.record_change`.
+made under a row lock (``SELECT … FOR UPDATE``) and recorded through :func:`core.changes.record_change`.
 Every function takes the caller's ``access``: an incident outside its read scope is a 404, a change needs the
 module's write scope before and after (see :mod:`emergency.access`).
 """
@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.errors import Conflict, InvalidInput, NotFound
+from access.policy.rowscope import LayerAccess
+from core.changes import record_change, unit_of_work
+from core.errors import Conflict, InvalidInput, NotFound
+from core.geo.points import district_of
+from core.lifecycle import INCIDENT_LIFECYCLE
+from core.params import int_arg
 from emergency.access import INCIDENTS, check_write
-from emergency.geo import district_of
-from emergency.history import record_change, unit_of_work
 from emergency.incidents import schemas as s
-from emergency.lifecycle import INCIDENT_LIFECYCLE
-from emergency.params import int_arg
 
 CHINA = ZoneInfo("Asia/Shanghai")
 CODE_LOCK = "onemap.incident_code"

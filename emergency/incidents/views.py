@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.auth.identity import current_identity
-from app.auth.rowscope import LayerAccess
-from app.database import get_db
+from access.policy.rowscope import LayerAccess
+from core.database import get_db
+from core.identity import current_identity
+from core.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
+from core.params import json_object
 from emergency.incidents import service
-from emergency.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
-from emergency.params import json_object
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 

@@ -26,12 +26,12 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.auth.rowscope import LayerAccess
-from app.auth.scope import Scope
-from app.errors import DomainError, InvalidInput
+from access.policy.rowscope import LayerAccess
+from core.changes import unit_of_work
+from core.errors import DomainError, InvalidInput
+from core.geo.points import districts_of, to_storage_many
+from core.scope import Scope
 from emergency.access import write_scope
-from emergency.geo import districts_of, to_storage_many
-from emergency.history import unit_of_work
 from emergency.resources.schemas import check_value, resource_layer
 from emergency.resources.service import announce, table_of
 from layers.registry import Layer

@@ -10,7 +10,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from app.errors import InvalidInput
+from core.errors import InvalidInput
 from emergency.models import RESOURCE_LAYERS
 from layers.registry import Field, Layer, default_registry
 

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, func, select, text
 from sqlalchemy.engine import Connection, RowMapping
 
-from app.auth.rowscope import LayerAccess
-from app.errors import InvalidInput, NotFound
+from access.policy.rowscope import LayerAccess
+from core.changes import Changes, unit_of_work
+from core.errors import InvalidInput, NotFound
+from core.geo.points import district_of, parse_crs, to_storage
+from core.params import int_arg
 from emergency.access import check_write, tag
-from emergency.geo import district_of, parse_crs, to_storage
-from emergency.history import Changes, unit_of_work
-from emergency.params import int_arg
 from emergency.resources.schemas import check_attributes, resource_layer
 from layers.models import metadata
 from layers.registry import Layer

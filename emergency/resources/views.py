@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.auth.rowscope import LayerAccess
-from app.database import get_db
-from app.errors import InvalidInput
-from emergency.geo import parse_crs
-from emergency.params import bool_arg, json_object
+from access.policy.rowscope import LayerAccess
+from core.database import get_db
+from core.errors import InvalidInput
+from core.geo.points import parse_crs
+from core.params import bool_arg, json_object
 from emergency.resources import imports, inventory, service
 from emergency.resources.schemas import parse_kinds, resource_layer
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
-from app.errors import InvalidInput, range_text, require_number
-from app.geo.coords import convert_points
+from core.errors import InvalidInput, range_text, require_number
+from core.geo.coords import convert_points
 from emergency.consequence import plume, vce
 from supervision.gb18218 import CATEGORIES, TABLE1, assess
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from app.errors import InvalidInput, range_text, require_number
+from core.errors import InvalidInput, range_text, require_number
 from supervision.gb18218.tables import (
     ADDITIONAL_CAS,
     ADDITIONAL_NAMES,

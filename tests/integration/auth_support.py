@@ -10,7 +10,7 @@ from typing import Any
 import pyotp
 import sqlalchemy as sa
 
-from app.auth.demo import DEMO_PASSWORD, DEMO_USERS
+from access.demo import DEMO_PASSWORD, DEMO_USERS
 
 SECRETS = {u.username: u.totp_secret for u in DEMO_USERS}
 LOGIN = "/api/auth/login"

@@ -42,9 +42,9 @@ def writer_client(app_factory: Any, url: str, username: str = "dispatcher") -> A
     app = app_factory(url)
     client = app.test_client()
     try:
-        from app.auth import tokens
-        from app.auth.models import TOKEN_SCOPES
-        from app.auth.settings import settings_of
+        from access.authn import tokens
+        from access.models import TOKEN_SCOPES
+        from access.settings import settings_of
     except ImportError:  # authentication not installed: every request is let through
         return client
     engine = sa.create_engine(url)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.auth.grants import active_grants
+from access.policy.grants import active_grants
 from tests.integration.auth_support import LOGIN, audit_rows, make_app, rows, sign_in, user_id
 
 USERS = "/api/security/users"

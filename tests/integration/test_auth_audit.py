@@ -14,9 +14,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from app.auth import audit
-from app.auth.audit import AuditEvent
-from app.auth.audit_chain import purge, verify_archive, verify_chain
+from access import audit
+from access.audit import AuditEvent
+from access.audit.chain import purge, verify_archive, verify_chain
 from tests.integration.auth_support import audit_rows, make_app, rows, sign_in, superuser_url
 
 

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from app.auth.demo import DEMO_PASSWORD
+from access.demo import DEMO_PASSWORD
 from tests.integration.auth_support import LOGIN, audit_rows, make_app
 
 COLLECTIONS = "/ogcapi/collections?f=json"

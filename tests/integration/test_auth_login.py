@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.auth.demo import DEMO_PASSWORD
+from access.demo import DEMO_PASSWORD
 from tests.integration.auth_support import LOGIN, audit_rows, code, make_app, rows, sign_in
 
 NO_RATE_LIMIT = {"login": {"burst": 1000}}  # these tests sign in more often than a person; 429 is tested elsewhere

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.auth.browser import requested_path, safe_next
-from app.auth.demo import DEMO_PASSWORD
+from access.demo import DEMO_PASSWORD
+from access.policy.browser import requested_path, safe_next
 from tests.integration.auth_support import code, make_app, sign_in
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

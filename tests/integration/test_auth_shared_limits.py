@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app.auth import throttle
-from app.auth.settings import RateRule
+from access.authn import throttle
+from access.settings import RateRule
 from tests.integration.auth_support import LOGIN, audit_rows, make_app, rows
 
 STRICT_LOGIN = {"login": {"requests": 1, "per_seconds": 3600, "burst": 3}}

@@ -7,7 +7,7 @@ import re
 import pyotp
 import pytest
 
-from app.auth.demo import DEMO_PASSWORD
+from access.demo import DEMO_PASSWORD
 from tests.integration.auth_support import LOGIN, audit_rows, code, make_app, rows, user_id
 
 
@@ -59,7 +59,7 @@ def test_enrolment_shows_an_inline_qr_code_and_returns_recovery_codes(app, fresh
 def test_a_recovery_code_works_exactly_once(app, fresh_db: str) -> None:  # noqa: ANN001
     import sqlalchemy as sa
 
-    from app.auth.totp import new_recovery_codes
+    from access.authn.totp import new_recovery_codes
 
     engine = sa.create_engine(fresh_db)
     with engine.begin() as conn:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from app.auth.demo import DEMO_PASSWORD
-from app.config import ConfigError, load_config
+from access.demo import DEMO_PASSWORD
+from core.config import ConfigError, load_config
 from tests.integration.auth_support import LOGIN, SECRETS, audit_rows, code, make_app, rows, user_id
 
 NO_RATE_LIMIT = {"login": {"burst": 1000}}
@@ -111,7 +111,7 @@ def test_a_wrong_key_is_a_clear_503_and_recovery_codes_still_work(app, fresh_db:
     page = page_client.post("/auth/totp", data={"code": code("auditor", +1), "csrf_token": csrf})
     assert page.status_code == 503 and "TOTP 加密密钥与已存储的密钥不匹配" in page.get_data(as_text=True)
 
-    from app.auth.totp import new_recovery_codes
+    from access.authn.totp import new_recovery_codes
 
     engine = sa.create_engine(fresh_db)
     with engine.begin() as conn:

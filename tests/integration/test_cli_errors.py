@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.pgcluster import PrivateCluster
+from core.pgcluster import PrivateCluster
 from layers.registry import DEFS_DIR
 from tests.conftest import admin_conn, free_port
 

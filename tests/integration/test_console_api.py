@@ -10,13 +10,13 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from app.auth.identity import Identity
-from app.auth.policy import Authz, load_policy
-from app.auth.rowscope import LayerAccess
+from access.policy.rowscope import LayerAccess
+from access.policy.rules import Authz, load_policy
 from app.console import stats
 from app.console.catalog import console_catalog
-from app.console.panels import register_panel_section, unregister_panel_section
-from app.geo.coords import convert
+from core.geo.coords import convert
+from core.identity import Identity
+from core.panels import register_panel_section, unregister_panel_section
 from layers.registry import GROUP_TITLES, default_registry
 
 POLICY = load_policy()

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import realtime
-from app.auth.identity import Identity
-from app.auth.policy import Authz, load_policy
-from app.auth.rowscope import LayerAccess
-from app.config import ConfigError, load_config
+from access.policy.rowscope import LayerAccess
+from access.policy.rules import Authz, load_policy
 from app.console.events import event_stream
-from app.realtime import ScopeTag
+from core import realtime
+from core.config import ConfigError, load_config
+from core.identity import Identity
+from core.realtime import ScopeTag
 from tests.conftest import free_port
 
 CITY = LayerAccess.unrestricted()
@@ -150,7 +150,7 @@ def redis_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
 
 
 def test_redis_backend_fans_out_across_workers(redis_url: str) -> None:
-    from app.console.redis_broker import RedisBroker
+    from core.realtime_redis import RedisBroker
 
     worker_a, worker_b = RedisBroker(redis_url, "test:events"), RedisBroker(redis_url, "test:events")
     on_a = worker_a.subscribe(timeout=5, announce=True)
@@ -178,7 +178,7 @@ def test_redis_backend_fans_out_across_workers(redis_url: str) -> None:
 
 def test_app_built_with_redis_backend_installs_it(redis_url: str, demo_db: str, demo_artifacts) -> None:  # noqa: ANN001
     from app import create_app
-    from app.console.redis_broker import RedisBroker
+    from core.realtime_redis import RedisBroker
 
     previous = realtime.broker()
     try:

@@ -27,7 +27,7 @@ def test_scale_run_through_the_cli(empty_db: str, tmp_path: Path) -> None:
         assert count("sensors") == 1_600
         assert count("districts") == 6
         # the demo accounts' TOTP secrets (public, in the README) are stored encrypted like any other
-        from app.auth.demo import DEMO_USERS
+        from access.demo import DEMO_USERS
 
         stored = [v for (v,) in conn.execute(sa.text("SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL"))]
         clear = {u.totp_secret for u in DEMO_USERS if u.totp_secret}

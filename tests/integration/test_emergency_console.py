@@ -10,14 +10,14 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from app.auth.identity import Identity
-from app.auth.policy import Authz, load_policy
-from app.auth.rowscope import LayerAccess
-from app.console import i18n
-from app.console.panels import PanelContext, sections_for
+from access.policy.rowscope import LayerAccess
+from access.policy.rules import Authz, load_policy
+from core import i18n
+from core.changes import EVENT_TYPES
+from core.identity import Identity
+from core.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
+from core.panels import PanelContext, sections_for
 from emergency import console
-from emergency.history import EVENT_TYPES
-from emergency.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 from emergency.models import REPORT_SOURCES, RESOURCE_LAYERS
 from layers.registry import default_registry
 from tests.integration.emergency_support import make_app, scratch_database, writer_client

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.realtime import ScopeTag
-from emergency import history
-from emergency.lifecycle import INCIDENT_LIFECYCLE
+from core import changes as history
+from core.lifecycle import INCIDENT_LIFECYCLE
+from core.realtime import ScopeTag
 from tests.integration.emergency_support import (
     KNOWN_GCJ,
     KNOWN_WGS,
@@ -39,7 +39,7 @@ def client(demo_artifacts, scratch_db: str):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any], ScopeTag]]:
-    """Live events as app.realtime would receive them (after commit), with their scope tags."""
+    """Live events as core.realtime would receive them (after commit), with their scope tags."""
     events: list[tuple[str, dict[str, Any], ScopeTag]] = []
     lock = threading.Lock()
 

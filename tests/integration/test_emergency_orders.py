@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from app.auth.rowscope import LayerAccess
-from emergency import history
+from access.policy.rowscope import LayerAccess
+from core import changes as history
 from emergency.dispatch.orders import request_material
 from emergency.resources.inventory import add_inventory
 from tests.integration.emergency_support import (

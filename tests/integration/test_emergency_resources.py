@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from pyproj import Transformer
 
-from app.realtime import ScopeTag
-from emergency import history
+from core import changes as history
+from core.realtime import ScopeTag
 from emergency.models import RESOURCE_LAYERS
 from tests.integration.emergency_support import (
     KNOWN_GCJ,

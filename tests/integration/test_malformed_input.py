@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.auth import audit
-from app.auth.audit_chain import verify_chain
-from app.auth.policy import load_policy
-from app.jsonbody import MAX_DEPTH
+from access import audit
+from access.audit.chain import verify_chain
+from access.policy.rules import load_policy
+from core.jsonbody import MAX_DEPTH
 from layers.registry import default_registry
 
 REGISTRY = default_registry()

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from app.auth.identity import ANONYMOUS, ROLES, Identity
-from app.auth.policy import ACTIONS, Authz, PolicyError, Target, load_policy
-from app.auth.scope import CITY, Scope, scope_links
+from access.policy.rules import ACTIONS, Authz, PolicyError, Target, load_policy
+from core.identity import ANONYMOUS, ROLES, Identity
+from core.scope import CITY, Scope, scope_links
 from layers.registry import default_registry
 
 POLICY = load_policy()
@@ -104,7 +104,7 @@ MAP_USERS = set(ROLES) - {"auditor", "system_admin", "security_admin"}
 
 
 def _asks(path: str, method: str) -> list[tuple[str, Target]]:
-    from app.auth.classify import classify
+    from access.policy.classify import classify
 
     return [(a.action, a.target) for a in classify({"PATH_INFO": path, "REQUEST_METHOD": method}, POLICY).accesses]
 
@@ -226,8 +226,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_config_check_reports_a_broken_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from access.policy import rules as policy
     from app import cli
-    from app.auth import policy
 
     path = tmp_path / "policy.yaml"
     path.write_text("version: 1\nrules:\n  - {id: x, roles: [chief], actions: [read], pages: [console]}\n")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from app.auth import classify
+from access.policy import classify
 from emergency.models import RESOURCE_LAYERS
 from layers.registry import default_registry
 
@@ -145,7 +145,7 @@ def ogcapi_routes(app: Any, ogc_doc: dict[str, Any]) -> Iterator[Route]:
 
 
 def _first_process() -> str:
-    from app.auth.policy import load_policy
+    from access.policy.rules import load_policy
 
     return sorted(load_policy().processes)[0]
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.test import Client
 
-from app.config import load_config
+from core.config import load_config
 from mapserver.build import write_slds
 from mapserver.extent import city_extent
 from mapserver.mapfile import build_mapfile

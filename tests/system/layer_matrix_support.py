@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.auth.demo import DEMO_PASSWORD, DEMO_USERS
+from access.demo import DEMO_PASSWORD, DEMO_USERS
 from layers.registry import Layer, default_registry
 from tests.conftest import SHARED_SESSION_AUTH, clone_database, drop_database
 from tests.integration.auth_support import basic, code

@@ -21,7 +21,7 @@ def city_wide(app):  # noqa: ANN001, ANN201
     passes the same runtime-substitution values for one)."""
     from urllib.parse import urlencode
 
-    from app.auth.scope import CITY
+    from core.scope import CITY
     from mapserver.mapfile import scope_params
 
     extra = urlencode({k: v for layer in REGISTRY for k, v in scope_params(layer.id, CITY).items()})

@@ -49,7 +49,7 @@ def signed_in(request: pytest.FixtureRequest) -> tuple[str, str, str] | None:
         cookie, csrf = request.getfixturevalue("dispatcher_session")
     except pytest.FixtureLookupError:
         return None
-    from app.config import load_config
+    from core.config import load_config
 
     return load_config(environ={})["auth"]["session"]["cookie_name"], cookie, csrf
 

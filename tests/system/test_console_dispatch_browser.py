@@ -70,8 +70,8 @@ def server(pg_cluster, template_url: str, demo_artifacts: Path,  # noqa: ANN001
     import pyotp
     from werkzeug.serving import make_server
 
+    from access.demo import DEMO_PASSWORD, DEMO_USERS
     from app import create_app
-    from app.auth.demo import DEMO_PASSWORD, DEMO_USERS
 
     with scratch_database(pg_cluster, "t_console_dispatch") as url:
         var = tmp_path_factory.mktemp("dispatch-var")

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from lxml import etree
 from werkzeug.test import Client
 
-from app.auth.identity import Identity
+from core.identity import Identity
 from tests.system.test_permission_matrix import (
     FOREIGN_DISTRICT,
     OWN_DISTRICT,

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from werkzeug.test import Client
 
-from app.config import load_config
+from core.config import load_config
 from mapserver.mapfile import build_mapfile
 from mapserver.ows import make_ows_app
 from styles import default_styles

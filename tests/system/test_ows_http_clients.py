@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from werkzeug.serving import make_server
 
-from app.config import load_config
+from core.config import load_config
 from mapserver.mapfile import build_mapfile
 from mapserver.ows import make_ows_app
 from styles import default_styles

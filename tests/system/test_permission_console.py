@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.auth.identity import Identity
+from core.identity import Identity
 from tests.system.test_permission_matrix import (
     ALL,
     DISTRICT,

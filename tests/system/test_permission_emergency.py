@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.auth.rowscope import LayerAccess
+from access.policy.rowscope import LayerAccess
 from emergency.incidents.service import intake
 from emergency.resources.inventory import add_inventory
 from tests.system.test_permission_matrix import (

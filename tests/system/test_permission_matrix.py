@@ -28,8 +28,8 @@ from lxml import etree
 from PIL import Image
 from werkzeug.test import Client
 
-from app.auth.gate import PolicyGate
-from app.auth.identity import ANONYMOUS, ENVIRON_KEY, Identity
+from access.policy.gate import PolicyGate
+from core.identity import ANONYMOUS, ENVIRON_KEY, Identity
 from layers.registry import default_registry
 from tests.conftest import clone_database, drop_database
 
@@ -161,9 +161,9 @@ def build_world(pg_cluster: Any, demo_artifacts: Path, tmp_path_factory: pytest.
 def _demo_tokens(app: Any, engine: sa.Engine, uscc: str) -> dict[str, str]:
     """An ``ogc:read`` API token for the demo account of every role (the demo enterprise user is bound to the
     enterprise of the test objects in this private clone)."""
-    from app.auth import tokens
-    from app.auth.demo import DEMO_USERS
-    from app.auth.settings import settings_of
+    from access.authn import tokens
+    from access.demo import DEMO_USERS
+    from access.settings import settings_of
 
     out = {}
     with engine.begin() as conn:

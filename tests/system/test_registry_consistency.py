@@ -193,7 +193,7 @@ def _use_registry(monkeypatch: pytest.MonkeyPatch, defs: Path, style_dir: Path) 
 @pytest.fixture
 def extended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_db: str) -> Iterator[SimpleNamespace]:
     """A copy of the registry and styles plus one new layer; every configuration built from it into a tmp var."""
-    from app.config import load_config
+    from core.config import load_config
     from mapserver.build import build_all
 
     defs, style_dir = _copy_registry(tmp_path)
@@ -264,7 +264,7 @@ def test_a_new_layer_file_is_served_everywhere(extended: SimpleNamespace, demo_d
 def test_ensure_built_notices_a_layer_added_to_layers_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           demo_db: str) -> None:
     """A deployment with its own registry adds a layer file and restarts: the app must rebuild its configs."""
-    from app.config import load_config
+    from core.config import load_config
     from mapserver.build import ensure_built
 
     defs, style_dir = _copy_registry(tmp_path)

@@ -23,7 +23,7 @@ from PIL import Image
 from scipy import ndimage
 from werkzeug.test import Client
 
-from app.config import load_config
+from core.config import load_config
 from layers.registry import default_registry
 from mapserver.build import ensure_built
 from mapserver.mapproxy_config import BASEMAP_LAYERS, make_tiles_app

@@ -25,8 +25,8 @@ import requests
 import sqlalchemy as sa
 from PIL import Image
 
-from app.config import load_config
-from app.errors import Conflict, DomainError, InvalidInput
+from core.config import load_config
+from core.errors import Conflict, DomainError, InvalidInput
 from layers.registry import default_registry
 from mapserver import tiles
 from mapserver.mapproxy_config import cache_path, load_mapproxy, tile_manager, tiled_layers

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 
 
 def test_defaults_are_valid() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.console.search import parse_coordinate
-from app.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -1,4 +1,4 @@
-"""GCJ-02 / BD-09 conversion and the CGCS2000 Gauss-Krüger zone helper (app.geo.coords)."""
+"""GCJ-02 / BD-09 conversion and the CGCS2000 Gauss-Krüger zone helper (core.geo.coords)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.errors import InvalidInput
-from app.geo.coords import (
+from core.errors import InvalidInput
+from core.geo.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     convert,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import InvalidInput
+from core.errors import InvalidInput
 from supervision.gb18218 import (
     CATEGORIES,
     TABLE1,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, Polygon
 
-from app.errors import InvalidInput
+from core.errors import InvalidInput
 from emergency.consequence.plume import (
     STABILITY_CLASSES,
     briggs_sigmas,

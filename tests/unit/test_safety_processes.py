@@ -10,7 +10,7 @@ from pygeoapi.plugin import load_plugin
 from pygeoapi.process.base import ProcessorExecuteError
 from shapely.geometry import Point, shape
 
-from app.geo.coords import wgs84_to_gcj02
+from core.geo.coords import wgs84_to_gcj02
 from emergency.consequence.plume import concentration
 from emergency.consequence.vce import overpressure_kpa
 from mapserver.processes import PROCESSES

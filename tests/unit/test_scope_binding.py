@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from app.auth.scope import CITY, NOTHING, Scope, scope_links
+from core.scope import CITY, NOTHING, Scope, scope_links
 from layers.registry import default_registry
 
 REGISTRY = default_registry()

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from shapely.geometry import Polygon
 
-from app.errors import InvalidInput
+from core.errors import InvalidInput
 from emergency.consequence.vce import (
     DAMAGE_THRESHOLDS,
     distance_for_overpressure_m,

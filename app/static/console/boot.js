@@ -47,7 +47,7 @@ export async function api(path, { method = "GET", body, raw = false, params } = 
   // problem details are worded by Accept-Language: the page's language, not the browser's
   const init = { method, headers: { Accept: "application/json", "Accept-Language": LANG }, credentials: "same-origin" };
   if (method !== "GET" && method !== "HEAD") {
-    // cookie-authenticated writes need the session's CSRF token (app/auth/middleware.py)
+    // cookie-authenticated writes need the session's CSRF token (access/authn/middleware.py)
     const token = document.querySelector('meta[name="csrf-token"]')?.content;
     if (token) init.headers["X-CSRF-Token"] = token;
   }

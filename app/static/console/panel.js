@@ -1,5 +1,5 @@
 // The feature side panel: attributes with the registry's labels, then every section registered for the
-// layer (app/console/panels.py), rendered generically — the console knows no module's data.
+// layer (core/panels.py), rendered generically — the console knows no module's data.
 
 import { L, api, esc, t } from "./boot.js";
 
@@ -86,7 +86,7 @@ function genericContent(value) {
   return `<table class="attr-table">${rows.join("")}</table>`;
 }
 
-/** Render one section's content by its declared kind (see app/console/panels.py). */
+/** Render one section's content by its declared kind (see core/panels.py). */
 export function sectionContent(content) {
   if (content == null) return `<p class="empty">${esc(t("no_records"))}</p>`;
   switch (content.kind) {

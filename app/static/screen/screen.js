@@ -1,5 +1,5 @@
 // Command-centre large screen: the city map (same layers and styles as the console), KPI cards refreshed
-// every 30 s, and a live ticker fed by Server-Sent Events from the one publish API (app/realtime.py).
+// every 30 s, and a live ticker fed by Server-Sent Events from the one publish API (core/realtime.py).
 
 import { BOOT, api, enumLabel, esc, formatNumber, t } from "../console/boot.js";
 import { createLayers, loadStats, refreshLive } from "../console/layers.js";

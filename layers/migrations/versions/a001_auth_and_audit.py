@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-28 12:00:00
 
 A branch of its own (label ``auth``); ``layers.migrate.upgrade`` upgrades every head. The audit schema is
-plain SQL from :mod:`app.auth.audit_db` (triggers, functions and privileges that autogenerate cannot express);
+plain SQL from :mod:`access.audit.schema` (triggers, functions and privileges that autogenerate cannot express);
 on a hardened database downgrading past this revision needs a superuser, because the application role no longer
 owns the audit schema — that is the point.
 """
@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.auth.audit_db import DROP_SQL, SCHEMA_SQL
+from access.audit.schema import DROP_SQL, SCHEMA_SQL
 
 revision: str = "a001"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("auth",)
 depends_on: str | Sequence[str] | None = None
 
-# A copy, not an import of app.auth.identity.ROLES: a migration must keep meaning what it meant when written.
+# A copy, not an import of core.identity.ROLES: a migration must keep meaning what it meant when written.
 ROLES = [
     ("system_admin", "系统管理员"), ("security_admin", "安全管理员"), ("auditor", "安全审计员"),
     ("city_regulator", "市级监管人员"), ("district_regulator", "区县监管人员"), ("dispatcher", "调度员"),

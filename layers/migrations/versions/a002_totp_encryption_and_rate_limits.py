@@ -6,7 +6,7 @@ Create Date: 2026-12-02 09:00:00
 
 ``users.totp_secret`` and ``users.totp_pending_secret`` become wide enough for a Fernet token and every clear
 base32 secret already stored is encrypted with the configured key (``auth.totp.key_file`` / ``key_env``, see
-:mod:`app.auth.totp_keys`; the key file is created 0600 if there is none). The key is only looked for when there
+:mod:`access.authn.totp_keys`; the key file is created 0600 if there is none). The key is only looked for when there
 is something to encrypt, so migrating an empty database needs none. Downgrading decrypts them again.
 
 ``rate_limit_buckets`` is UNLOGGED: counters need no crash safety, and writing them to the WAL on every limited
@@ -27,8 +27,8 @@ COMMENTS = {"totp_secret": "TOTP 密钥", "totp_pending_secret": "待确认的 T
 
 
 def _keys():  # noqa: ANN202 - the deployment's key ring, from the same configuration the application reads
-    from app.auth.totp_keys import TotpKeys
-    from app.config import load_config
+    from access.authn.totp_keys import TotpKeys
+    from core.config import load_config
 
     return TotpKeys.from_config(load_config())
 

@@ -1,0 +1,118 @@
+"""One publish API for live events (incidents, alarms, dispatch) fanned out to every subscriber.
+
+Business modules call :func:`publish`; the console and the large screen receive the events over Server-Sent
+Events. In one process the broker is an in-memory fan-out; across gunicorn workers a Redis pub/sub backend is
+configured (see the console module), behind the same two functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_QUEUE = 1000  # a subscriber that falls this far behind loses the oldest events, never blocks publishers
+
+
+@dataclass(frozen=True)
+class ScopeTag:
+    """Which row an event is about, for the per-subscriber scope filter (never sent to clients)."""
+
+    layer: str
+    district_code: str | None = None
+    enterprise_uscc: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"layer": self.layer, "district_code": self.district_code, "enterprise_uscc": self.enterprise_uscc}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> ScopeTag:
+        """The tag from its JSON form (ValueError when malformed: the event must then not be delivered)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("layer"), str):
+            raise ValueError("a scope tag needs a layer")
+        values = [doc.get("district_code"), doc.get("enterprise_uscc")]
+        if any(v is not None and not isinstance(v, str) for v in values):
+            raise ValueError("district_code and enterprise_uscc are text or null")
+        return cls(doc["layer"], values[0], values[1])
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    data: dict[str, Any]
+    ts: float = field(default_factory=time.time)
+    scope: ScopeTag | None = None
+
+
+class Broker:
+    """In-process fan-out: each subscriber gets its own bounded queue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: set[queue.Queue[Event]] = set()
+        self._ids = itertools.count(1)
+
+    def publish(self, event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = None) -> Event:
+        event = Event(next(self._ids), event_type, dict(data), scope=scope)
+        self.deliver(event)
+        return event
+
+    def deliver(self, event: Event) -> None:
+        """Hand an already-numbered event to this process's subscribers (a cross-worker backend calls this)."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for q in subscribers:
+            try:
+                q.put_nowait(event)
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                    q.put_nowait(event)
+                except (queue.Empty, queue.Full):
+                    pass
+
+    def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
+        """Yield events as they come; ``None`` after ``timeout`` seconds of silence (time for a keep-alive).
+
+        ``announce``: yield ``None`` once as soon as the subscription is registered, so that a caller can tell its
+        client "connected" knowing that nothing published from then on is missed.
+        """
+        q: queue.Queue[Event] = queue.Queue(MAX_QUEUE)
+        with self._lock:
+            self._subscribers.add(q)
+        try:
+            if announce:
+                yield None
+            while True:
+                try:
+                    yield q.get(timeout=timeout)
+                except queue.Empty:
+                    yield None
+        finally:
+            with self._lock:
+                self._subscribers.discard(q)
+
+
+_broker = Broker()
+
+
+def broker() -> Broker:
+    return _broker
+
+
+def use_broker(new: Broker) -> Broker:
+    """Install the process-wide broker (e.g. the Redis backend, core.realtime_redis); returns the old one."""
+    global _broker
+    old, _broker = _broker, new
+    return old
+
+
+def publish(event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = None) -> Event:
+    """Publish a live event, e.g. ``publish("incident.created", {"id": 12, ...}, scope=ScopeTag("incidents",
+    "329902"))``; with ``scope`` only subscribers who may read that row receive it."""
+    return _broker.publish(event_type, data, scope=scope)
