@@ -98,3 +98,14 @@ def seed_demo_users(conn: Connection, policy: PasswordPolicy | None = None) -> d
         conn.execute(text("DELETE FROM login_failures WHERE scope = 'account' AND key = :u"), {"u": demo.username})
         ids[demo.username] = user_id
     return ids
+
+
+def load_demo(conn: Connection, settings: dict) -> str:
+    """The module's part of ``onemap demo build``: one account per role; returns the line the CLI prints."""
+    from access.authn.totp import reseal_all
+    from access.authn.totp_keys import TotpKeys
+
+    seeded = seed_demo_users(conn, PasswordPolicy.from_config(settings["auth"]))
+    reseal_all(conn, TotpKeys.from_config(settings))  # the seeder writes the public secrets in clear
+    uscc = demo_enterprise_uscc(conn)
+    return f"demo users: {', '.join(seeded)} (password {DEMO_PASSWORD}; enterprise bound to {uscc})"

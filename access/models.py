@@ -1,6 +1,6 @@
 """Tables of authentication, temporary grants and the audit log (migrations ``a001``, ``a002``, branch ``auth``).
 
-Identity tables live in the default schema and are registered in ``layers.models.MODEL_MODULES`` through
+Identity tables live in the default schema and are declared in ``access/manifest.py`` (model_modules) through
 :func:`define_tables`. They deliberately carry no foreign keys to the layer tables (``districts``,
 ``enterprises``): the demo loader empties those with ``TRUNCATE … CASCADE``, which would silently wipe every
 account, token and grant; district codes and USCCs are checked by :mod:`access.authn.users` when written instead.

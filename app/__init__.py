@@ -17,6 +17,16 @@ from core.logs import configure_logging
 
 log = logging.getLogger("onemap")
 
+# The application's own pages and APIs; every module adds its blueprints through its manifest (core/manifest.py).
+APP_BLUEPRINTS = (
+    "app.health:bp",
+    "app.apidoc:bp",
+    "app.home:bp",
+    "app.console.views:bp",
+    "app.console.events:bp",
+    "app.screen.views:bp",
+)
+
 
 class _RequestJSONProvider(DefaultJSONProvider):
     """``request.get_json()`` everywhere reads bodies through the one checked reader (core.jsonbody)."""
@@ -90,18 +100,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_request_log(app)
 
-    from app import modules, mounts
+    from app import mounts
     from core import database
+    from core.manifest import collect, load
 
     database.init_app(app)
-    for spec in modules.BLUEPRINTS:
-        app.register_blueprint(modules.load(spec))
+    for reference in (*APP_BLUEPRINTS, *collect(settings, "blueprints")):
+        app.register_blueprint(load(reference))
     mounts.mount_services(app, settings)
     # One policy decides every request, Flask routes and OGC mounts alike; authentication wraps around this.
     from access.policy.gate import PolicyGate
     from access.policy.rules import load_policy
 
-    app.wsgi_app = PolicyGate(app.wsgi_app, load_policy(), settings=settings)  # type: ignore[method-assign]
+    app.wsgi_app = PolicyGate(app.wsgi_app, load_policy(config=settings), settings=settings)  # type: ignore[method-assign]
     # Authentication is outermost: it sets environ["onemap.identity"] for the gate on every request (and answers
     # 401 to bad credentials, CSRF, rate limits, and audits every write, mounts included).
     from access.authn.middleware import AuthMiddleware

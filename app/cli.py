@@ -13,6 +13,7 @@ import click
 from access.policy.rules import PolicyError
 from core.config import ConfigError, load_config, resolve_path
 from core.errors import DomainError
+from core.manifest import ManifestError
 from layers.registry import RegistryError
 from styles import StyleError
 
@@ -31,7 +32,27 @@ def _engine(config: dict[str, Any], ensure_private: bool = True):  # noqa: ANN20
     return engine
 
 
-@click.group()
+class _ModuleCommands(click.Group):
+    """The ``onemap`` group plus every active module's CLI groups (``Manifest.cli_groups``), found when asked for."""
+
+    def _module_groups(self) -> dict[str, click.Command]:
+        from core.manifest import load, manifests
+
+        try:
+            active = manifests(load_config())
+        except (ConfigError, ManifestError):
+            return {}  # `onemap config check` reports why
+        groups = [load(ref) for m in active for ref in m.cli_groups]
+        return {g.name: g for g in groups if g.name}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._module_groups()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._module_groups().get(name)
+
+
+@click.group(cls=_ModuleCommands)
 def cli() -> None:
     """OneMap (安全生产"一张图") administration."""
 
@@ -165,20 +186,19 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
     raster.parent.mkdir(parents=True, exist_ok=True)
     write_population_raster(city, raster)
-    from access.authn.passwords import PasswordPolicy
-    from access.authn.totp import reseal_all
-    from access.authn.totp_keys import TotpKeys
-    from access.demo import DEMO_PASSWORD, demo_enterprise_uscc, seed_demo_users
+    from core.manifest import load, manifests
 
-    with engine.begin() as conn:  # one demo account per role (README "Demo users")
-        seeded = seed_demo_users(conn, PasswordPolicy.from_config(settings["auth"]))
-        reseal_all(conn, TotpKeys.from_config(settings))  # the seeder writes the public secrets in clear
-        uscc = demo_enterprise_uscc(conn)
+    lines = []
+    for manifest in manifests(settings):  # each module's own demo rows (access: one account per role)
+        if manifest.demo_loader:
+            with engine.begin() as conn:
+                lines.append(load(manifest.demo_loader)(conn, settings))
     marker.write_text(json.dumps(stamp))
     click.echo(f"demo city built: generate {t1 - t0:.1f}s, load {t2 - t1:.1f}s, raster {time.perf_counter() - t2:.1f}s")
     for table, n in counts.items():
         click.echo(f"  {table:<24} {n:>8}")
-    click.echo(f"demo users: {', '.join(seeded)} (password {DEMO_PASSWORD}; enterprise bound to {uscc})")
+    for line in lines:
+        click.echo(line)
 
 
 def _has_data(engine) -> bool:  # noqa: ANN001
@@ -242,14 +262,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     run_gunicorn(host, port, workers or settings["server"]["workers"], settings["server"]["threads"])
 
 
-def _add_module_groups() -> None:
-    from app.modules import CLI_GROUPS, load
-
-    for spec in CLI_GROUPS:
-        cli.add_command(load(spec))
-
-
-_add_module_groups()
 
 
 # Validation errors that carry one line per problem, and how the CLI introduces them.
@@ -258,6 +270,7 @@ _PROBLEM_LIST_LABELS = {
     StyleError: "invalid styles",
     PolicyError: "invalid authorisation policy",
     RegistryError: "invalid layer registry",
+    ManifestError: "invalid module manifests",
 }
 _PROBLEM_LIST_ERRORS = tuple(_PROBLEM_LIST_LABELS)
 

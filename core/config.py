@@ -12,6 +12,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,6 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "ONEMAP_LOG_FORMAT": (("logging", "format"), str),
     "ONEMAP_REALTIME_BACKEND": (("realtime", "backend"), str),
     "ONEMAP_REDIS_URL": (("realtime", "redis_url"), str),
-    "ONEMAP_SNAP_LIMIT_M": (("emergency", "snap_limit_m"), float),
-    "ONEMAP_TOTP_KEY_FILE": (("auth", "totp", "key_file"), str),
-    "ONEMAP_TRUSTED_PROXIES": (("auth", "trusted_proxies"), ip_addresses),
 }
 
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
@@ -57,52 +55,37 @@ def _obj(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": list(properties), "properties": properties}
 
 
-_POS_INT = {"type": "integer", "minimum": 1}
-_RATE_LIMIT = _obj({
-    "paths": {"type": "array", "items": {"type": "string", "pattern": "^/"}, "minItems": 1},
-    "methods": {"type": ["array", "null"], "items": {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]}},
-    "key": {"enum": ["ip", "user"]},
-    "requests": _POS_INT,
-    "per_seconds": {"type": "number", "exclusiveMinimum": 0},
-    "burst": _POS_INT,
-})
-# Authentication, sessions, API tokens, audit (app/auth); the numbers are 等保三级 minimums where one exists.
-_AUTH = _obj({
-    "password": _obj({
-        "min_length": {"type": "integer", "minimum": 8, "maximum": 128},
-        "max_length": {"type": "integer", "minimum": 64, "maximum": 4096},
-        "min_classes": {"type": "integer", "minimum": 1, "maximum": 4},
-        "rotation_days": {"type": "integer", "minimum": 0, "maximum": 3650},
-        "history": {"type": "integer", "minimum": 0, "maximum": 24},
-        "argon2": _obj({"time_cost": {"type": "integer", "minimum": 1, "maximum": 20},
-                        "memory_cost_kib": {"type": "integer", "minimum": 8192, "maximum": 4194304},
-                        "parallelism": {"type": "integer", "minimum": 1, "maximum": 64}}),
-    }),
-    "lockout": _obj({"account_max_failures": _POS_INT, "ip_max_failures": _POS_INT,
-                     "window_minutes": _POS_INT, "lock_minutes": _POS_INT}),
-    "session": _obj({"cookie_name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                     "idle_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
-                     "absolute_hours": {"type": "integer", "minimum": 1, "maximum": 168},
-                     "step_minutes": {"type": "integer", "minimum": 1, "maximum": 60}}),
-    "totp": _obj({"issuer": {"type": "string", "minLength": 1, "pattern": "^[^:]+$"},
-                  "required_roles": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-                  "recovery_codes": {"type": "integer", "minimum": 1, "maximum": 20},
-                  "key_file": {"type": ["string", "null"], "minLength": 1},
-                  "key_env": {"type": ["string", "null"], "pattern": "^[A-Z_][A-Z0-9_]*$"}}),
-    "tokens": _obj({"default_days": _POS_INT, "max_days": {"type": "integer", "minimum": 1, "maximum": 3650}}),
-    "audit": _obj({"retention_days": {"type": "integer", "minimum": 180},
-                   "archive_dir": {"type": "string", "minLength": 1}}),
-    "trusted_proxies": {"type": "array", "items": {"type": "string"}},
-    "rate_limits": {"type": "object", "additionalProperties": _RATE_LIMIT},
-    "purge": _obj({"every_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
-                   "grant_retention_days": {"type": "integer", "minimum": 30}}),
-})
+def section_object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A closed JSON-schema object with every property required (the shape of most sections)."""
+    return _obj(properties)
+
+
+SourceOf = Callable[[tuple[Any, ...]], str]
+
+
+@dataclass(frozen=True)
+class ConfigSection:
+    """A module's own top-level key of the configuration, declared by its manifest (``Manifest.config``).
+
+    ``defaults`` names the packaged YAML file holding ``{name: {...}}``; ``env`` maps environment variables to a path
+    inside the section and a type; ``checks`` run at stage 3 (after the schema) and return problem lines.
+    """
+
+    name: str
+    schema: dict[str, Any]
+    defaults: str | None = None
+    env: Mapping[str, tuple[tuple[str, ...], Callable[[str], Any]]] = field(default_factory=dict)
+    checks: tuple[Callable[[dict[str, Any], SourceOf], list[str]], ...] = ()
+
+    def env_overrides(self) -> dict[str, tuple[tuple[str, ...], Callable[[str], Any]]]:
+        return {var: ((self.name, *path), kind) for var, (path, kind) in self.env.items()}
+
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["database", "server", "paths", "logging"],
+    "required": ["database", "server", "paths", "logging", "modules"],
     "properties": {
-        "auth": _AUTH,
         "database": {
             "type": "object",
             "additionalProperties": False,
@@ -139,6 +122,11 @@ SCHEMA: dict[str, Any] = {
             "required": ["var"],
             "properties": {"var": {"type": "string", "minLength": 1}},
         },
+        # Modules beyond the installed ones ("dotted.module:MANIFEST") and installed ones switched off (by name).
+        "modules": _obj({
+            "extra": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z_][\\w.]*:[A-Za-z_][\\w.]*$"}},
+            "disabled": {"type": "array", "items": {"type": "string"}},
+        }),
         "logging": {
             "type": "object",
             "additionalProperties": False,
@@ -162,11 +150,6 @@ SCHEMA: dict[str, Any] = {
             "if": {"properties": {"backend": {"const": "redis"}}},
             "then": {"properties": {"redis_url": {"type": "string"}}},
         },
-        # Emergency dispatch: how far (metres) a point may lie from the road network and still be routed.
-        "emergency": _obj({
-            "snap_limit_m": {"type": "number", "minimum": 1, "maximum": 50_000},
-            "max_snap_limit_m": {"type": "number", "minimum": 1, "maximum": 50_000},
-        }),
     },
 }
 
@@ -202,10 +185,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+def _env_overrides(environ: Mapping[str, str], variables: Mapping[str, tuple[tuple[str, ...], Callable[[str], Any]]]
+                   ) -> tuple[dict[str, Any], list[str]]:
     overrides: dict[str, Any] = {}
     problems = []
-    for var, (path, kind) in ENV_OVERRIDES.items():
+    for var, (path, kind) in variables.items():
         raw = environ.get(var)
         if raw is None or raw == "":
             continue
@@ -233,9 +217,6 @@ def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     for key in reversed(path):
         value = {key: value}
     return value
-
-
-SourceOf = Callable[[tuple[Any, ...]], str]
 
 
 def _source_finder(sources: list[tuple[str, Any]]) -> SourceOf:
@@ -279,19 +260,35 @@ def load_config(
     env = os.environ if environ is None else environ
     config = _read_yaml(DEFAULTS_PATH)
     sources: list[tuple[str, Any]] = [(DEFAULTS_PATH.name, config)]
+    from_file: dict[str, Any] = {}
     if env.get("ONEMAP_CONFIG"):
         from_file = _read_yaml(Path(env["ONEMAP_CONFIG"]))
+    # the modules (and so the sections) in play are known from the unvalidated merge; their defaults go below the file
+    from core.manifest import resource
+
+    sections = config_sections(_merge(_merge(config, from_file), overrides or {}))
+    schema = copy.deepcopy(SCHEMA)
+    variables = dict(ENV_OVERRIDES)
+    for section in sections:
+        schema["properties"][section.name] = section.schema
+        schema["required"].append(section.name)
+        variables.update(section.env_overrides())
+        if section.defaults:
+            path = resource(section.defaults)
+            defaults = _read_yaml(path)
+            sources.append((path.name, defaults))
+            config = _merge(config, defaults)
+    if env.get("ONEMAP_CONFIG"):
         sources.append((env["ONEMAP_CONFIG"], from_file))
         config = _merge(config, from_file)
-    from_env, problems = _env_overrides(env)
-    sources += [(f"environment {var}", _nested(path, True)) for var, (path, _) in ENV_OVERRIDES.items()
-                if env.get(var)]
+    from_env, problems = _env_overrides(env, variables)
+    sources += [(f"environment {var}", _nested(path, True)) for var, (path, _) in variables.items() if env.get(var)]
     config = _merge(config, from_env)
     if overrides:
         sources.append(("overrides", overrides))
         config = _merge(config, overrides)
     source_of = _source_finder(sources)
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator = jsonschema.Draft202012Validator(schema)
     flagged = set()
     for err in validator.iter_errors(config):
         problems.append(_schema_problem(err, source_of))
@@ -301,40 +298,38 @@ def load_config(
             problems.append(f"{source_of(path)}: {'.'.join(map(str, path))}: not a finite number")
     if problems:
         raise ConfigError(problems)
-    problems.extend(_check_emergency(config, source_of))
+    for section in sections:
+        for check in section.checks:
+            problems.extend(check(config, source_of))
     problems.extend(_check_references(config))
     if problems:
         raise ConfigError(problems)
     return config
 
 
-def _check_emergency(config: dict[str, Any], source_of: SourceOf) -> list[str]:
-    """Stage 3 for the emergency section: the default snap limit must be one a caller may ask for."""
-    conf = config.get("emergency")
-    if conf is None or conf["snap_limit_m"] <= conf["max_snap_limit_m"]:
-        return []
-    path = ("emergency", "snap_limit_m")
-    return [f"{source_of(path)}: emergency.snap_limit_m: {conf['snap_limit_m']:g} is greater than "
-            f"emergency.max_snap_limit_m ({conf['max_snap_limit_m']:g})"]
+def config_sections(config: Mapping[str, Any]) -> list[ConfigSection]:
+    """The sections the active modules declare (``Manifest.config``)."""
+    from core.manifest import ManifestError, load, manifests
+
+    try:
+        active = manifests(config)
+    except ManifestError as exc:
+        raise ConfigError(exc.problems) from None
+    return [load(m.config) for m in active if m.config]
 
 
 def _check_references(config: dict[str, Any]) -> list[str]:
-    """Stage 3: what the schema cannot see — the layer registry and writable paths."""
-    from layers.registry import RegistryError, default_registry
+    """Stage 3: what the schema cannot see — writable paths, and each module's own checks (``config_checks``)."""
+    from core.manifest import load, manifests
 
     problems = []
-    try:
-        default_registry()
-    except RegistryError as exc:
-        problems.extend(f"layer registry: {p}" for p in exc.problems)
     var = resolve_path(config["paths"]["var"])
     parent = var if var.exists() else var.parent
     if not os.access(parent, os.W_OK):
         problems.append(f"paths.var: {var} is not writable")
-    if "auth" in config:
-        from access.authn.totp_keys import check as check_totp_keys
-
-        problems.extend(check_totp_keys(config))
+    for manifest in manifests(config):
+        for reference in manifest.config_checks:
+            problems.extend(load(reference)(config))
     return problems
 
 

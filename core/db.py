@@ -20,7 +20,9 @@ class DatabaseUnavailable(DomainError):
 
 def private_cluster(config: dict[str, Any]) -> PrivateCluster:
     pc = config["database"]["private_cluster"]
-    return PrivateCluster(resolve_path(pc["dir"]), pc["port"], pc["name"])
+    from core.manifest import collect
+
+    return PrivateCluster(resolve_path(pc["dir"]), pc["port"], pc["name"], setup=tuple(collect(config, "cluster_setup")))
 
 
 def database_url(config: dict[str, Any], superuser: bool = False) -> str:

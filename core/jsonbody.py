@@ -13,6 +13,8 @@ So a body is checked before anyone uses it, and every refusal names what was wro
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import math
 import re
@@ -132,4 +134,17 @@ def _nul(where: str) -> BadJSON:
                    f"'{where}' 含有 NUL 字符（\\u0000），无法保存", where=where)
 
 
-__all__ = ["BadJSON", "MAX_DEPTH", "MAX_JSON_BODY", "is_json_type", "loads", "too_deep"]
+
+
+def json_value(value: Any) -> Any:
+    """A database value as JSON can carry it: dates as ISO 8601, decimals as numbers, NaN/infinity as null."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+__all__ = ["BadJSON", "MAX_DEPTH", "MAX_JSON_BODY", "is_json_type", "json_value", "loads", "too_deep"]

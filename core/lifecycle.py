@@ -1,7 +1,7 @@
 """Lifecycles declared as data (states and allowed transitions), checked by one small engine.
 
-When the bureau-wide workflow engine of ``app/`` lands, these declarations move into it unchanged; until then
-this is the only place that knows which status may follow which.
+A module declares its lifecycles next to its code (``emergency/lifecycles.py``) and checks every status change
+with :meth:`Lifecycle.check`; the case engine will read the same declarations.
 """
 
 from __future__ import annotations
@@ -43,35 +43,6 @@ class Lifecycle:
         return target
 
 
-def _frozen(d: dict) -> Mapping:
+def frozen(d: dict) -> Mapping:
+    """A read-only mapping for a lifecycle declaration."""
     return MappingProxyType(d)
-
-
-INCIDENT_LIFECYCLE = Lifecycle(
-    name="incident",
-    initial="reported",
-    transitions=_frozen({
-        "reported": ("verified",),
-        "verified": ("responding",),
-        "responding": ("under_control",),
-        "under_control": ("closed",),
-        "closed": ("reviewed",),
-        "reviewed": (),
-    }),
-    labels=_frozen({"reported": "已接报", "verified": "已核实", "responding": "处置中", "under_control": "已控制",
-                    "closed": "已结束", "reviewed": "已评估"}),
-)
-#: Statuses in which an incident takes dispatch orders and material requests.
-INCIDENT_ACTIVE = ("reported", "verified", "responding", "under_control")
-
-DISPATCH_LIFECYCLE = Lifecycle(
-    name="dispatch order",
-    initial="dispatched",
-    transitions=_frozen({
-        "dispatched": ("en_route",),
-        "en_route": ("on_scene",),
-        "on_scene": ("returned",),
-        "returned": (),
-    }),
-    labels=_frozen({"dispatched": "已下达", "en_route": "出发途中", "on_scene": "已到达现场", "returned": "已归队"}),
-)

@@ -14,7 +14,7 @@ dangers, permits or inspections: those modules add their own sections without to
 
 Data scope. The console has already checked that the caller may read the feature itself (a feature outside
 the caller's scope never reaches a provider). Rows of *other* layers that a section lists are the provider's
-job: filter them with ``ctx.access`` (:class:`access.policy.rowscope.LayerAccess`), exactly as a business endpoint
+job: filter them with ``ctx.access`` (:class:`core.scope.RowAccess`, a :class:`access.policy.rowscope.LayerAccess`), exactly as a business endpoint
 would, and declare them in ``requires`` so that the whole section is left out for a caller who may not read
 that layer at all (an empty table would claim "no records")::
 
@@ -39,7 +39,7 @@ What a provider may return (rendered by ``app/static/console/panel.js``):
 * ``{"kind": "text", "text": "..."}``;
 * any other JSON value: shown as a generic key/value tree.
 
-Registration is declared, not scanned: a module lists its ``register`` function in ``app.modules.PANEL_SECTIONS``
+Registration is declared, not scanned: a module lists its ``register`` function in its manifest (``Manifest.panel_sections``)
 and the console calls it when the application is built. Registering the same (layer, section) again replaces it.
 """
 
@@ -52,7 +52,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from access.policy.rowscope import LayerAccess
+from core.jsonbody import json_value
+from core.scope import RowAccess
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PanelContext:
     """What a provider gets besides the feature id: the request's database connection, UI language, the
-    feature's attributes and the caller's :class:`LayerAccess` (filter every linked row with it)."""
+    feature's attributes and the caller's :class:`RowAccess` (filter every linked row with it)."""
 
     conn: Connection
     lang: str = "zh-CN"
     layer_id: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
-    access: LayerAccess = field(kw_only=True)
+    access: RowAccess = field(kw_only=True)
 
 
 Provider = Callable[[int, PanelContext], Any]
@@ -145,6 +146,4 @@ def table(columns: Iterable[tuple[str, str, str]], rows: Iterable[Mapping[str, A
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    from app.console.service import json_value
-
     return {k: json_value(v) for k, v in row.items()}

@@ -85,6 +85,9 @@ class PrivateCluster:
     base: Path
     port: int
     dbname: str = "onemap"
+    # what each module needs done by a superuser on a new database ("module:function(conn, app_role)");
+    # None: the installed modules' Manifest.cluster_setup (access control: the audit log's owner and hardening)
+    setup: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.base = Path(self.base).resolve()
@@ -213,11 +216,12 @@ class PrivateCluster:
             for ext in EXTENSIONS:
                 conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
             conn.execute(f"GRANT ALL ON SCHEMA public TO {APP_ROLE}")
-            # The audit log's owner role + hardening function: only a superuser can put the log out of the
-            # app role's reach (see access/audit/schema.py); migrations call the function.
-            from access.audit.schema import install_hardening
+            # e.g. the audit log's owner role + hardening function: only a superuser can put the log out of the
+            # app role's reach (access/audit/schema.py); migrations call the function.
+            from core.manifest import collect, load
 
-            install_hardening(conn, APP_ROLE)
+            for reference in self.setup if self.setup is not None else collect(None, "cluster_setup"):
+                load(reference)(conn, APP_ROLE)
 
     def up(self) -> None:
         self.init()

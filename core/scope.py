@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 DISTRICT_KEY = "districts.code"
 ENTERPRISE_KEY = "enterprises.uscc"
@@ -143,4 +143,13 @@ def scope_links(registry: Any) -> dict[str, ScopeLink]:
     return links
 
 
-__all__ = ["CITY", "DISTRICT_KEY", "ENTERPRISE_KEY", "NOTHING", "Scope", "ScopeLink", "scope_links"]
+class RowAccess(Protocol):
+    """What a module's code asks of the caller's access (``access.policy.rowscope.LayerAccess`` implements it)."""
+
+    def can(self, layer_id: str, action: str = "read") -> bool: ...
+
+    def where(self, layer_id: str, *, alias: str = "t", action: str = "read",
+              scope: Scope | None = None) -> tuple[str, dict[str, Any]]: ...
+
+
+__all__ = ["CITY", "DISTRICT_KEY", "ENTERPRISE_KEY", "NOTHING", "RowAccess", "Scope", "ScopeLink", "scope_links"]

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from core import i18n
-from core.lifecycle import DISPATCH_LIFECYCLE
 from core.panels import PanelContext, register_panel_section, table
+from emergency.lifecycles import DISPATCH_LIFECYCLE
 from emergency.models import RESOURCE_LAYERS
 
 CHINA = ZoneInfo("Asia/Shanghai")

@@ -1,4 +1,4 @@
-"""Tables owned by the emergency module (registered in ``layers.models.MODEL_MODULES``; migration 0002).
+"""Tables owned by the emergency module (declared in emergency/manifest.py; migration 0002).
 
 The incident itself is the ``incidents`` registry layer (a map feature); what hangs off it lives here: the
 快报/续报 timeline, the change history, dispatch orders and material draw-downs. ``resource_snaps`` and

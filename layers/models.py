@@ -129,20 +129,21 @@ def _extra_tables(metadata: MetaData) -> None:
     )
 
 
-# Business modules that own tables of their own, each exposing ``define_tables(metadata: MetaData) -> None``.
-# Declared, not scanned: adding a module's tables is one line here plus its Alembic revision.
-MODEL_MODULES: list[str] = [
-    "emergency.models",
-    "access.models",
-]
+def model_modules(config: dict | None = None) -> list[str]:
+    """Modules that own tables of their own (``Manifest.model_modules``), each exposing
+    ``define_tables(metadata: MetaData) -> None``."""
+    from core.config import load_config
+    from core.manifest import collect
+
+    return collect(config if config is not None else load_config(), "model_modules")
 
 
-def build_metadata(registry: Registry) -> MetaData:
+def build_metadata(registry: Registry, modules: list[str] | None = None) -> MetaData:
     metadata = MetaData(naming_convention=NAMING)
     for layer in registry:
         layer_table(layer, metadata)
     _extra_tables(metadata)
-    for dotted in MODEL_MODULES:
+    for dotted in modules if modules is not None else model_modules():
         importlib.import_module(dotted).define_tables(metadata)
     return metadata
 

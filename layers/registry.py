@@ -253,3 +253,12 @@ def layers_dir() -> Path:
 def default_registry() -> Registry:
     """The registry in :func:`layers_dir`, loaded once per process on first use."""
     return load_registry(layers_dir())
+
+
+def check_config(config: dict) -> list[str]:
+    """Stage 3 of the configuration check (declared in layers/manifest.py): the layer registry loads."""
+    try:
+        default_registry()
+    except RegistryError as exc:
+        return [f"layer registry: {p}" for p in exc.problems]
+    return []

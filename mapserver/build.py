@@ -73,18 +73,20 @@ BUILDERS: list[tuple[str, Builder]] = [
 # registry and styles actually in use (a deployment's own directories when ONEMAP_LAYERS_DIR/_STYLES_DIR are set).
 _CODE = [("styles", "*.py"), ("mapserver", "*.py"), ("mapserver/templates", "*.html"),
          ("mapserver/ogc_schemas", "**/*.yaml"), ("mapserver/ogc_schemas", "**/*.json"),  # in the OpenAPI doc
-         ("app/auth", "scope.py")]  # the data-scope predicate written into every non-public layer's DATA
+         ("core", "scope.py")]  # the data-scope predicate written into every non-public layer's DATA
 
 
 def inputs_digest(config: Mapping[str, Any]) -> str:
     """A digest of the inputs of every builder: regenerate when it changes."""
+    from core.manifest import collect
     from layers.registry import layers_dir
     from styles import styles_dir
 
     h = hashlib.sha256()
     # the city's extent is data: a rebuilt or moved city must regenerate the boxes every service advertises
     for part in (database_url(dict(config)), public_url(dict(config)), str(config["paths"]["var"]),
-                 str(config.get("tiles", {})), repr(city_extent(config, default_registry()))):
+                 str(config.get("tiles", {})), repr(city_extent(config, default_registry())),
+                 repr(sorted(collect(dict(config), "processes")))):  # the modules' OGC processes
         h.update(part.encode() + b"\0")
     sources = [(PROJECT_ROOT / folder, pattern) for folder, pattern in _CODE]
     sources += [(layers_dir(), "*.yaml"), (styles_dir(), "*.yaml")]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from layers.registry import Layer, Registry
-from mapserver.processes import PROCESSES
 
 CRS_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -86,6 +86,7 @@ def build_pygeoapi_config(
     public_url: str,
     raster: Path | None,
     templates: Path | None = None,
+    processes: Mapping[str, str] | None = None,
     city_bbox: list[float] | None = None,
 ) -> dict[str, Any]:
     """The pygeoapi config as a dict. ``city_bbox`` (CRS84) is every collection's spatial extent (else China's):
@@ -119,7 +120,11 @@ def build_pygeoapi_config(
 
         info = read_raster_info(raster)  # the coverage's own bounds, not the city's
         resources["population"] = _coverage(raster, [round(v, 6) for v in info.extent] if info else city_bbox)
-    for process_id, dotted in PROCESSES.items():
+    if processes is None:  # the installed modules' processes (Manifest.processes)
+        from core.manifest import collect
+
+        processes = dict(collect(None, "processes"))
+    for process_id, dotted in sorted(processes.items()):
         resources[process_id] = {"type": "process", "processor": {"name": dotted}}
     return {
         "server": server,
@@ -151,6 +156,7 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
     from core.config import public_url, resolve_path
     from core.db import database_url
+    from core.manifest import collect
     from layers.registry import default_registry
     from mapserver.extent import city_extent
     from mapserver.openapi_bundle import bundle, correct_pygeoapi
@@ -163,7 +169,8 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     config = build_pygeoapi_config(
         registry, db_url=database_url(settings), public_url=public_url(settings),
         raster=raster if raster.exists() else None,
-        templates=templates if templates.is_dir() else None, city_bbox=list(city) if city else None)
+        templates=templates if templates.is_dir() else None, city_bbox=list(city) if city else None,
+        processes=dict(collect(settings, "processes")))
     config_path = out_dir / "pygeoapi.yaml"
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config_path.chmod(0o600)  # it holds the database password

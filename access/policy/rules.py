@@ -85,6 +85,11 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+# A module's fragment (Manifest.policy): its own route families and rules, no version of its own.
+FRAGMENT_SCHEMA: dict[str, Any] = {**SCHEMA, "required": ["rules"],
+                                   "properties": {k: v for k, v in SCHEMA["properties"].items() if k != "version"}}
+
+
 class PolicyError(Exception):
     """The policy file is invalid; ``problems`` holds one line per problem, each naming file and field."""
 
@@ -351,12 +356,8 @@ def _check_rule(rule: Rule, where: str, policy: Policy) -> list[str]:
     return problems
 
 
-def load_policy(path: Path | str | None = None, registry: Any = None) -> Policy:
-    """Load and validate the policy (default: the packaged ``policy.yaml``) or raise PolicyError."""
-    from layers.registry import default_registry
-    from mapserver.processes import PROCESSES
-
-    source = Path(path) if path is not None else POLICY_PATH
+def _read(source: Path, schema: dict[str, Any]) -> dict[str, Any]:
+    """One policy document, parsed and checked against ``schema`` (stages 1 and 2), or PolicyError."""
     name = source.name
     try:
         doc = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -366,18 +367,56 @@ def load_policy(path: Path | str | None = None, registry: Any = None) -> Policy:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PolicyError([f"{name}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}"]) from None
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise PolicyError([f"{name}: {_where(tuple(e.absolute_path), doc)}: {e.message}" for e in errors])
     problems: list[str] = []
-    for i, rule_doc in enumerate(doc["rules"]):
+    for i, rule_doc in enumerate(doc.get("rules") or ()):
         keys = [k for k in TARGET_KEYS if k in rule_doc]
         if len(keys) != 1:
             problems.append(f"{name}: rules[{i}](id={rule_doc['id']}): exactly one target is needed "
                             f"({', '.join(TARGET_KEYS)}); found {', '.join(keys) or 'none'}")
     if problems:
         raise PolicyError(problems)
+    return doc
+
+
+def _add_fragment(doc: dict[str, Any], fragment: dict[str, Any], name: str) -> list[str]:
+    """Merge a module's policy fragment into the policy: new route families and coverages, more rules."""
+    problems = []
+    for key in ("pages", "modules", "coverages"):
+        for family, value in (fragment.get(key) or {}).items():
+            if family in (doc.get(key) or {}):
+                problems.append(f"{name}: {key}.{family}: already declared by another part of the policy")
+            doc.setdefault(key, {})[family] = value
+    doc["rules"] = [*doc["rules"], *(fragment.get("rules") or ())]
+    return problems
+
+
+def load_policy(path: Path | str | None = None, registry: Any = None,
+                config: Mapping[str, Any] | None = None) -> Policy:
+    """Load and validate the policy or raise PolicyError.
+
+    Default: the packaged ``policy.yaml`` plus the fragment each active module declares (``Manifest.policy``: its
+    route families and the rules that open them). A ``path`` names one complete policy file instead.
+    """
+    from core.manifest import collect, manifests, resource
+    from layers.registry import default_registry
+
+    source = Path(path) if path is not None else POLICY_PATH
+    name = source.name
+    doc = _read(source, SCHEMA)
+    problems: list[str] = []
+    if path is None:
+        for manifest in manifests(config):
+            if manifest.policy:
+                fragment_path = resource(manifest.policy)
+                fragment = _read(fragment_path, FRAGMENT_SCHEMA)
+                problems.extend(_add_fragment(doc, fragment, f"{manifest.name}: {fragment_path.name}"))
+    if problems:
+        raise PolicyError(problems)
+    processes = frozenset(dict(collect(config, "processes")))
 
     registry = registry if registry is not None else default_registry()
     routes = [Route("page", n, tuple(r.get("exact", ())), tuple(r.get("prefix", ())))
@@ -387,7 +426,7 @@ def load_policy(path: Path | str | None = None, registry: Any = None) -> Policy:
     policy = Policy(rules=tuple(_build_rule(r) for r in doc["rules"]), routes=tuple(routes),
                     layer_access={layer.id: layer.access for layer in registry},
                     coverage_access={n: c["access"] for n, c in (doc.get("coverages") or {}).items()},
-                    links=scope_links(registry), processes=frozenset(PROCESSES), source=source)
+                    links=scope_links(registry), processes=processes, source=source)
     seen: dict[str, int] = {}
     for i, rule in enumerate(policy.rules):
         where = f"{name}: rules[{i}](id={rule.id})"

@@ -1,7 +1,7 @@
 """The console's own panel sections, registered through the same hook as any business module.
 
 enterprises → its major hazard sources and its incidents; hazard sources → chemical inventory (q/Q per
-GB 18218) and sensors; depots → stock. Listed in ``app.modules.PANEL_SECTIONS``. Linked rows of other layers
+GB 18218) and sensors; depots → stock. Registered by the console itself (app/console/views.py). Linked rows of other layers
 (hazard sources, incidents, sensors) are limited to the caller's data scope through ``ctx.access``.
 """
 

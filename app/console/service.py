@@ -8,8 +8,6 @@ outside the scope does not exist (404 by id, absent from lists and references).
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import math
 from typing import Any
 
@@ -20,6 +18,7 @@ from access.policy.rowscope import LayerAccess
 from app.console.catalog import title_field
 from core import i18n
 from core.errors import InvalidInput, NotFound, require_number
+from core.jsonbody import json_value
 from core.panels import PanelContext, render_sections
 from layers.registry import Layer, default_registry
 
@@ -29,16 +28,6 @@ MAX_IDENTIFY_LAYERS = 30
 # (1° of latitude ≥ 110,574 m; 1° of longitude ≤ 111,320 m × cos φ).
 M_PER_DEG_LAT_MIN = 110_000.0
 M_PER_DEG_LON_EQUATOR = 111_400.0
-
-
-def json_value(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def get_layer(layer_id: str) -> Layer:

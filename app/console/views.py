@@ -27,11 +27,13 @@ bp = Blueprint("console", __name__)
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     """Run the declared panel-section registrations and select the live-event backend, once per app."""
-    from app import modules
+    from app.console import sections
+    from core.manifest import collect, load
     from core.realtime_redis import install_broker
 
-    for spec in modules.PANEL_SECTIONS:
-        modules.load(spec)()
+    sections.register()  # the console's own sections; each module adds its own through its manifest
+    for reference in collect(state.app.config["ONEMAP"], "panel_sections"):
+        load(reference)()
     install_broker(state.app.config["ONEMAP"])
 
 

@@ -18,13 +18,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
-from core.changes import record_change, unit_of_work
 from core.errors import Conflict, InvalidInput, NotFound
-from core.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_ACTIVE, INCIDENT_LIFECYCLE
 from emergency.access import INCIDENTS, check_write
 from emergency.dispatch.service import travel_time_to
+from emergency.history import record_change, unit_of_work
 from emergency.incidents.schemas import check_keys, parse_text
 from emergency.incidents.service import get_incident, lock_incident
+from emergency.lifecycles import DISPATCH_LIFECYCLE, INCIDENT_ACTIVE, INCIDENT_LIFECYCLE
 from emergency.models import RESOURCE_LAYERS
 from emergency.resources.inventory import draw, quantity_value
 from emergency.resources.schemas import resource_layer

@@ -17,13 +17,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
-from core.changes import record_change, unit_of_work
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo.points import district_of
-from core.lifecycle import INCIDENT_LIFECYCLE
 from core.params import int_arg
 from emergency.access import INCIDENTS, check_write
+from emergency.history import record_change, unit_of_work
 from emergency.incidents import schemas as s
+from emergency.lifecycles import INCIDENT_LIFECYCLE
 
 CHINA = ZoneInfo("Asia/Shanghai")
 CODE_LOCK = "onemap.incident_code"

@@ -7,9 +7,9 @@ from flask import Blueprint, Response, jsonify, request
 from access.policy.rowscope import LayerAccess
 from core.database import get_db
 from core.identity import current_identity
-from core.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 from core.params import json_object
 from emergency.incidents import service
+from emergency.lifecycles import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 

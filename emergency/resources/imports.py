@@ -27,11 +27,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
-from core.changes import unit_of_work
 from core.errors import DomainError, InvalidInput
 from core.geo.points import districts_of, to_storage_many
 from core.scope import Scope
 from emergency.access import write_scope
+from emergency.history import unit_of_work
 from emergency.resources.schemas import check_value, resource_layer
 from emergency.resources.service import announce, table_of
 from layers.registry import Layer

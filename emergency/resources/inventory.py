@@ -20,9 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
-from core.changes import Changes, unit_of_work
 from core.errors import Conflict, InvalidInput, NotFound
 from emergency.access import check_write, tag
+from emergency.history import Changes, unit_of_work
 
 _COLUMNS = "id, depot_id, item, unit, quantity, expiry"
 

@@ -16,11 +16,11 @@ from sqlalchemy import ColumnElement, Table, func, select, text
 from sqlalchemy.engine import Connection, RowMapping
 
 from access.policy.rowscope import LayerAccess
-from core.changes import Changes, unit_of_work
 from core.errors import InvalidInput, NotFound
 from core.geo.points import district_of, parse_crs, to_storage
 from core.params import int_arg
 from emergency.access import check_write, tag
+from emergency.history import Changes, unit_of_work
 from emergency.resources.schemas import check_attributes, resource_layer
 from layers.models import metadata
 from layers.registry import Layer

@@ -1,13 +1,3 @@
-"""pygeoapi process plugins, declared (not scanned): process id → dotted path of the processor class.
-
-The pygeoapi config builder can turn each item into a ``resources`` block::
-
-    {pid: {"type": "process", "processor": {"name": path}} for pid, path in PROCESSES.items()}
-"""
-
-PROCESSES: dict[str, str] = {
-    "hazard-source-grading": "mapserver.processes.safety.HazardSourceGradingProcessor",
-    "gaussian-plume": "mapserver.processes.safety.GaussianPlumeProcessor",
-    "vce-overpressure": "mapserver.processes.safety.VceOverpressureProcessor",
-    "coordinate-convert": "mapserver.processes.safety.CoordinateConvertProcessor",
-}
+"""pygeoapi process plugins. Each module declares the processes it offers in its manifest
+(``Manifest.processes``: process id → dotted path of the processor class); the pygeoapi configuration and the policy
+read them from there (``core.manifest.collect(config, "processes")``)."""

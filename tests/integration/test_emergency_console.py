@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from access.policy.rowscope import LayerAccess
 from access.policy.rules import Authz, load_policy
 from core import i18n
-from core.changes import EVENT_TYPES
 from core.identity import Identity
-from core.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 from core.panels import PanelContext, sections_for
 from emergency import console
+from emergency.events import EVENT_TYPES
+from emergency.lifecycles import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 from emergency.models import REPORT_SOURCES, RESOURCE_LAYERS
 from layers.registry import default_registry
 from tests.integration.emergency_support import make_app, scratch_database, writer_client

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import changes as history
-from core.lifecycle import INCIDENT_LIFECYCLE
 from core.realtime import ScopeTag
+from emergency.lifecycles import INCIDENT_LIFECYCLE
 from tests.integration.emergency_support import (
     KNOWN_GCJ,
     KNOWN_WGS,

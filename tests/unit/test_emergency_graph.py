@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import shapely
 
-from core.lifecycle import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 from emergency.dispatch.graph import build_graph
+from emergency.lifecycles import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
 
 #   1 ──a(10 s, one-way →)── 2
 #   │                        │

@@ -11,9 +11,9 @@ from pygeoapi.process.base import ProcessorExecuteError
 from shapely.geometry import Point, shape
 
 from core.geo.coords import wgs84_to_gcj02
+from core.manifest import collect
 from emergency.consequence.plume import concentration
 from emergency.consequence.vce import overpressure_kpa
-from mapserver.processes import PROCESSES
 from mapserver.processes.safety import (
     CoordinateConvertProcessor,
     GaussianPlumeProcessor,
@@ -21,6 +21,7 @@ from mapserver.processes.safety import (
     VceOverpressureProcessor,
 )
 
+PROCESSES = dict(collect(None, "processes"))  # every installed module's processes
 SOURCE = {"type": "Point", "coordinates": [116.40, 39.90]}
 
 

@@ -1,0 +1,146 @@
+"""Module manifests: what each business module (and each area such as access control or the OGC stack) plugs in.
+
+A module declares one :class:`Manifest` and names it in its package metadata, under the entry-point group
+``onemap.modules`` (``setup.cfg``)::
+
+    [options.entry_points]
+    onemap.modules =
+        emergency = emergency.manifest:MANIFEST
+
+The application factory, the console, the CLI, the pygeoapi configuration, the model metadata, the policy loader and
+the private cluster read the manifests; none of them lists a module by name. A deployment adds modules that are not
+installed as packages with ``modules.extra`` (``"dotted.module:ATTRIBUTE"``) and switches installed ones off with
+``modules.disabled`` in the configuration. References inside a manifest are strings (``"package.module:attribute"``)
+so reading a manifest imports nothing heavy; :func:`load` resolves them when the part is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+ENTRY_POINT_GROUP = "onemap.modules"
+
+
+class ManifestError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid module manifests: " + "; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One module's contribution. Every reference is ``"dotted.module:attribute"`` unless said otherwise."""
+
+    name: str                                         # short id: "emergency", "hazard_sources"
+    label: Mapping[str, str] = field(default_factory=dict)       # {"zh-CN": ..., "en": ...}
+    blueprints: tuple[str, ...] = ()                  # Flask blueprints
+    panel_sections: tuple[str, ...] = ()              # register() functions calling core.panels.register_panel_section
+    console_scripts: tuple[str, ...] = ()             # ES modules the console loads (static URL paths under /)
+    realtime_topics: tuple[str, ...] = ()             # event type prefixes it publishes ("incident.", "order.")
+    cli_groups: tuple[str, ...] = ()                  # click groups added to ``onemap``
+    model_modules: tuple[str, ...] = ()               # modules with define_tables(metadata)
+    processes: Mapping[str, str] = field(default_factory=dict)   # OGC API process id -> processor class
+    config: str | None = None                         # core.config.ConfigSection: its own top-level config key
+    policy: str | None = None                         # "package:file.yaml" policy fragment (pages, modules, rules)
+    config_checks: tuple[str, ...] = ()               # fn(config) -> list[str] problems (stage 3 of config check)
+    cluster_setup: tuple[str, ...] = ()               # fn(psycopg superuser connection, app role) on a new database
+    demo_loader: str | None = None                    # fn(connection, rng) -> None: the module's demo rows
+    requires: tuple[str, ...] = ()                    # names of manifests this one needs
+
+
+
+def resource(reference: str) -> Path:
+    """The file ``"package:relative/path"`` names, inside the installed package."""
+    package, _, relative = reference.partition(":")
+    return Path(str(files(package).joinpath(relative)))
+
+
+def load(reference: str) -> Any:
+    """Resolve ``"dotted.module:attribute"``."""
+    module, _, attribute = reference.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in attribute.split(".") if attribute else ():
+        target = getattr(target, part)
+    return target
+
+
+def installed_references() -> dict[str, str]:
+    """Entry points of the installed distribution(s): name -> reference."""
+    return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def manifests(config: Mapping[str, Any] | None = None) -> tuple[Manifest, ...]:
+    """The active manifests: installed ones plus ``modules.extra``, minus ``modules.disabled``, checked."""
+    modules = (config or {}).get("modules") or {}
+    return _manifests(tuple(modules.get("extra") or ()), tuple(modules.get("disabled") or ()))
+
+
+_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[Manifest, ...]] = {}
+
+
+def _manifests(extra: tuple[str, ...], disabled: tuple[str, ...]) -> tuple[Manifest, ...]:
+    key = (extra, disabled)
+    if key not in _CACHE:
+        references = [ref for name, ref in sorted(installed_references().items()) if name not in disabled]
+        found = []
+        problems = []
+        for ref in [*references, *extra]:
+            try:
+                manifest = load(ref)
+            except (ImportError, AttributeError) as exc:
+                problems.append(f"{ref}: cannot be loaded ({exc})")
+                continue
+            if not isinstance(manifest, Manifest):
+                problems.append(f"{ref}: is not a core.manifest.Manifest")
+                continue
+            if manifest.name not in disabled:
+                found.append(manifest)
+        problems.extend(check(found))
+        if problems:
+            raise ManifestError(problems)
+        _CACHE[key] = tuple(found)
+    return _CACHE[key]
+
+
+def check(found: Iterable[Manifest]) -> list[str]:
+    """Cross-manifest problems: duplicate names, processes or blueprints; unmet ``requires``."""
+    problems: list[str] = []
+    names: dict[str, Manifest] = {}
+    owners: dict[tuple[str, str], str] = {}
+    for m in found:
+        if m.name in names:
+            problems.append(f"module {m.name!r} is declared twice")
+        names[m.name] = m
+        for kind, items in (("process", m.processes), ("blueprint", m.blueprints), ("CLI group", m.cli_groups)):
+            for item in items:
+                if (kind, item) in owners:
+                    problems.append(f"{kind} {item!r} of module {m.name!r} is already offered by {owners[kind, item]!r}")
+                owners[(kind, item)] = m.name
+    for m in names.values():
+        problems.extend(f"module {m.name!r} requires module {r!r}, which is not active"
+                        for r in m.requires if r not in names)
+    return problems
+
+
+def collect(config: Mapping[str, Any] | None, part: str) -> list[Any]:
+    """One part of every active manifest, in order, flattened (``collect(cfg, "blueprints")``)."""
+    out: list[Any] = []
+    for m in manifests(config):
+        value = getattr(m, part)
+        if isinstance(value, Mapping):
+            out.extend(value.items())
+        elif isinstance(value, tuple):
+            out.extend(value)
+        elif value is not None:
+            out.append(value)
+    return out
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Manifest", "ManifestError", "check", "collect", "installed_references", "load",
+           "manifests", "resource"]

@@ -1,0 +1,16 @@
+"""The emergency module: resources, incidents, dispatch and routing, consequence models."""
+
+from core.manifest import Manifest
+from emergency.events import EVENT_TYPES
+
+MANIFEST = Manifest(
+    name="emergency",
+    label={"zh-CN": "应急指挥", "en": "Emergency command"},
+    blueprints=("emergency.views:bp",),
+    panel_sections=("emergency.console:register",),
+    realtime_topics=tuple(EVENT_TYPES),
+    model_modules=("emergency.models",),
+    config="emergency.config:SECTION",
+    policy="emergency:policy.yaml",
+    requires=("access",),
+)
