@@ -10,6 +10,10 @@ MANIFEST = Manifest(
     panel_sections=("emergency.console:register",),
     realtime_topics=tuple(EVENT_TYPES),
     model_modules=("emergency.models",),
+    processes={
+        "gaussian-plume": "emergency.processes.GaussianPlumeProcessor",
+        "vce-overpressure": "emergency.processes.VceOverpressureProcessor",
+    },
     config="emergency.config:SECTION",
     policy="emergency:policy.yaml",
     requires=("access",),
