@@ -29,7 +29,7 @@ from contextlib import suppress
 from typing import Any
 
 from access.policy.classify import Access, BadRequest, Classified, classify
-from access.policy.mounts import Mount, Refusal, mount_of
+from access.policy.mounts import Mount, Refusal, ResponseFilter, mount_of
 from access.policy.refusal import WWW_AUTHENTICATE, flask_surface, respond
 from access.policy.rules import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy
 from core.identity import Identity, identity_from_environ
@@ -211,7 +211,7 @@ class PolicyGate:
             CURRENT_AUTHZ.reset(token)
 
     def _filtered(self, environ: dict[str, Any], start_response: StartResponse, c: Classified, authz: Authz,
-                  cut: Callable[[bytes, frozenset[str], bool], bytes]) -> Iterable[bytes]:
+                  cut: ResponseFilter) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
 
