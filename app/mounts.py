@@ -14,9 +14,13 @@ log = logging.getLogger(__name__)
 
 def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     """``/ogcapi`` pygeoapi, ``/ows`` MapServer, ``/tiles`` MapProxy — configured from files generated from the
-    layer registry (rebuilt here when their inputs changed)."""
-    from access.policy.gate import require_authorize
+    layer registry (rebuilt here when their inputs changed).
+
+    The dispatcher declares, as ``gate_mounts``, the adapters through which the policy gate and the authentication
+    middleware wrapped around it read, scope and refuse requests to each mount (``mapserver.gate``)."""
     from mapserver.build import ensure_built
+    from mapserver.gate import gate_mounts
+    from mapserver.gate.tiles import require_authorize
     from mapserver.mapproxy_config import make_tiles_app
     from mapserver.ogcapi import make_ogcapi_app
     from mapserver.ows import make_ows_app
@@ -40,4 +44,10 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     public_url = settings["server"].get("public_url")
     trusted = settings.get("auth", {}).get("trusted_proxies", [])
     mounts = {path: Advertise(mount, path, public_url=public_url, trusted=trusted) for path, mount in mounts.items()}
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounts)  # type: ignore[method-assign]
+    dispatcher = DispatcherMiddleware(app.wsgi_app, mounts)
+    adapters = gate_mounts(settings)
+    if {m.prefix for m in adapters} != set(mounts):  # a mount without an adapter would be read as a Flask route
+        raise RuntimeError(f"gate adapters {sorted(m.prefix for m in adapters)} do not match mounts {sorted(mounts)}")
+    dispatcher.gate_mounts = adapters  # type: ignore[attr-defined]
+    app.extensions["onemap.gate_mounts"] = adapters
+    app.wsgi_app = dispatcher  # type: ignore[method-assign]

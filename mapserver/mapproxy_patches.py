@@ -3,7 +3,7 @@
 With ``use_grid_names`` (one tile layer per layer and grid, keyed ``(name, grid)``), MapProxy 1.16/2.x asks the
 ``mapproxy.authorize`` hook about those keys but then rebuilds the list keyed by layer *name*, so every layer
 kept only its last grid (``/tiles/tms/1.0.0/`` listed ``districts/cgcs2000`` and not ``districts/webmercator``).
-This version keeps MapProxy's own keys; the hook answers by layer name (``access.policy.ogc_filter``).
+This version keeps MapProxy's own keys; the hook answers by layer name (``mapserver.gate.tiles``).
 """
 
 from __future__ import annotations

@@ -238,12 +238,13 @@ def check_request(params: list[tuple[str, str]], body: bytes, content_type: str,
 
 
 def exception_body(problem: RequestProblem) -> tuple[bytes, str]:
-    """An OGC exception document in the dialect of the service asked for (WMS by default)."""
+    """An OGC exception document in the dialect of the service asked for (WMS by default); the one place where
+    OneMap writes OGC exception XML, so the one place that escapes it."""
     locator = f" locator={quoteattr(problem.locator)}" if problem.locator else ""
     text = escape(problem.message)
     service = (problem.service or "").upper()
     version = problem.version or ""
-    if service in ("WFS", "WCS"):
+    if service in ("WFS", "WCS", "WMTS"):
         wcs2 = service == "WCS" and not version.startswith("1.")
         ns = "http://www.opengis.net/ows/2.0" if wcs2 else "http://www.opengis.net/ows/1.1"
         doc = (f'<?xml version="1.0" encoding="UTF-8"?>\n'

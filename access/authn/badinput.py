@@ -8,19 +8,22 @@
   reader that parses the body, so that the route can say which field was wrong (and sign-in can record its
   failure as a sign-in failure).
 
-Bodies are checked when they are JSON by their content type, and every body sent to the OGC API, whose processes
-and item writes parse the body as JSON whatever type it declares. The refusal speaks the dialect of the surface:
-problem+json on the REST API, an OGC API exception on ``/ogcapi``, an OGC exception report on ``/ows``.
+Bodies are checked when they are JSON by their content type, and every body sent to a mount that parses bodies as
+JSON whatever type they declare (the OGC API: its processes and item writes; ``Mount.reads_json_bodies``). The
+refusal speaks the dialect of the surface: problem+json on the REST API, the mount's own exception format on a mount
+(an OGC API exception on ``/ogcapi``, an OGC exception report on ``/ows``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from access.policy.classify import mount_of, read_body
+from access.policy.classify import read_body
+from access.policy.mounts import Mount, Refusal, mount_of
+from access.policy.refusal import respond, surface_of
 from core import jsonbody
 
 StartResponse = Callable[..., Any]
@@ -42,16 +45,17 @@ def _has_body(environ: dict[str, Any]) -> bool:
     return "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
 
 
-def _json_body(environ: dict[str, Any], path: str) -> bool:
+def _json_body(environ: dict[str, Any], mount: Mount | None) -> bool:
     if not _has_body(environ):
         return False
     if jsonbody.is_json_type(environ.get("CONTENT_TYPE")):
         return True
-    return mount_of(path)[0] == "/ogcapi"
+    return mount is not None and mount.reads_json_bodies
 
 
-def find(environ: dict[str, Any]) -> BadInput | None:
-    """The first thing wrong with the request that no route could handle, or None."""
+def find(environ: dict[str, Any], mounts: Sequence[Mount] = ()) -> BadInput | None:
+    """The first thing wrong with the request that no route could handle, or None (``mounts``: the services
+    mounted beside the Flask app)."""
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     if "\x00" in path:
         return BadInput(400, "nul_byte", "path", "the request path contains a NUL byte (%00)",
@@ -59,7 +63,8 @@ def find(environ: dict[str, Any]) -> BadInput | None:
     if b"\x00" in unquote_to_bytes(environ.get("QUERY_STRING") or ""):
         return BadInput(400, "nul_byte", "query", "a query parameter contains a NUL byte (%00)",
                         "查询参数中含有 NUL 字节（%00）")
-    if not _json_body(environ, path):
+    mount = mount_of(environ.get("PATH_INFO", "") or "/", mounts)[0]
+    if not _json_body(environ, mount):
         return None
     data = read_body(environ, jsonbody.MAX_JSON_BODY)  # put back for the route: it reads the same bytes again
     if data is None:
@@ -69,7 +74,7 @@ def find(environ: dict[str, Any]) -> BadInput | None:
     try:
         text = jsonbody.decode(data)
     except jsonbody.BadJSON as exc:
-        if mount_of(path)[0] is None:
+        if mount is None:
             return None  # the route's reader says so, in its own terms (a sign-in records a failed sign-in)
         return BadInput(400, exc.reason, "body", exc.message_en, exc.message_zh)
     if jsonbody.too_deep(text):
@@ -79,21 +84,15 @@ def find(environ: dict[str, Any]) -> BadInput | None:
 
 
 def refuse(environ: dict[str, Any], bad: BadInput, start_response: StartResponse,
-           headers: list[tuple[str, str]]) -> list[bytes]:
+           headers: list[tuple[str, str]], mounts: Sequence[Mount] = ()) -> list[bytes]:
     """Answer ``bad`` in the dialect of the surface the request was for (``headers`` are added)."""
-    from access.policy.gate import error_response, surface_of
-
-    surface = surface_of(environ)
-    ogc = surface not in ("rest", "page")
+    mount, surface = surface_of(environ, mounts)
+    ogc = mount is not None
     code = ("InvalidParameterValue" if ogc else "InvalidJson" if bad.where == "body" else "InvalidInput")
     if bad.status == 413:
         code = "NoApplicableCode" if ogc else "PayloadTooLarge"
-
-    def start(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        return start_response(status, [*response_headers, *headers], exc_info)
-
-    return error_response(start, environ, status=bad.status, code=code, message_en=bad.en, message_zh=bad.zh,
-                          surface=surface, locator=bad.where)
+    refusal = Refusal(bad.status, code, bad.en, bad.zh, locator=bad.where)
+    return respond(start_response, environ, refusal, mount=mount, surface=surface, headers=headers)
 
 
 __all__ = ["BadInput", "find", "refuse"]

@@ -25,7 +25,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -40,6 +40,8 @@ from access.authn.purge import AutoPurge
 from access.authn.throttle import RateLimiter
 from access.authn.users import get_user, identity_of
 from access.policy.grants import active_grants
+from access.policy.mounts import Mount, Refusal
+from access.policy.refusal import respond, surface_of
 from access.settings import AuthSettings
 from core.errors import preferred_language
 from core.identity import ANONYMOUS, ENVIRON_KEY
@@ -78,9 +80,14 @@ class _Reject(Exception):
 
 
 class AuthMiddleware:
-    def __init__(self, app: Callable[..., Iterable[bytes]], config: Mapping[str, Any]) -> None:
+    """``mounts``: the adapters of the services mounted beside Flask, for refusals in their dialect and the JSON
+    bodies they read; when not given, those the wrapped app declares (the policy gate's ``gate_mounts``)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], config: Mapping[str, Any], *,
+                 mounts: Sequence[Mount] | None = None) -> None:
         self.app = app
         self.config = config
+        self.mounts: tuple[Mount, ...] = tuple(mounts if mounts is not None else getattr(app, "gate_mounts", ()))
         self.settings = AuthSettings.from_config(config)
         self.limiter = RateLimiter(self.settings.rate_rules, lambda: self.engine)
         self.purge = AutoPurge(self.settings, lambda: self.engine)
@@ -105,7 +112,7 @@ class AuthMiddleware:
         try:
             self._rate_limit(environ, method, "ip")
             clear_cookie = self._authenticate(environ)
-            if (bad := badinput.find(environ)) is not None:
+            if (bad := badinput.find(environ, self.mounts)) is not None:
                 return ClosingIterator(self._refuse_input(environ, bad, start_response, clear_cookie),
                                        [audit.unbind_request])
             self._rate_limit(environ, method, "user")
@@ -235,24 +242,21 @@ class AuthMiddleware:
     # -- responses ----------------------------------------------------------------------------------------------
     def _reject(self, environ: dict[str, Any], rej: _Reject, start_response: StartResponse,
                 clear_cookie: bool) -> list[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path.startswith("/ows"):
-            body = (f'<?xml version="1.0" encoding="UTF-8"?><ows:ExceptionReport version="2.0.0" '
-                    f'xmlns:ows="http://www.opengis.net/ows/2.0"><ows:Exception exceptionCode="'
-                    f'{"NoApplicableCode" if rej.status >= 500 else "AccessDenied"}"><ows:ExceptionText>{rej.en}'
-                    f"</ows:ExceptionText></ows:Exception></ows:ExceptionReport>").encode()
-            ctype = "application/xml; charset=utf-8"
-        else:
-            lang_zh = preferred_language(environ.get("HTTP_ACCEPT_LANGUAGE")) != "en"
-            body = json.dumps({"type": "about:blank", "title": rej.code.replace("_", " "), "status": rej.status,
-                               "code": rej.code, "detail": rej.zh if lang_zh else rej.en},
-                              ensure_ascii=False).encode()
-            ctype = "application/problem+json"
-        headers = [("Content-Type", ctype), ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
-                   *rej.headers]
+        headers = list(rej.headers)
         if clear_cookie:
             headers.append(("Set-Cookie", sessions.expired_cookie(self.settings)))
-        start_response(f"{rej.status} {rej.code.replace('_', ' ').title()}", headers)
+        status_line = f"{rej.status} {rej.code.replace('_', ' ').title()}"
+        mount, surface = surface_of(environ, self.mounts)
+        if mount is not None:  # an OGC client gets the service's own exception format
+            code = "NoApplicableCode" if rej.status >= 500 else "AccessDenied"
+            refusal = Refusal(rej.status, code, rej.en, rej.zh)
+            return respond(start_response, environ, refusal, mount=mount, surface=surface, headers=headers,
+                           status_line=status_line)
+        lang_zh = preferred_language(environ.get("HTTP_ACCEPT_LANGUAGE")) != "en"
+        body = json.dumps({"type": "about:blank", "title": rej.code.replace("_", " "), "status": rej.status,
+                           "code": rej.code, "detail": rej.zh if lang_zh else rej.en}, ensure_ascii=False).encode()
+        start_response(status_line, [("Content-Type", "application/problem+json"), ("Content-Length", str(len(body))),
+                                     ("Cache-Control", "no-store"), *headers])
         return [body]
 
     def _refuse_input(self, environ: dict[str, Any], bad: badinput.BadInput, start_response: StartResponse,
@@ -264,7 +268,7 @@ class AuthMiddleware:
         except Exception:  # the refusal must still go out; the log says the record is missing
             log.exception("could not write the audit record of a refused request")
         headers = [("Set-Cookie", sessions.expired_cookie(self.settings))] if clear_cookie else []
-        return badinput.refuse(environ, bad, start_response, headers)
+        return badinput.refuse(environ, bad, start_response, headers, self.mounts)
 
     def _record_write(self, environ: Mapping[str, Any], method: str, status: int) -> None:
         if method not in UNSAFE:

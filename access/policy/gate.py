@@ -6,6 +6,10 @@ rows (the scope, handed to each service in the form it understands: a bound Auth
 substitution values for MapServer, an ``mapproxy.authorize`` hook with ``limited_to`` for MapProxy) → the answer,
 with capabilities documents cut down to what the caller may read.
 
+Everything about a mounted service — how it reads a request, how it takes the scope, which answers are cut down,
+how it says no — comes from the adapter the mount registers (:class:`~access.policy.mounts.Mount`, built by
+``mapserver.gate.gate_mounts``); this module decides, and knows no OGC software.
+
 The 401/403/404 rule, the same on every surface:
   * anonymous and not allowed → 401 (OGC endpoints add ``WWW-Authenticate: Basic`` so desktop GIS prompts);
   * signed in, but no rule lets the role do the action to the layer/module/page → 403;
@@ -19,34 +23,22 @@ Denials, rejected tampering and every export are written to the audit log.
 from __future__ import annotations
 
 import functools
-import html
-import json
 import logging
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode
 
-from access.policy import browser
-from access.policy.classify import Access, BadRequest, Classified, classify, mount_of
-from access.policy.ogc_filter import DistrictShapes, MapProxyAuthorizer, filter_capabilities
+from access.policy.classify import Access, BadRequest, Classified, classify
+from access.policy.mounts import Mount, Refusal, ResponseFilter, mount_of
+from access.policy.refusal import WWW_AUTHENTICATE, flask_surface, respond
 from access.policy.rules import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy
-from core.errors import PROBLEM_TYPE_BASE, preferred_language
 from core.identity import Identity, identity_from_environ
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-WWW_AUTHENTICATE = 'Basic realm="OneMap", charset="UTF-8"'
 MAX_CAPABILITIES = 16 << 20
-# Filter values on protected layers: parameters are bound or escaped downstream, but a quote, a statement
-# separator or a comment opener in a filter value is far more often an attack than a name; refuse and record it.
-_SUSPECT_LITERAL = re.compile(r"['\";\\\x00]|--|/\*")
-_SUSPECT_CQL = re.compile(r";|--|/\*|\x00")
-_LITERAL = re.compile(r"<(?:[\w.-]+:)?(Literal|ValueReference|PropertyName)\b[^>]*>(.*?)</", re.S)
 _ACTIONS_ZH = {"read": "查看", "write": "修改", "export": "导出", "admin": "管理", "execute": "运行", "audit": "审计"}
 
 Recorder = Callable[..., None]
@@ -89,89 +81,21 @@ def default_grants(identity: Identity, settings: dict[str, Any] | None = None) -
         return list(active_grants(identity.user_id, conn))
 
 
-def _lang(environ: dict[str, Any]) -> str:
-    return "en" if preferred_language(environ.get("HTTP_ACCEPT_LANGUAGE")) == "en" else "zh"
-
-
-def _surface(environ: dict[str, Any], service: str | None) -> str:
-    mount, _ = mount_of(environ.get("PATH_INFO", "") or "/")
-    if mount == "/ows":
-        return (service or "wms").lower()
-    if mount is not None:
-        return mount.strip("/")
-    return "rest" if (environ.get("PATH_INFO") or "").startswith("/api/") else "page"
-
-
-def surface_of(environ: dict[str, Any]) -> str:
-    """The surface a request is for by its path alone (page, rest, ogcapi, wms, tiles), for refusals that come
-    before the request is classified."""
-    return _surface(environ, None)
-
-
-def error_response(start_response: StartResponse, environ: dict[str, Any], *, status: int, code: str,
-                   message_en: str, message_zh: str, surface: str, locator: str | None = None,
-                   service: str | None = None, version: str | None = None) -> list[bytes]:
-    """A refusal in the dialect of the surface: OGC exception reports on OGC endpoints, problem+json elsewhere —
-    except to a person in a browser asking for a page: the sign-in page (401) or an HTML page (see access.policy.browser)."""
-    from mapserver.owscheck import RequestProblem, exception_body
-
-    if surface == "page" and browser.wants_html(environ):
-        if status == 401 and browser.is_navigation(environ):
-            return browser.login_redirect(start_response, environ)
-        return browser.error_page(start_response, environ, status, message_en if _lang(environ) == "en" else message_zh)
-    if surface in ("wms", "wfs", "wcs"):
-        body, ctype = exception_body(RequestProblem(status, code, locator, message_en, service or surface.upper(),
-                                                    version))
-    elif surface == "tiles":
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ows:ExceptionReport xmlns:ows="http://www.opengis.net/'
-                f'ows/1.1" version="1.0.0" xml:lang="en">\n  <ows:Exception exceptionCode="{code}">\n'
-                f"    <ows:ExceptionText>{html.escape(message_en)}</ows:ExceptionText>\n  </ows:Exception>\n"
-                f"</ows:ExceptionReport>\n").encode()
-        ctype = "text/xml; charset=UTF-8"
-    elif surface == "ogcapi":
-        body = json.dumps({"code": code, "type": code, "description": message_en}).encode()
-        ctype = "application/json"
-    else:
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", code).lower()
-        body = json.dumps({"type": PROBLEM_TYPE_BASE + snake, "title": HTTPStatus(status).phrase, "status": status,
-                           "detail": message_en if _lang(environ) == "en" else message_zh, "code": snake},
-                          ensure_ascii=False).encode()
-        ctype = "application/problem+json"
-    headers = [("Content-Type", ctype), ("Content-Length", str(len(body))), ("Cache-Control", "no-store")]
-    if status == 401 and surface not in ("rest", "page"):
-        headers.append(("WWW-Authenticate", WWW_AUTHENTICATE))
-    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-    return [body]
-
-
-def require_authorize(app: WSGIApp) -> WSGIApp:
-    """Wrap MapProxy so that it serves nothing unless the policy gate installed its ``mapproxy.authorize`` hook.
-
-    MapProxy authorises only when the hook is present; without this wrapper a MapProxy reached without the gate
-    (a mis-mounted app, a test, a second server) would serve every layer to everybody.
-    """
-    def closed(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if callable(environ.get("mapproxy.authorize")):
-            return app(environ, start_response)
-        log.error("tile request without the policy gate's authorisation hook refused: %s", environ.get("PATH_INFO"))
-        return error_response(start_response, environ, status=403, code="Forbidden", surface="tiles",
-                              message_en="the tile service serves nothing without its authorisation policy",
-                              message_zh="瓦片服务未加载授权策略，拒绝访问")
-
-    return closed
-
-
 class PolicyGate:
-    """WSGI middleware: every request is classified and decided by ``policy`` before it reaches ``app``."""
+    """WSGI middleware: every request is classified and decided by ``policy`` before it reaches ``app``.
+
+    ``mounts``: the adapters of the services mounted in ``app``; when not given, those ``app`` declares as its
+    ``gate_mounts`` attribute (app/mounts.py sets it on the dispatcher). A path under no mount is a Flask route.
+    """
 
     def __init__(self, app: WSGIApp, policy: Policy, *, settings: dict[str, Any] | None = None,
-                 grants: Callable[[Identity], Iterable[Any]] | None = None, recorder: Recorder | None = None,
-                 district_shapes: Callable[[frozenset[str]], Any] | None = None) -> None:
+                 mounts: Sequence[Mount] | None = None, grants: Callable[[Identity], Iterable[Any]] | None = None,
+                 recorder: Recorder | None = None) -> None:
         self.app, self.policy = app, policy
+        self.gate_mounts: tuple[Mount, ...] = tuple(mounts if mounts is not None else getattr(app, "gate_mounts", ()))
         self.grants = grants or functools.partial(default_grants, settings=settings)
         self.settings = settings
         self.recorder = recorder or functools.partial(default_recorder, settings=settings)
-        self.district_shapes = district_shapes or DistrictShapes(settings)
 
     # -- audit ------------------------------------------------------------------------------------------------------
     def audit(self, environ: dict[str, Any], identity: Identity, event: str, outcome: str, **details: Any) -> None:
@@ -197,13 +121,12 @@ class PolicyGate:
                       on_audit=lambda event, **d: self.audit(environ, identity, event, "denied", **d))
         environ[AUTHZ_ENVIRON_KEY] = authz
         try:
-            c = classify(environ, self.policy)
+            c = classify(environ, self.policy, self.gate_mounts)
         except BadRequest as exc:
             if exc.audit:
                 self.audit(environ, identity, exc.audit, "rejected", reason=exc.message, locator=exc.locator)
-            return error_response(start_response, environ, status=exc.status, code=exc.code, locator=exc.locator,
-                                  message_en=exc.message, message_zh=f"请求无效：{exc.message}",
-                                  surface=_surface(environ, exc.service), service=exc.service, version=exc.version)
+            return self._refuse(start_response, environ, c=None, refusal=Refusal(
+                exc.status, exc.code, exc.message, f"请求无效：{exc.message}", exc.locator, exc.service, exc.version))
         unknown = [a for a in c.accesses if a.target.name not in self.policy.names(a.target.kind)]
         if not c.accesses or unknown:
             # Nothing the policy knows of: answered here, never passed on (a route nobody wrote an entry for stays
@@ -211,43 +134,43 @@ class PolicyGate:
             what = str(unknown[0].target) if unknown else None
             self.audit(environ, identity, "unknown_resource", "denied", target=what, status=404,
                        reason="no policy entry for this request")
-            return error_response(start_response, environ, status=404, code="NotFound", surface=c.surface,
-                                  locator=unknown[0].target.name if unknown else None, service=c.service,
-                                  version=c.version, message_en=f"no such resource{': ' + what if what else ''}",
-                                  message_zh="请求的资源不存在")
+            return self._refuse(start_response, environ, c, Refusal(
+                404, "NotFound", f"no such resource{': ' + what if what else ''}", "请求的资源不存在",
+                unknown[0].target.name if unknown else None, c.service, c.version))
         for access in c.accesses:
             decision = authz.decide(access.action, access.target)
             if not decision.allowed:
                 return self._deny(environ, start_response, c, authz, access, decision)
         protected = [n for n in c.layers() if self.policy.layer_access.get(n) != "public"]
-        if protected and (suspect := self._suspect_filter(c)):
+        if protected and c.mount is not None and (suspect := c.mount.suspect_filter(c)):
             self.audit(environ, identity, "suspicious_filter", "rejected", target=f"layer:{protected[0]}",
                        value=suspect[:200])
-            return error_response(start_response, environ, status=400, code="InvalidParameterValue",
-                                  locator="filter", surface=c.surface, service=c.service, version=c.version,
-                                  message_en="filter values may not contain quotes, ';', '--' or '/*' on this layer",
-                                  message_zh="过滤条件含有不允许的字符（引号、分号或注释符）")
+            return self._refuse(start_response, environ, c, Refusal(
+                400, "InvalidParameterValue", "filter values may not contain quotes, ';', '--' or '/*' on this layer",
+                "过滤条件含有不允许的字符（引号、分号或注释符）", "filter", c.service, c.version))
         if c.export:
             for access in c.accesses:
                 if access.action == "export":
                     self.audit(environ, identity, "export", "allowed", target=str(access.target),
                                scope=authz.decide("export", access.target).scope.describe())
-        refusal = self._prepare(environ, c, authz)
-        if refusal is not None:
-            return refusal(start_response)
+        if c.mount is not None:
+            # the scope, handed to the service behind in the form it understands
+            refusal = c.mount.prepare(environ, c, authz,
+                                      lambda event, **d: self.audit(environ, identity, event, "denied", **d))
+            if refusal is not None:
+                return self._refuse(start_response, environ, c, refusal)
         return self._call(environ, start_response, c, authz, bool(protected and c.filters))
 
-    def _suspect_filter(self, c: Classified) -> str | None:
-        for text in c.filters:
-            if c.surface == "ogcapi":
-                if _SUSPECT_CQL.search(text):
-                    return text
-                continue
-            values = [text] if c.xml_body else [html.unescape(m.group(2)) for m in _LITERAL.finditer(text)]
-            for value in values:
-                if _SUSPECT_LITERAL.search(value):
-                    return value
-        return None
+    def _refuse(self, start_response: StartResponse, environ: dict[str, Any], c: Classified | None,
+                refusal: Refusal) -> list[bytes]:
+        """``refusal`` in the dialect of the surface (``c`` None: the request could not be classified)."""
+        if c is None:
+            path = environ.get("PATH_INFO", "") or "/"
+            mount = mount_of(path, self.gate_mounts)[0]
+            surface = mount.surface(refusal.service) if mount is not None else flask_surface(path)
+        else:
+            mount, surface = c.mount, c.surface
+        return respond(start_response, environ, refusal, mount=mount, surface=surface)
 
     def _deny(self, environ: dict[str, Any], start_response: StartResponse, c: Classified, authz: Authz,
               access: Access, decision: Decision) -> list[bytes]:
@@ -261,36 +184,8 @@ class PolicyGate:
         else:
             act = _ACTIONS_ZH.get(access.action, access.action)
             en, zh, code = f"your role may not {what}", f"无权{act}{access.target.name}", "Forbidden"
-        return error_response(start_response, environ, status=status, code=code, message_en=en, message_zh=zh,
-                              surface=c.surface, locator=access.target.name, service=c.service, version=c.version)
-
-    def _prepare(self, environ: dict[str, Any], c: Classified, authz: Authz) -> Callable[..., list[bytes]] | None:
-        """Hand the scope to the service behind; a refusal (callable) if the request cannot be served safely."""
-        if c.surface in ("wms", "wfs", "wcs"):
-            from mapserver.mapfile import scope_params
-
-            extra: dict[str, str] = {}
-            for name in c.layers():
-                if self.policy.layer_access.get(name) != "public":
-                    extra.update(scope_params(name, authz.scope(name)))
-            if c.describe_all:
-                visible = authz.visible_layers()
-                if visible != frozenset(self.policy.layer_access):
-                    if c.xml_body:
-                        return lambda sr: error_response(
-                            sr, environ, status=400, code="MissingParameterValue", locator="TypeName",
-                            surface=c.surface, service=c.service, version=c.version,
-                            message_en="name the feature types to describe", message_zh="请指定要描述的要素类型")
-                    key = "TYPENAME" if (c.version or "2").startswith("1") else "TYPENAMES"
-                    extra[key] = ",".join(sorted(visible))
-            if extra:
-                query = environ.get("QUERY_STRING") or ""
-                environ["QUERY_STRING"] = (query + "&" if query else "") + urlencode(extra)
-        elif c.surface == "tiles":
-            environ["mapproxy.authorize"] = MapProxyAuthorizer(
-                authz, self.district_shapes, lambda event, **d: self.audit(environ, authz.identity, event,
-                                                                            "denied", **d))
-        return None
+        return self._refuse(start_response, environ, c,
+                            Refusal(status, code, en, zh, access.target.name, c.service, c.version))
 
     def _call(self, environ: dict[str, Any], start_response: StartResponse, c: Classified, authz: Authz,
               filtered: bool) -> Iterable[bytes]:
@@ -309,14 +204,14 @@ class PolicyGate:
 
         token = CURRENT_AUTHZ.set(authz)
         try:
-            if c.request == "getcapabilities" and c.surface in ("wms", "wfs", "wcs"):
-                return self._filtered_capabilities(environ, relay, c, authz)
+            if c.mount is not None and (cut := c.mount.response_filter(c)) is not None:
+                return self._filtered(environ, relay, c, authz, cut)
             return self.app(environ, relay)
         finally:
             CURRENT_AUTHZ.reset(token)
 
-    def _filtered_capabilities(self, environ: dict[str, Any], start_response: StartResponse, c: Classified,
-                               authz: Authz) -> Iterable[bytes]:
+    def _filtered(self, environ: dict[str, Any], start_response: StartResponse, c: Classified, authz: Authz,
+                  cut: ResponseFilter) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -347,14 +242,14 @@ class PolicyGate:
             if size > MAX_CAPABILITIES:
                 raise ValueError(f"larger than {MAX_CAPABILITIES} bytes")
             if status.startswith("200"):
-                body = filter_capabilities(body, visible, everything=everything)
+                body = cut(body, frozenset(visible), everything)
         except ValueError as exc:  # never pass on a document we could not filter
             log.error("capabilities document refused: %s", exc)
-            return error_response(start_response, environ, status=502, code="NoApplicableCode", surface=c.surface,
-                                  service=c.service, version=c.version, message_en="the capabilities document could not be filtered",
-                                  message_zh="能力文档无法按权限过滤")
+            return self._refuse(start_response, environ, c, Refusal(
+                502, "NoApplicableCode", "the capabilities document could not be filtered", "能力文档无法按权限过滤",
+                service=c.service, version=c.version))
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
 
 
-__all__ = ["PolicyGate", "WWW_AUTHENTICATE", "default_recorder", "error_response", "require_authorize", "surface_of"]
+__all__ = ["PolicyGate", "WWW_AUTHENTICATE", "default_recorder"]

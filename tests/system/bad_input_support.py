@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from access.policy import classify
 from emergency.models import RESOURCE_LAYERS
 from layers.registry import default_registry
+from mapserver.gate import ows as ows_gate
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 INT64_OVER = str(1 << 63)
@@ -153,8 +153,8 @@ def _first_process() -> str:
 def ows_routes() -> Iterator[Route]:
     """Every request of every service the gate lets through to MapServer, on a public layer."""
     layer = sample_layer()
-    for service, requests in (("WMS", classify._WMS_REQUESTS), ("WFS", classify._WFS_REQUESTS),
-                              ("WCS", classify._WCS_REQUESTS)):
+    for service, requests in (("WMS", ows_gate.WMS_REQUESTS), ("WFS", ows_gate.WFS_REQUESTS),
+                              ("WCS", ows_gate.WCS_REQUESTS)):
         for request in sorted(requests):
             names = {"WMS": {"LAYERS": layer, "QUERY_LAYERS": layer, "LAYER": layer},
                      "WFS": {"TYPENAMES": f"onemap:{layer}"}, "WCS": {"COVERAGEID": "population"}}[service]

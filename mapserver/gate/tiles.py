@@ -1,80 +1,35 @@
-"""Scope for the parts of the OGC stack that take no SQL predicate: capabilities documents and MapProxy's tiles.
+"""The gate's adapter for ``/tiles`` (MapProxy), which serves one shared cache for everybody and so cannot filter rows.
 
-* Capabilities (WMS/WFS/WCS from MapServer) are rewritten to list only the layers and coverages the caller may
-  read, so QGIS never offers a layer that would answer 403.
-* MapProxy serves one shared cache for everybody, so it cannot filter rows: its ``mapproxy.authorize`` hook
-  allows or denies each tile layer, and for a district-scoped caller clips every tile to the union of their
-  districts (``limited_to``). A caller whose scope is an enterprise (a handful of points, not an area) gets no
-  tiles of scoped layers; WMS GetMap filters those exactly.
+Its ``mapproxy.authorize`` hook allows or denies each tile layer, and for a district-scoped caller clips every tile
+to the union of their districts (``limited_to``). A caller whose scope is an enterprise (a handful of points, not an
+area) gets no tiles of scoped layers; WMS GetMap filters those exactly. MapProxy authorises only when the hook is
+present, so the tile app is wrapped to serve nothing without it (:func:`require_authorize`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
-from lxml import etree
-
-from access.policy.rules import Authz, Target
+from access.policy.classify import Access, Classified
+from access.policy.mounts import Audit, Mount, Refusal
+from access.policy.refusal import respond
+from access.policy.rules import Authz, Policy, Target
 from core.scope import DISTRICT_KEY
+from mapserver.gate.ows import reject_reserved
+from mapserver.owscheck import RequestProblem, exception_body
 
 log = logging.getLogger(__name__)
 
-# Comments go: MapServer writes notes for the administrator there (its version and build options, a warning for each
-# hidden label layer, mapserver/labels.py), nothing a client needs.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                          remove_comments=True)
-_NAME_CHILD = {"Layer": ("Name",), "FeatureType": ("Name",), "CoverageSummary": ("CoverageId", "Identifier"),
-               "CoverageOfferingBrief": ("name",)}
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # MapProxy's tile layers that are not registry layers: the basemap (public layers only) and the optional 天地图.
 EXTERNAL_TILE_LAYERS = {"tianditu_vec": ()}
 _FEATURES = {"tms": "tile", "wmts": "tile", "kml": "tile", "wmts.featureinfo": "featureinfo", "wms.map": "map",
              "wms.featureinfo": "featureinfo", "wms.legendgraphic": "legendgraphic", "wms.capabilities": "map"}
-
-
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def _name_of(element: Any) -> str | None:
-    for child in element:
-        if _local(child.tag) in _NAME_CHILD[_local(element.tag)]:
-            return (child.text or "").strip().rsplit(":", 1)[-1].lower()
-    return None
-
-
-def filter_capabilities(body: bytes, visible: set[str] | frozenset[str], *, everything: bool) -> bytes:
-    """``body`` with every layer, feature type and coverage outside ``visible`` removed.
-
-    A WMS group layer (one holding other layers, e.g. the map's root "onemap") is kept for its children, but its
-    name is dropped unless the caller may read every layer: requesting it would draw them all.
-    Raises ValueError if ``body`` is not XML (the gate then refuses rather than pass it on unfiltered).
-    """
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise ValueError(f"capabilities are not XML: {exc}") from None
-    doomed, nameless = [], []
-    for element in root.iter():
-        tag = _local(element.tag)
-        if tag not in _NAME_CHILD:
-            continue
-        name = _name_of(element)
-        is_group = tag == "Layer" and any(_local(c.tag) == "Layer" for c in element)
-        if is_group:
-            if name is not None and not everything:
-                nameless.append(element)
-        elif name is not None and name not in visible:
-            doomed.append(element)
-    for element in doomed:
-        element.getparent().remove(element)
-    for element in nameless:
-        for child in list(element):
-            if _local(child.tag) == "Name":
-                element.remove(child)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 class DistrictShapes:
@@ -176,4 +131,43 @@ class MapProxyAuthorizer:
         return {"authorized": "partial", "layers": allowed}
 
 
-__all__ = ["DistrictShapes", "MapProxyAuthorizer", "filter_capabilities"]
+class TilesMount(Mount):
+    prefix = "/tiles"
+
+    def __init__(self, district_shapes: Callable[[frozenset[str]], Any]) -> None:
+        self.district_shapes = district_shapes
+
+    def classify(self, environ: dict[str, Any], rest: str, policy: Policy) -> Classified:
+        # MapProxy passes WMS parameters on to mapserv: the same keys are reserved for the gate as on /ows
+        reject_reserved(parse_qsl(environ.get("QUERY_STRING", "") or "", keep_blank_values=True), "WMTS", None)
+        return Classified("tiles", [Access("read", Target("service", "tiles"))], service="WMTS")
+
+    def prepare(self, environ: dict[str, Any], c: Classified, authz: Authz, audit: Audit) -> Refusal | None:
+        environ["mapproxy.authorize"] = MapProxyAuthorizer(authz, self.district_shapes, audit)
+        return None
+
+    def refusal_body(self, refusal: Refusal, surface: str) -> tuple[bytes, str]:
+        return exception_body(RequestProblem(refusal.status, refusal.code, refusal.locator, refusal.message_en,
+                                             "WMTS", "1.0.0"))
+
+
+def require_authorize(app: WSGIApp) -> WSGIApp:
+    """Wrap MapProxy so that it serves nothing unless the policy gate installed its ``mapproxy.authorize`` hook.
+
+    MapProxy authorises only when the hook is present; without this wrapper a MapProxy reached without the gate
+    (a mis-mounted app, a test, a second server) would serve every layer to everybody.
+    """
+    mount = TilesMount(DistrictShapes(None))
+
+    def closed(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if callable(environ.get("mapproxy.authorize")):
+            return app(environ, start_response)
+        log.error("tile request without the policy gate's authorisation hook refused: %s", environ.get("PATH_INFO"))
+        refusal = Refusal(403, "Forbidden", "the tile service serves nothing without its authorisation policy",
+                          "瓦片服务未加载授权策略，拒绝访问")
+        return respond(start_response, environ, refusal, mount=mount, surface="tiles")
+
+    return closed
+
+
+__all__ = ["DistrictShapes", "MapProxyAuthorizer", "TilesMount", "require_authorize"]
