@@ -112,12 +112,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from access.policy.gate import PolicyGate
     from access.policy.rules import load_policy
 
-    app.wsgi_app = PolicyGate(app.wsgi_app, load_policy(config=settings), settings=settings)  # type: ignore[method-assign]
+    gate_mounts = app.extensions["onemap.gate_mounts"]  # each mount's adapter: how the gate reads and refuses it
+    app.wsgi_app = PolicyGate(app.wsgi_app, load_policy(config=settings), settings=settings,  # type: ignore[method-assign]
+                              mounts=gate_mounts)
     # Authentication is outermost: it sets environ["onemap.identity"] for the gate on every request (and answers
     # 401 to bad credentials, CSRF, rate limits, and audits every write, mounts included).
     from access.authn.middleware import AuthMiddleware
 
-    app.wsgi_app = AuthMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
+    app.wsgi_app = AuthMiddleware(app.wsgi_app, settings, mounts=gate_mounts)  # type: ignore[method-assign]
     from app.compress import Gzip
 
     app.wsgi_app = Gzip(app.wsgi_app, prefixes=("/ogcapi", "/ows"))  # type: ignore[method-assign]

@@ -48,6 +48,5 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     adapters = gate_mounts(settings)
     if {m.prefix for m in adapters} != set(mounts):  # a mount without an adapter would be read as a Flask route
         raise RuntimeError(f"gate adapters {sorted(m.prefix for m in adapters)} do not match mounts {sorted(mounts)}")
-    dispatcher.gate_mounts = adapters  # type: ignore[attr-defined]
     app.extensions["onemap.gate_mounts"] = adapters
     app.wsgi_app = dispatcher  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ class Import:
     target: str        # dotted module imported
     in_function: bool  # a deferred import inside a function body
     line: int
+    type_only: bool = False  # under ``if TYPE_CHECKING:``: for annotations, never run
 
     @property
     def source_package(self) -> str:
@@ -60,11 +61,12 @@ def imports_of(path: Path) -> list[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[Import] = []
 
-    def visit(node: ast.AST, in_function: bool) -> None:
+    def visit(node: ast.AST, in_function: bool, type_only: bool = False) -> None:
         for child in ast.iter_child_nodes(node):
             deferred = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            typing_block = type_only or (isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
             if isinstance(child, ast.Import):
-                found.extend(Import(module, a.name, in_function, child.lineno) for a in child.names)
+                found.extend(Import(module, a.name, in_function, child.lineno, type_only) for a in child.names)
             elif isinstance(child, ast.ImportFrom):
                 target = _resolve(module, child, path.name == "__init__.py")
                 for alias in child.names:
@@ -72,8 +74,9 @@ def imports_of(path: Path) -> list[Import]:
                     candidate = f"{target}.{alias.name}"
                     is_module = (ROOT / candidate.replace(".", "/")).with_suffix(".py").exists() or \
                         (ROOT / candidate.replace(".", "/") / "__init__.py").exists()
-                    found.append(Import(module, candidate if is_module else target, in_function, child.lineno))
-            visit(child, deferred)
+                    found.append(Import(module, candidate if is_module else target, in_function, child.lineno,
+                                        type_only))
+            visit(child, deferred, typing_block)
 
     visit(tree, False)
     return [i for i in found if i.target_package in PACKAGES]
@@ -89,10 +92,10 @@ def package_graph(imports: list[Import]) -> Counter[tuple[str, str, bool]]:
 
 
 def module_cycles(imports: list[Import]) -> list[list[str]]:
-    """Strongly connected components (size > 1) of the module-level import graph."""
+    """Strongly connected components (size > 1) of the module-level import graph (type-only imports run never)."""
     graph: dict[str, set[str]] = {}
     for i in imports:
-        if not i.in_function and i.source != i.target:
+        if not i.in_function and not i.type_only and i.source != i.target:
             graph.setdefault(i.source, set()).add(i.target)
     index: dict[str, int] = {}
     low: dict[str, int] = {}

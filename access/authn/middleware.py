@@ -81,13 +81,13 @@ class _Reject(Exception):
 
 class AuthMiddleware:
     """``mounts``: the adapters of the services mounted beside Flask, for refusals in their dialect and the JSON
-    bodies they read; when not given, those the wrapped app declares (the policy gate's ``gate_mounts``)."""
+    bodies they read (app/mounts.py)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], config: Mapping[str, Any], *,
                  mounts: Sequence[Mount] | None = None) -> None:
         self.app = app
         self.config = config
-        self.mounts: tuple[Mount, ...] = tuple(mounts if mounts is not None else getattr(app, "gate_mounts", ()))
+        self.mounts: tuple[Mount, ...] = tuple(mounts or ())
         self.settings = AuthSettings.from_config(config)
         self.limiter = RateLimiter(self.settings.rate_rules, lambda: self.engine)
         self.purge = AutoPurge(self.settings, lambda: self.engine)

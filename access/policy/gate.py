@@ -84,15 +84,15 @@ def default_grants(identity: Identity, settings: dict[str, Any] | None = None) -
 class PolicyGate:
     """WSGI middleware: every request is classified and decided by ``policy`` before it reaches ``app``.
 
-    ``mounts``: the adapters of the services mounted in ``app``; when not given, those ``app`` declares as its
-    ``gate_mounts`` attribute (app/mounts.py sets it on the dispatcher). A path under no mount is a Flask route.
+    ``mounts``: the adapters of the services mounted in ``app`` (app/mounts.py). A path under no mount is a Flask
+    route.
     """
 
     def __init__(self, app: WSGIApp, policy: Policy, *, settings: dict[str, Any] | None = None,
                  mounts: Sequence[Mount] | None = None, grants: Callable[[Identity], Iterable[Any]] | None = None,
                  recorder: Recorder | None = None) -> None:
         self.app, self.policy = app, policy
-        self.gate_mounts: tuple[Mount, ...] = tuple(mounts if mounts is not None else getattr(app, "gate_mounts", ()))
+        self.gate_mounts: tuple[Mount, ...] = tuple(mounts or ())
         self.grants = grants or functools.partial(default_grants, settings=settings)
         self.settings = settings
         self.recorder = recorder or functools.partial(default_recorder, settings=settings)

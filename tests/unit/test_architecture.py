@@ -38,12 +38,23 @@ def test_nothing_outside_app_imports_app(package: str) -> None:
     assert offenders(lambda i: i.source_package == package and i.target_package == "app") == []
 
 
+def test_access_control_imports_only_the_kernel_and_the_layer_registry() -> None:
+    """The gate learns what it needs about each OGC mount from the mount's adapter, not from mapserver code."""
+    allowed = {"access", "core", "layers"}
+    assert offenders(lambda i: i.source_package == "access" and i.target_package not in allowed) == []
+
+
 @pytest.mark.parametrize("module", BUSINESS)
 def test_business_modules_import_no_console_and_no_other_module(module: str) -> None:
     allowed = {module, "core", "access", "layers"}
     # a module offering OGC processes builds them with the shared processor toolkit, and nothing else of mapserver
     assert offenders(lambda i: i.source_package == module and i.target_package not in allowed
                      and not i.target.startswith("mapserver.processes.base")) == []
+
+
+def test_the_ogc_package_does_not_import_business_modules() -> None:
+    """Processes are declared by the modules' manifests and loaded by name; mapserver never imports them."""
+    assert offenders(lambda i: i.source_package == "mapserver" and i.target_package in BUSINESS) == []
 
 
 @pytest.mark.parametrize("package", ["layers", "styles"])

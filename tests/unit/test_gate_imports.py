@@ -14,9 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("mapserver", "mapproxy", "pygeoapi", "owslib")
-# Imports still to go, each with where it goes; an entry that no longer matches an import fails, so the list
-# only shrinks. The policy validator learns the OGC process ids from the module manifests (issue 12, step 3).
-PENDING = {("access/policy/rules.py", "mapserver.processes"): "process ids from the module manifests"}
 
 
 def forbidden_imports(source: str, filename: str = "<source>") -> list[str]:
@@ -49,17 +46,9 @@ def test_the_access_package_is_there_to_check() -> None:
 @pytest.mark.parametrize("path", ACCESS_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_access_imports_no_ogc_software(path: Path) -> None:
     where = path.relative_to(ROOT).as_posix()
-    found = [hit for hit in forbidden_imports(path.read_text(encoding="utf-8"), str(path))
-             if (where, hit.split(": ", 1)[1]) not in PENDING]
+    found = forbidden_imports(path.read_text(encoding="utf-8"), str(path))
     assert found == [], f"{where} imports the OGC stack; what the gate needs comes from the mount's adapter " \
                         "(access/policy/mounts.py, mapserver/gate/)"
-
-
-@pytest.mark.parametrize(("where", "module"), sorted(PENDING))
-def test_every_pending_import_is_still_there(where: str, module: str) -> None:
-    hits = forbidden_imports((ROOT / where).read_text(encoding="utf-8"))
-    assert any(hit.split(": ", 1)[1] == module for hit in hits), f"{where} no longer imports {module}: drop it " \
-                                                                  "from PENDING"
 
 
 @pytest.mark.parametrize("source", [

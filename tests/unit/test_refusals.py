@@ -51,10 +51,10 @@ def test_a_refusal_quotes_its_message_exactly_in_every_dialect(mount: Any, servi
 
 @pytest.mark.parametrize("path", ["/ows", "/ows/styles/x.sld", "/ogcapi/collections", "/tiles/wmts/1.0.0/x.png"])
 def test_the_authentication_middleware_refuses_on_a_mount_in_its_dialect_and_escapes(path: str) -> None:
-    class Mounted:  # the wrapped app declares its mounts, as the policy gate does
-        gate_mounts = MOUNTS
+    class Mounted:  # the wrapped app (the policy gate and the mounts behind it)
+        pass
 
-    middleware = AuthMiddleware(Mounted(), load_config())
+    middleware = AuthMiddleware(Mounted(), load_config(), mounts=MOUNTS)
     sent: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
