@@ -118,7 +118,9 @@ def test_the_boot_json_lists_the_console_script_and_it_is_served(dispatcher) -> 
     emergency_url = "/static/modules/emergency/console.js"
     assert toy_url in plugins and emergency_url in plugins
     assert plugins.index(emergency_url) < plugins.index(toy_url)  # installed modules first, extra ones after
+    page = dispatcher.get("/").get_data(as_text=True)
     for url in plugins:
+        assert f'<link rel="modulepreload" href="{url}">' in page  # fetched beside main.js, not after it ran
         script = dispatcher.get(url)
         assert script.status_code == 200, url
         assert script.mimetype == "text/javascript"
