@@ -15,16 +15,18 @@ WORKDIR /opt/onemap
 COPY scripts/ scripts/
 RUN scripts/install-system.sh && rm -rf /var/lib/apt/lists/*
 
-COPY setup.cfg pyproject.toml README.md Makefile ./
-COPY app/ app/
-COPY layers/ layers/
-COPY styles/ styles/
-COPY mapserver/ mapserver/
-COPY supervision/ supervision/
-COPY emergency/ emergency/
-COPY data/ data/
-RUN PYTHON=/usr/local/bin/python3.12 make venv
+# Build the wheel in a throw-away stage of the same image and install only the wheel: the image holds no source tree.
+COPY . /tmp/src
+RUN /usr/local/bin/python3.12 -m venv /opt/onemap/venv \
+ && /opt/onemap/venv/bin/pip install -q --disable-pip-version-check setuptools wheel \
+ && /opt/onemap/venv/bin/pip wheel -q --no-deps --no-build-isolation -w /tmp/dist /tmp/src \
+ && /opt/onemap/venv/bin/pip install -q --disable-pip-version-check /tmp/dist/onemap-*.whl \
+ && rm -rf /tmp/src /tmp/dist
 
+# var/ (private cluster, generated configs, tile caches) lives under ONEMAP_HOME; mount a volume there to keep it.
+ENV ONEMAP_HOME=/var/lib/onemap PATH=/opt/onemap/venv/bin:$PATH
+RUN mkdir -p /var/lib/onemap
+VOLUME /var/lib/onemap
 EXPOSE 8000
-# `make run` builds the demo city on first start (into the container's var/) and serves it.
-CMD ["make", "run"]
+# The demo city is built on first start (into ONEMAP_HOME/var) and served.
+CMD ["sh", "-c", "onemap config check && onemap demo build --if-missing && onemap serve --port ${PORT}"]

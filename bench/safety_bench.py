@@ -34,7 +34,7 @@ class Case:
 
 def _cases() -> list[Case]:
     from emergency.consequence import plume, vce
-    from mapserver.processes.safety import GaussianPlumeProcessor, VceOverpressureProcessor
+    from emergency.processes import GaussianPlumeProcessor, VceOverpressureProcessor
 
     chlorine_10_ppm = plume.ppm_to_mg_m3(10.0, 70.9) / 1000.0  # g/m³
     footprint_args = dict(source_lon=116.40, source_lat=39.90, wind_from_deg=270.0, threshold_g_m3=chlorine_10_ppm,

@@ -21,6 +21,7 @@ import jsonschema
 from core.errors import DomainError
 from core.yamlload import YamlProblem, read_yaml
 
+# Where the packages live: the checkout in development, site-packages when installed from the wheel.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_PATH = Path(__file__).with_name("default_config.yaml")
 
@@ -341,4 +342,15 @@ def public_url(config: dict[str, Any]) -> str:
 
 def resolve_path(value: str) -> Path:
     path = Path(value)
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else base_dir() / path
+
+
+def base_dir() -> Path:
+    """What relative paths in the configuration (``var/``, ``paths.var``) are relative to: ``ONEMAP_HOME`` when set,
+    else the checkout (a source tree), else the working directory (an installed wheel: never site-packages)."""
+    home = os.environ.get("ONEMAP_HOME")
+    if home:
+        return Path(home).resolve()
+    if (PROJECT_ROOT / "setup.cfg").is_file():
+        return PROJECT_ROOT
+    return Path.cwd()

@@ -11,6 +11,10 @@ MANIFEST = Manifest(
     console_scripts=("emergency:static/console.js",),  # its panel buttons, intake and nearest resources
     realtime_topics=tuple(EVENT_TYPES),
     model_modules=("emergency.models",),
+    processes={
+        "gaussian-plume": "emergency.processes.GaussianPlumeProcessor",
+        "vce-overpressure": "emergency.processes.VceOverpressureProcessor",
+    },
     config="emergency.config:SECTION",
     policy="emergency:policy.yaml",
     requires=("access",),

@@ -6,11 +6,6 @@ MANIFEST = Manifest(
     name="ogc",
     label={"zh-CN": "OGC 服务", "en": "OGC services"},
     cli_groups=("mapserver.cli:tiles",),
-    processes={
-        "coordinate-convert": "mapserver.processes.safety.CoordinateConvertProcessor",
-        "hazard-source-grading": "mapserver.processes.safety.HazardSourceGradingProcessor",
-        "gaussian-plume": "mapserver.processes.safety.GaussianPlumeProcessor",
-        "vce-overpressure": "mapserver.processes.safety.VceOverpressureProcessor",
-    },
+    processes={"coordinate-convert": "mapserver.processes.coordinates.CoordinateConvertProcessor"},
     requires=("layers",),
 )

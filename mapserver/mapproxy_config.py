@@ -12,7 +12,7 @@ import os
 import re
 import stat
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -220,15 +220,6 @@ def make_tiles_app(config_path: Path | str) -> WSGIApp:
 
     mapproxy_patches.install()
     return TilesGuard(make_wsgi_app(str(config_path), reloader=False), max_size=MAX_OUTPUT_PIXELS[0])
-
-
-def load_mapproxy(settings: Mapping[str, Any]) -> Any:
-    """MapProxy's ProxyConfiguration from the generated files (rebuilt first if their inputs changed)."""
-    from mapproxy.config.loader import load_configuration
-
-    from mapserver.build import ensure_built
-
-    return load_configuration(str(ensure_built(settings)["mapproxy.mapproxy"]))
 
 
 def tile_manager(conf: Any, layer: str, grid: str) -> Any:

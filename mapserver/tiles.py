@@ -244,7 +244,7 @@ def seed(config: Mapping[str, Any], layers: Sequence[str], *, bbox: Sequence[flo
     chosen, grid_names = check_layers(layers), check_grids(grids)
     levels = check_zooms(zooms, grid_names)
     area = resolve_area(config, bbox=bbox, district_code=district_code)
-    conf = mpc.load_mapproxy(config)
+    conf = load_mapproxy(config)
     report = SeedReport(chosen, grid_names, zooms, area)
     jobs = [(layer, grid) for layer in chosen for grid in grid_names]
     bar = _Progress(progress, "seed")
@@ -372,7 +372,7 @@ def export(config: Mapping[str, Any], layer: str, *, bbox: Sequence[float] | Non
                            "cgcs2000 网格第 0 级超出 ±90°，无法写入 GeoPackage；请从第 1 级开始")
     dest = _check_dest(dest, overwrite)
     area = resolve_area(config, bbox=bbox, district_code=district_code)
-    conf = mpc.load_mapproxy(config)
+    conf = load_mapproxy(config)
     partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
     bar = _Progress(progress, "export")
     written = 0
@@ -400,3 +400,12 @@ def export(config: Mapping[str, Any], layer: str, *, bbox: Sequence[float] | Non
     finally:
         bar.close()
     return ExportReport(layer, grid, kind, dest, zooms, area, written, dest.stat().st_size)
+
+
+def load_mapproxy(settings: Mapping[str, Any]) -> Any:
+    """MapProxy's ProxyConfiguration from the generated files (rebuilt first if their inputs changed)."""
+    from mapproxy.config.loader import load_configuration
+
+    from mapserver.build import ensure_built
+
+    return load_configuration(str(ensure_built(settings)["mapproxy.mapproxy"]))

@@ -1,8 +1,9 @@
 """The console's own panel sections, registered through the same hook as any business module.
 
-enterprises → its major hazard sources and its incidents; hazard sources → chemical inventory (q/Q per
-GB 18218) and sensors; depots → stock. Registered by the console itself (app/console/views.py). Linked rows of other layers
-(hazard sources, incidents, sensors) are limited to the caller's data scope through ``ctx.access``.
+enterprises → its major hazard sources and its incidents; hazard sources → sensors; depots → stock (a hazard
+source's chemical inventory is the hazard source module's: supervision/hazard_sources/console.py). Registered by
+the console itself (app/console/views.py). Linked rows of other layers (hazard sources, incidents, sensors) are
+limited to the caller's data scope through ``ctx.access``.
 """
 
 from __future__ import annotations
@@ -46,18 +47,6 @@ def enterprise_incidents(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
                   ("status", "状态", "Status")], rows, link_layer="incidents")
 
 
-def hazard_source_chemicals(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
-    # q/Q is the ratio GB 18218 sums into S; the largest terms are what an inspector checks first.
-    rows = ctx.conn.execute(text(
-        "SELECT c.chemical_name, c.cas, c.quantity_t, c.critical_quantity_t, "
-        "round((c.quantity_t / c.critical_quantity_t)::numeric, 3) AS q_over_q "
-        "FROM hazard_source_chemicals c JOIN hazard_sources h ON h.code = c.hazard_source_code "
-        "WHERE h.id = :id ORDER BY c.quantity_t / c.critical_quantity_t DESC"), {"id": feature_id}).mappings()
-    return table([("chemical_name", "危险化学品", "Chemical"), ("cas", "CAS号", "CAS"),
-                  ("quantity_t", "最大储存量(吨)", "Max. stored (t)"),
-                  ("critical_quantity_t", "临界量(吨)", "Critical quantity (t)"), ("q_over_q", "q/Q", "q/Q")], rows)
-
-
 def hazard_source_sensors(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
     scope, params = ctx.access.where("sensors", alias="s")
     rows = ctx.conn.execute(text(
@@ -83,8 +72,6 @@ def register() -> None:
                            enterprise_hazard_sources, order=10, requires=("hazard_sources",))
     register_panel_section("enterprises", "incidents", "突发事件", "Incidents", enterprise_incidents, order=20,
                            requires=("incidents",))
-    register_panel_section("hazard_sources", "chemicals", "危险化学品", "Chemicals", hazard_source_chemicals,
-                           order=10)
     register_panel_section("hazard_sources", "sensors", "在线监测点", "Sensors", hazard_source_sensors, order=20,
                            requires=("sensors",))
     register_panel_section("depots", "inventory", "储备物资", "Stock", depot_inventory, order=10)

@@ -2,7 +2,7 @@
 
 Every unit holds GB 18218-2018 Table 1 substances chosen to suit its firm's industry, in quantities drawn so
 that S = Σ q/Q lands between 1 and ~60 (so each unit is a major hazard source). S, R and the grade are then
-computed by ``supervision.gb18218.assess`` — the same code the product uses — from the stored inventory and
+computed by ``supervision.hazard_sources.gb18218.assess`` — the same code the product uses — from the stored inventory and
 the exposed population, so the demo data agree with the standard and with the application.
 
 Exposed population (persons within 500 m, Table 5's α) is approximated as the residents of the population
@@ -72,7 +72,7 @@ class HazardSources:
 
 
 def _table1_by_cas() -> dict[str, dict]:
-    from supervision.gb18218 import list_table1_chemicals, resolve_chemical
+    from supervision.hazard_sources.gb18218 import list_table1_chemicals, resolve_chemical
 
     out = {}
     records = {r["no"]: r for r in list_table1_chemicals()}
@@ -86,7 +86,7 @@ def _table1_by_cas() -> dict[str, dict]:
 def _inventory(rng: np.random.Generator, chosen: list[dict], share: np.ndarray, r_range: tuple[float, float],
                exposed: int) -> list[dict]:
     """Quantities that put R = α·Σβ·q/Q inside ``r_range`` (log-uniform), never letting S = Σ q/Q drop below 1."""
-    from supervision.gb18218 import alpha_for_population, resolve_chemical
+    from supervision.hazard_sources.gb18218 import alpha_for_population, resolve_chemical
 
     beta = np.array([resolve_chemical({"table1_no": c["no"], "quantity_t": 1.0}).beta for c in chosen])
     r_target = float(np.exp(rng.uniform(np.log(r_range[0]), np.log(r_range[1]))))
@@ -102,7 +102,7 @@ def _round_up(q: float) -> float:
 
 def build_hazard_sources(rng: np.random.Generator, atlas: Atlas, firms: Enterprises, targets_xy: np.ndarray,
                          targets_pop: np.ndarray, scale: int) -> HazardSources:
-    from supervision.gb18218 import assess
+    from supervision.hazard_sources.gb18218 import assess
 
     table1 = _table1_by_cas()
     n = PER_SCALE * scale

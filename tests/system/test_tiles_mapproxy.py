@@ -29,7 +29,8 @@ from core.config import load_config
 from core.errors import Conflict, DomainError, InvalidInput
 from layers.registry import default_registry
 from mapserver import tiles
-from mapserver.mapproxy_config import cache_path, load_mapproxy, tile_manager, tiled_layers
+from mapserver.mapproxy_config import cache_path, tile_manager, tiled_layers
+from mapserver.tiles import load_mapproxy
 
 REGISTRY = default_registry()
 TILED = tiled_layers(REGISTRY)

@@ -273,7 +273,7 @@ def test_enterprises_cluster_in_parks_and_along_roads(city: City) -> None:
 
 
 def test_hazard_sources_are_major_and_graded_by_gb18218(city: City) -> None:
-    from supervision.gb18218 import assess, list_table1_chemicals
+    from supervision.hazard_sources.gb18218 import assess, list_table1_chemicals
 
     table1 = {(c["name_zh"], c["cas"]): c["critical_quantity_t"] for c in list_table1_chemicals()}
     stock: dict[str, list[dict]] = {}

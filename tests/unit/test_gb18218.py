@@ -1,4 +1,4 @@
-"""GB 18218-2018 identification and grading (supervision.gb18218)."""
+"""GB 18218-2018 identification and grading (supervision.hazard_sources.gb18218)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import InvalidInput
-from supervision.gb18218 import (
+from supervision.hazard_sources.gb18218 import (
     CATEGORIES,
     TABLE1,
     alpha_for_population,

@@ -1,4 +1,4 @@
-"""pygeoapi process plugins (mapserver.processes.safety), called through execute() and through pygeoapi."""
+"""The OGC API processes every module declares (mapserver.processes.base processors), called through execute() and through pygeoapi."""
 
 from __future__ import annotations
 
@@ -14,12 +14,9 @@ from core.geo.coords import wgs84_to_gcj02
 from core.manifest import collect
 from emergency.consequence.plume import concentration
 from emergency.consequence.vce import overpressure_kpa
-from mapserver.processes.safety import (
-    CoordinateConvertProcessor,
-    GaussianPlumeProcessor,
-    HazardSourceGradingProcessor,
-    VceOverpressureProcessor,
-)
+from emergency.processes import GaussianPlumeProcessor, VceOverpressureProcessor
+from mapserver.processes.coordinates import CoordinateConvertProcessor
+from supervision.hazard_sources.processes import HazardSourceGradingProcessor
 
 PROCESSES = dict(collect(None, "processes"))  # every installed module's processes
 SOURCE = {"type": "Point", "coordinates": [116.40, 39.90]}

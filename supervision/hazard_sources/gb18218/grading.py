@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.errors import InvalidInput, range_text, require_number
-from supervision.gb18218.tables import (
+from supervision.hazard_sources.gb18218.tables import (
     ADDITIONAL_CAS,
     ADDITIONAL_NAMES,
     ALPHA_BANDS,

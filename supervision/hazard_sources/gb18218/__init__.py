@@ -1,6 +1,6 @@
 """GB 18218-2018 major hazard source identification and grading (pure library, no Flask)."""
 
-from supervision.gb18218.grading import (
+from supervision.hazard_sources.gb18218.grading import (
     Assessment,
     ChemicalLine,
     alpha_for_population,
@@ -8,7 +8,7 @@ from supervision.gb18218.grading import (
     grade_for_r,
     resolve_chemical,
 )
-from supervision.gb18218.tables import CATEGORIES, TABLE1, list_table1_chemicals
+from supervision.hazard_sources.gb18218.tables import CATEGORIES, TABLE1, list_table1_chemicals
 
 __all__ = [
     "CATEGORIES",

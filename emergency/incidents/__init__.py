@@ -1,0 +1,1 @@
+"""Incidents: intake, follow-up reports, status, history."""

@@ -1,0 +1,1 @@
+"""Emergency resources: teams, depots, shelters, experts; stock and imports."""
