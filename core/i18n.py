@@ -79,7 +79,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "zoom": ("级别", "Zoom"),
     "permalink": ("复制链接", "Copy link"),
     "copied": ("已复制", "Copied"),
-    # emergency: intake (接报), incident actions, nearest resources, dispatch (app/static/console/emergency.js)
+    # emergency: intake (接报), incident actions, nearest resources, dispatch (emergency/static/console.js)
     "intake": ("接报", "New incident"),
     "intake_title": ("突发事件接报", "Incident intake"),
     "intake_pick_hint": ("在地图上单击事发位置", "Click the map where it happened"),
@@ -199,7 +199,7 @@ ENUM_LABELS: dict[str, dict[str | int, tuple[str, str]]] = {
                    "electrical": ("电气", "Electrical"), "special_equipment": ("特种设备", "Special equipment")},
     "response_level": {1: ("Ⅰ级", "Level I"), 2: ("Ⅱ级", "Level II"), 3: ("Ⅲ级", "Level III"),
                        4: ("Ⅳ级", "Level IV")},
-    # emergency codes (no layer field carries these names: the panel sections and emergency.js read them)
+    # emergency codes (no layer field carries these names: the panel sections and the emergency plug-in read them)
     "incident_kind": {"fire": ("火灾", "Fire"), "explosion": ("爆炸", "Explosion"), "leak": ("泄漏", "Leak"),
                       "poisoning": ("中毒窒息", "Poisoning"), "collapse": ("坍塌", "Collapse"),
                       "traffic": ("交通", "Traffic"), "other": ("其他", "Other")},

@@ -41,7 +41,7 @@ class Manifest:
     label: Mapping[str, str] = field(default_factory=dict)       # {"zh-CN": ..., "en": ...}
     blueprints: tuple[str, ...] = ()                  # Flask blueprints
     panel_sections: tuple[str, ...] = ()              # register() functions calling core.panels.register_panel_section
-    console_scripts: tuple[str, ...] = ()             # ES modules the console loads (static URL paths under /)
+    console_scripts: tuple[str, ...] = ()             # "package:static/x.js": ES modules the console loads (below)
     realtime_topics: tuple[str, ...] = ()             # event type prefixes it publishes ("incident.", "order.")
     cli_groups: tuple[str, ...] = ()                  # click groups added to ``onemap``
     model_modules: tuple[str, ...] = ()               # modules with define_tables(metadata)
@@ -53,6 +53,36 @@ class Manifest:
     demo_loader: str | None = None                    # fn(connection, rng) -> None: the module's demo rows
     requires: tuple[str, ...] = ()                    # names of manifests this one needs
 
+
+
+# -- console scripts -------------------------------------------------------------------------------------------
+# A module ships the console's front-end for its panels as ES modules in its own package, under ``static/``, and names
+# them in ``console_scripts`` as ``"package:static/file.js"``. The console serves a package's ``static/`` folder at
+# ``<root>static/modules/<package>/`` (app/console/views.py) and its boot JSON lists the URLs of every active
+# manifest's scripts; main.js ``import()``s each one and calls its plug-in interface (app/static/console/main.js):
+#
+#     export function init(map, host) -> {isPicking?(), noteSearchResult?(result), onLiveEvent?(event)}
+#
+# Being served one folder level below the console's own modules, a plug-in imports the console's shared modules
+# (boot.js, panel.js, projection.js) as ``"../../console/boot.js"``: the same URL, hence the same module instance
+# (one panel, one BOOT) as main.js.
+STATIC_DIR = "static"
+STATIC_URL = "static/modules"
+
+
+def console_script_path(reference: str) -> tuple[str, str]:
+    """``"package:static/a/b.js"`` -> ``("package", "a/b.js")``: the package and the file inside its static folder."""
+    package, _, relative = reference.partition(":")
+    folder, _, filename = relative.partition("/")
+    if not package or folder != STATIC_DIR or not filename.endswith(".js") or ".." in filename.split("/"):
+        raise ValueError(f"console script {reference!r} is not 'package:{STATIC_DIR}/<file>.js'")
+    return package, filename
+
+
+def console_script_url(reference: str) -> str:
+    """The script's URL below the application root (no leading slash)."""
+    package, filename = console_script_path(reference)
+    return f"{STATIC_URL}/{package}/{filename}"
 
 
 def resource(reference: str) -> Path:
@@ -125,6 +155,22 @@ def check(found: Iterable[Manifest]) -> list[str]:
     for m in names.values():
         problems.extend(f"module {m.name!r} requires module {r!r}, which is not active"
                         for r in m.requires if r not in names)
+        problems.extend(_script_problems(m))
+    return problems
+
+
+def _script_problems(m: Manifest) -> list[str]:
+    """A console script must name a file of the package's static folder that exists (the console loads it)."""
+    problems = []
+    for reference in m.console_scripts:
+        try:
+            console_script_path(reference)
+            missing = not resource(reference).is_file()
+        except (ValueError, ImportError) as exc:
+            problems.append(f"module {m.name!r}: {exc}")
+            continue
+        if missing:
+            problems.append(f"module {m.name!r}: console script {reference!r} does not exist")
     return problems
 
 
@@ -142,5 +188,5 @@ def collect(config: Mapping[str, Any] | None, part: str) -> list[Any]:
     return out
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Manifest", "ManifestError", "check", "collect", "installed_references", "load",
-           "manifests", "resource"]
+__all__ = ["ENTRY_POINT_GROUP", "STATIC_DIR", "STATIC_URL", "Manifest", "ManifestError", "check", "collect",
+           "console_script_path", "console_script_url", "installed_references", "load", "manifests", "resource"]

@@ -6,8 +6,8 @@ depot of a material request are part of the incident's record: whoever may read 
 (a district regulator must know which city team is coming to their scene), as the incident API and its live events
 say too. The resource's own record — location, members, phone, stock — opens only inside the caller's read scope
 (``ctx.access``): outside it the row carries no id and no link.
-The action buttons (lifecycle moves, 续报, dispatch, order status) are drawn by the console's ``emergency.js``
-from the raw codes these rows carry (``status_code``, ``next``, ``order_id``).
+The action buttons (lifecycle moves, 续报, dispatch, order status) are drawn by the module's console plug-in
+(``static/console.js``) from the raw codes these rows carry (``status_code``, ``next``, ``order_id``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ MANIFEST = Manifest(
     label={"zh-CN": "应急指挥", "en": "Emergency command"},
     blueprints=("emergency.views:bp",),
     panel_sections=("emergency.console:register",),
+    console_scripts=("emergency:static/console.js",),  # its panel buttons, intake and nearest resources
     realtime_topics=tuple(EVENT_TYPES),
     model_modules=("emergency.models",),
     processes={

@@ -10,7 +10,16 @@ import datetime as dt
 import math
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from flask.blueprints import BlueprintSetupState
 
 from access import audit
@@ -82,10 +91,30 @@ def float_arg(name: str, default: float | None = None) -> float:
     return number
 
 
+def console_scripts() -> list[str]:
+    """The URLs of the console scripts of every active module (``Manifest.console_scripts``), in manifest order."""
+    from core.manifest import collect, console_script_url
+
+    return [app_root() + console_script_url(ref) for ref in collect(current_app.config["ONEMAP"], "console_scripts")]
+
+
 @bp.get("/")
 def index() -> str:
     boot = page_boot("console")
+    boot["plugins"] = console_scripts()  # main.js imports each (its plug-in interface: core/manifest.py)
     return render_template("console/index.html", boot=boot, s=boot["strings"], lang=boot["lang"])
+
+
+@bp.get("/static/modules/<package>/<path:filename>")
+def module_static(package: str, filename: str) -> Response:
+    """A module's console scripts, from its own package's ``static/`` folder. Only packages that an active manifest
+    names in ``console_scripts`` are served: a package name in the URL never reaches any other folder."""
+    from core.manifest import STATIC_DIR, collect, console_script_path, resource
+
+    packages = {console_script_path(ref)[0] for ref in collect(current_app.config["ONEMAP"], "console_scripts")}
+    if package not in packages:
+        abort(404)
+    return send_from_directory(resource(f"{package}:{STATIC_DIR}"), filename)
 
 
 @bp.get("/api/console/layers")

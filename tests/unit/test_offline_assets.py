@@ -22,11 +22,16 @@ from babel import Locale
 from pygeoapi import l10n
 from pygeoapi.util import render_j2_template
 
+from core.manifest import STATIC_DIR, collect, console_script_path, resource
+
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = ROOT / "mapserver" / "pygeoapi_templates"
 STOCK = Path(pygeoapi.__file__).with_name("templates")
 VENDOR = ROOT / "app" / "static" / "vendor"
-OWN_DIRS = (ROOT / "app" / "templates", ROOT / "app" / "static")
+# our pages and scripts, and the static folder of every installed module's console scripts (Manifest.console_scripts)
+MODULE_STATIC_DIRS = tuple(sorted({resource(f"{console_script_path(ref)[0]}:{STATIC_DIR}")
+                                   for ref in collect(None, "console_scripts")}))
+OWN_DIRS = (ROOT / "app" / "templates", ROOT / "app" / "static", *MODULE_STATIC_DIRS)
 HELPERS = {"_onemap.html"}  # files in OVERRIDES that are not overrides of a stock template
 
 WEB_SUFFIXES = {".html", ".htm", ".j2", ".jinja", ".jinja2", ".xml", ".svg", ".js", ".mjs", ".cjs", ".css"}
@@ -205,6 +210,8 @@ def test_checker_fails_on_a_template_with_a_cdn_script(tmp_path: Path) -> None:
 def test_own_templates_and_static_files_load_nothing_remote() -> None:
     files = own_files()
     assert any(p.is_relative_to(OVERRIDES) for p in files), "no pygeoapi overrides found"
+    # the modules' console plug-ins are served as our own scripts: they are read too
+    assert ROOT / "emergency" / "static" / "console.js" in files
     findings = [f for p in files for f in find_external_loads(p.read_text(encoding="utf-8"), _rel(p))]
     assert not findings, "remote resources (vendor them under app/static/vendor/):\n" + "\n".join(map(str, findings))
 

@@ -1,8 +1,8 @@
 // The one-map console: wires the map, layer tree, panel, search, tools, statistics, status bar and permalink.
 // `window.onemap` exposes the map and load/render state for the browser tests and the benchmark.
+// Business modules add their part through console plug-ins (BOOT.plugins, from their manifests), loaded below.
 
-import { BOOT, L, api, enumLabel, t, toast } from "./boot.js";
-import { initEmergency, isPicking, noteSearchResult, onLiveEvent } from "./emergency.js";
+import { BOOT, api, t, toast } from "./boot.js";
 import { createLayers, identifiableRasterLayers, loadStats, refreshLive } from "./layers.js";
 import { buildLayerTree, refreshLegends, updateZoomHints } from "./layertree.js";
 import { closePanel, initPanel, openFeature } from "./panel.js";
@@ -24,6 +24,7 @@ const layers = createLayers(projection, initial.layers);
 const view = createView(projection, initial.center ? { center: initial.center, zoom: initial.zoom } : {});
 const timings = { firstDraw: null, renderComplete: null };
 const onemap = window.onemap = { map: null, layers, loadStats, timings, renderComplete: false, renderCount: 0 };
+const plugins = []; // the hooks of each started console plug-in (see "plug-ins" below)
 
 const highlightSource = new ol.source.Vector();
 const map = new ol.Map({
@@ -98,6 +99,10 @@ function setDistrict(district, { zoom = true } = {}) {
   if (!document.getElementById("stats-panel").hidden) loadCharts(styleState.district);
 }
 
+function noteSearchResult(result) {
+  for (const plugin of plugins) plugin.noteSearchResult?.(result);
+}
+
 // -- navigation helpers --------------------------------------------------------------------------------------
 function goToLonLat(lonLat, zoom = 16) {
   view.animate({ center: fromLonLat(lonLat, projection), zoom: Math.max(zoom, view.getZoom()), duration: 500 });
@@ -128,7 +133,7 @@ function ensureVisible(layerId) {
 
 // -- clicks: vector features in the browser, raster layers by the server -------------------------------------
 async function onClick(event) {
-  if (isDrawing() || isPicking()) return;
+  if (isDrawing() || plugins.some((p) => p.isPicking?.())) return;
   const hits = [];
   const seen = new Set();
   const add = (feature, layer) => {
@@ -210,10 +215,24 @@ initTools(document.getElementById("tools-panel"), map, {
   openFeature: (layer, id) => { ensureVisible(layer); openFeature(layer, id, { zoom: true }); },
 });
 initStats(document.getElementById("stats-panel"), { onDistrict: (d) => setDistrict(d) });
-initEmergency(map, {
-  refreshIncidents: () => refreshLive(layers, ["incidents"]),
-  showIncidents: () => ensureVisible("incidents"),
-});
+
+// -- plug-ins: each active module's console scripts ------------------------------------------------------------
+// The interface (documented in core/manifest.py): a plug-in module exports `init(map, host)`, which returns its
+// hooks, each optional: isPicking() (a map click is the plug-in's: the console opens no feature), noteSearchResult(r)
+// (a search hit or coordinate was chosen), onLiveEvent(event) (an event of /api/events/stream). `host` gives what
+// the console owns: refreshLayers(ids) re-reads live layers, showLayer(id) makes a layer visible.
+// All are fetched at once and started in manifest order; one that fails to load or start is reported, not fatal.
+const host = { refreshLayers: (ids) => refreshLive(layers, ids), showLayer: ensureVisible };
+const loaded = await Promise.allSettled((BOOT.plugins ?? []).map((url) => import(url)));
+for (const [i, result] of loaded.entries()) {
+  try {
+    if (result.status === "rejected") throw result.reason;
+    plugins.push((await result.value.init(map, host)) ?? {});
+  } catch (err) {
+    console.error(`console plug-in ${BOOT.plugins[i]}:`, err);
+    toast(`${BOOT.plugins[i]}: ${err.message}`, "error");
+  }
+}
 
 for (const button of document.querySelectorAll("[data-mode]")) button.addEventListener("click", () => setMode(button.dataset.mode));
 document.getElementById("filter-chip").querySelector("button").addEventListener("click", () => setDistrict(null));
@@ -261,13 +280,7 @@ events.onmessage = (message) => {
     clearTimeout(liveRefresh); // a burst of events (one change often sends several): one refresh
     liveRefresh = setTimeout(() => refreshLive(layers, LIVE_LAYERS), 300);
   }
-  // an echo of this page's own change is not news (the page has said what it did)
-  if (!onLiveEvent(event) && event.type.startsWith("incident.")) {
-    const d = event.data ?? {};
-    const title = d.title ?? d.data?.title ?? d.data?.incident?.title ?? d.data?.order?.resource_name ?? "";
-    const what = [title, enumLabel("incident_event", event.type.slice(9))].filter(Boolean).join(" · ");
-    toast(`${L({ "zh-CN": "突发事件", en: "Incident" })}: ${what}`);
-  }
+  for (const plugin of plugins) plugin.onLiveEvent?.(event);
 };
 setInterval(() => refreshLive(layers, ["incidents"]), 60_000);
 

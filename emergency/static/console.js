@@ -1,14 +1,15 @@
+// The emergency module's console plug-in (emergency/manifest.py console_scripts; interface: core/manifest.py).
 // The dispatcher's workflow on the one map: 接报 (incident intake by a map click or the search result), the
 // incident panel's actions (lifecycle moves, 续报, edit and 物资调用 via incident_forms.js, dispatch-order status,
 // nearest resources) and live refresh.
 // The panel sections themselves come from the server (emergency/console.py); this module adds the buttons.
 // Only actions the role may take are drawn: BOOT.can.modules.emergency (none at all when BOOT.can is missing).
 
-import { BOOT, LANG, api, enumLabel, esc, t, toast } from "./boot.js";
+import { BOOT, L, LANG, api, enumLabel, esc, t, toast } from "../../console/boot.js";
 import { addIncidentForms, formOpen, options } from "./incident_forms.js";
 import { initNearest, nearestIncidentId, openNearest } from "./nearest.js";
-import { currentFeature, onPanelRender, openFeature, refreshPanel } from "./panel.js";
-import { fromLonLat, toLonLat } from "./projection.js";
+import { currentFeature, onPanelRender, openFeature, refreshPanel } from "../../console/panel.js";
+import { fromLonLat, toLonLat } from "../../console/projection.js";
 
 const ol = window.ol;
 const USCC = /[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}/;
@@ -343,13 +344,20 @@ function editing() {
   return formOpen() || Boolean(form && !form.hidden && form.elements.text.value.trim());
 }
 
-/** A live event from /api/events/stream: re-read an open incident panel it concerns (not while someone types).
- * Returns true when the event is most likely the echo of this page's own change (for the caller's toast). */
-export function onLiveEvent(event) {
+/** A live event from /api/events/stream: re-read an open incident panel it concerns (not while someone types),
+ * and say what happened to an incident unless it is most likely the echo of this page's own change. */
+function onLiveEvent(event) {
   const received = Date.now();
   const echo = received - lastOwnChange < 2000;
+  if (!event.type.startsWith("incident.")) return;
+  if (!echo) { // an echo of this page's own change is not news (the page has said what it did)
+    const d = event.data ?? {};
+    const title = d.title ?? d.data?.title ?? d.data?.incident?.title ?? d.data?.order?.resource_name ?? "";
+    const what = [title, enumLabel("incident_event", event.type.slice(9))].filter(Boolean).join(" · ");
+    toast(`${L({ "zh-CN": "突发事件", en: "Incident" })}: ${what}`);
+  }
   const id = event.data && event.data.incident_id;
-  if (!event.type.startsWith("incident.") || id == null) return echo;
+  if (id == null) return;
   // A burst of events (or the echo of our own change, which re-reads the panel itself) needs one re-read:
   // the first re-read that starts after an event was received shows it, since events follow the commit.
   setTimeout(() => {
@@ -359,24 +367,24 @@ export function onLiveEvent(event) {
     if (editing()) staleWhileEditing = id;
     else reread(id, { live: true });
   }, 300);
-  return echo;
 }
 
 /** Remember the last search hit: the intake form offers it as the location. */
-export function noteSearchResult(result) {
+function noteSearchResult(result) {
   const uscc = result.layer === "enterprises" ? USCC.exec(`${result.subtitle ?? ""} ${result.name ?? ""}`)?.[0] : null;
   searchResult = { lonLat: [result.lon, result.lat], uscc };
   if (intakeBox && !intakeBox.hidden) intakeBox.querySelector(".use-search").hidden = false;
 }
 
 /** Is a map click being taken as the intake location (the console must not open a feature then)? */
-export function isPicking() {
+function isPicking() {
   return picking;
 }
 
-export function initEmergency(theMap, options) {
+/** The plug-in interface: `host` is main.js's {refreshLayers(ids), showLayer(id)}; returns this plug-in's hooks. */
+export function init(theMap, host) {
   map = theMap;
-  hooks = { ...hooks, ...options };
+  hooks = { refreshIncidents: () => host.refreshLayers(["incidents"]), showIncidents: () => host.showLayer("incidents") };
   intakeBox = document.getElementById("intake-panel");
   map.addLayer(new ol.layer.Vector({ source: pickSource, style: pickStyle, zIndex: 960, properties: { id: "_intake" } }));
   initNearest(map, document.getElementById("nearest-panel"), {
@@ -400,4 +408,5 @@ export function initEmergency(theMap, options) {
   });
   onPanelRender((doc, el) => { if (doc.layer === "incidents") decorateIncident(doc, el); });
   window.onemap.emergency = { can, nearestIncidentId };
+  return { isPicking, noteSearchResult, onLiveEvent };
 }

@@ -1,9 +1,9 @@
 // Nearest emergency resources to an incident (or any point): the list ranked by drive time from
 // /api/emergency/nearest-resources, every route on the map, the 5/10/15/30-minute isochrones, and "调派" per row.
-// Started from an incident's panel or a right-click on the map (app/static/console/emergency.js wires it).
+// Started from an incident's panel or a right-click on the map (console.js wires it).
 
-import { enumLabel, esc, formatNumber, t } from "./boot.js";
-import { fromLonLat, toLonLat } from "./projection.js";
+import { enumLabel, esc, formatNumber, t } from "../../console/boot.js";
+import { fromLonLat, toLonLat } from "../../console/projection.js";
 
 const ol = window.ol;
 export const KINDS = ["rescue_team", "fire_station", "hospital", "depot", "shelter", "expert"];

@@ -1,8 +1,8 @@
 // Two more of the dispatcher's actions in an incident's panel: "编辑" (PATCH the incident's title, kind, response
 // level, description, related enterprise) and "申请物资" (物资调用: from one of the depots nearest by drive time, an
-// item of its stock, a quantity). emergency.js draws them for a role with emergency write, on a non-final incident.
+// item of its stock, a quantity). console.js draws them for a role with emergency write, on a non-final incident.
 
-import { BOOT, esc, formatNumber, t } from "./boot.js";
+import { BOOT, esc, formatNumber, t } from "../../console/boot.js";
 
 /** <option>s of a coded field's labels (BOOT.enumLabels), optionally after an empty one. */
 export function options(field, { empty } = {}) {
