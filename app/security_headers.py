@@ -47,8 +47,15 @@ def static_style_hashes() -> str:
     return " ".join(found)
 
 
-def content_security_policy(nonce: str) -> str:
-    styles = f"'self' 'nonce-{nonce}' {static_style_hashes()}".rstrip()
+# Swagger UI (pygeoapi's API document page) writes <style> elements from its script and cannot be given a nonce:
+# there, and only there, inline style elements are allowed. Its scripts stay under the nonce like everywhere.
+INLINE_STYLE_PATHS = ("/ogcapi/openapi",)
+
+
+def content_security_policy(nonce: str, *, inline_styles: bool = False) -> str:
+    # a nonce in the list would make browsers ignore 'unsafe-inline', so the relaxed list has none
+    styles = ("'self' 'unsafe-inline'" if inline_styles
+              else f"'self' 'nonce-{nonce}' {static_style_hashes()}".rstrip())
     return "; ".join((
         "default-src 'self'",
         f"script-src 'self' 'nonce-{nonce}'",
@@ -67,9 +74,10 @@ def content_security_policy(nonce: str) -> str:
     ))
 
 
-def headers(nonce: str) -> list[tuple[str, str]]:
+def headers(nonce: str, path: str = "/") -> list[tuple[str, str]]:
+    inline_styles = any(path == p or path.startswith(p + "/") for p in INLINE_STYLE_PATHS)
     return [
-        ("Content-Security-Policy", content_security_policy(nonce)),
+        ("Content-Security-Policy", content_security_policy(nonce, inline_styles=inline_styles)),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "strict-origin-when-cross-origin"),
@@ -89,7 +97,7 @@ class SecurityHeaders:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         nonce = secrets.token_urlsafe(18)
         environ[NONCE_KEY] = nonce
-        extra = headers(nonce)
+        extra = headers(nonce, (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or ""))
 
         def start(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             # ours replace whatever a mount set (MapServer or pygeoapi never weaken them)
