@@ -154,7 +154,7 @@ def pytest_report_header() -> list[str]:
 
     off = ", ".join(f"{name}={value}" for name, value in NON_DURABLE_SETTINGS.items())
     return [f"onemap tests: uid={os.geteuid()}",
-            f"onemap tests: the throwaway PostgreSQL cluster is NOT durable ({off}); `make run` and the image are"]
+            f"onemap tests: the throwaway PostgreSQL cluster is NOT durable ({off}); `make run` and the Docker image run durable"]
 
 
 # Business-module tests share one signed-in session for the whole run and fire requests faster than a person:
