@@ -15,7 +15,7 @@ _RATE_LIMIT = section_object({
     "per_seconds": {"type": "number", "exclusiveMinimum": 0},
     "burst": _POS_INT,
 })
-# Authentication, sessions, API tokens, audit (app/auth); the numbers are 等保三级 minimums where one exists.
+# Authentication, sessions, API tokens, audit (access/); the numbers are 等保三级 minimums where one exists.
 SCHEMA = section_object({
     "password": section_object({
         "min_length": {"type": "integer", "minimum": 8, "maximum": 128},

@@ -20,6 +20,9 @@ from core.errors import DomainError
 
 EXTENSIONS = ("postgis", "postgis_raster", "pgrouting", "pg_trgm")
 APP_ROLE = "onemap"
+# What a throwaway cluster (``durable=False``: the test suite) trades for speed. A crash can then lose acknowledged
+# commits (synchronous_commit) or corrupt the cluster (fsync, full_page_writes): never for data anyone keeps.
+NON_DURABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 class ClusterError(DomainError):
@@ -88,6 +91,9 @@ class PrivateCluster:
     # what each module needs done by a superuser on a new database ("module:function(conn, app_role)");
     # None: the installed modules' Manifest.cluster_setup (access control: the audit log's owner and hardening)
     setup: tuple[str, ...] | None = None
+    # Durable unless a caller says otherwise: an acknowledged incident, order or audit row must survive a power cut
+    # or a killed container. Only the test suite opts out (its clusters are thrown away after the session).
+    durable: bool = True
 
     def __post_init__(self) -> None:
         self.base = Path(self.base).resolve()
@@ -174,9 +180,29 @@ class PrivateCluster:
         self.secrets_file.write_text(json.dumps(creds))
         self.secrets_file.chmod(0o600)
 
+    def durability(self) -> dict[str, str]:
+        """What the running server says of each setting a non-durable cluster turns off (``SHOW``)."""
+        import psycopg
+
+        creds = self._credentials()
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", password=creds["superuser"],
+                             dbname="postgres", autocommit=True) as conn:
+            return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in NON_DURABLE_SETTINGS}
+
+    def _durable_or_unknown(self) -> bool:
+        import psycopg
+
+        try:
+            return all(v == "on" for v in self.durability().values())
+        except psycopg.Error:
+            return True  # not reachable on our port (another configuration started it): leave it alone
+
     def start(self) -> None:
         if self.running():
-            return
+            if not self.durable or self._durable_or_unknown():
+                return
+            # started non-durable by an earlier version of this module: a restart is the only way to durability
+            self.stop()
         if port_in_use(self.port):
             raise ClusterError(
                 f"port {self.port} is already in use by another program: set ONEMAP_PG_PORT to a free port "
@@ -184,9 +210,10 @@ class PrivateCluster:
                 f"端口 {self.port} 已被其他程序占用：请设置 ONEMAP_PG_PORT 或 DATABASE_URL",
             )
         bindir = find_bindir()
-        opts = (f"-p {self.port} -k {self.run_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+        opts = (f"-p {self.port} -k {self.run_dir} -c listen_addresses=127.0.0.1 -c max_connections=200 "
                 "-c shared_buffers=256MB -c work_mem=16MB")
+        if not self.durable:
+            opts += " " + " ".join(f"-c {name}={value}" for name, value in NON_DURABLE_SETTINGS.items())
         self._run([str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.logfile),
                    "-o", opts])
 

@@ -24,7 +24,7 @@ from flask import Flask, Response, make_response, request
 from pygeoapi.api import API, APIRequest, apply_gzip
 
 from access.policy.rules import current_authz
-from mapserver import ogcapi_checks, pygeoapi_l10n, pygeoapi_patches
+from mapserver import ogcapi_checks, pygeoapi_csp, pygeoapi_l10n, pygeoapi_patches
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).with_name("static")
 
@@ -120,6 +120,7 @@ def make_ogcapi_app(config: dict[str, Any], openapi: dict[str, Any], static_fold
     """A Flask app answering the OGC API routes of pygeoapi for ``config`` (mount it at ``/ogcapi``)."""
     pygeoapi_patches.install()
     pygeoapi_l10n.install()
+    pygeoapi_csp.install()
     api = API(config, openapi)
     bases = _Bases(api)
     app = Flask("onemap.ogcapi", static_folder=str(static_folder or PYGEOAPI_STATIC), static_url_path="/static")

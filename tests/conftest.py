@@ -30,7 +30,8 @@ def free_port() -> int:
 def pg_cluster() -> Iterator[PrivateCluster]:
     base = Path(tempfile.mkdtemp(prefix="onemap-test-pg-", dir="/var/tmp"))
     base.chmod(0o755)  # the postgres user must reach it when the suite runs as root
-    cluster = PrivateCluster(base, free_port(), TEMPLATE_DB)
+    # a throwaway cluster: it trades crash safety for speed (the report header says so)
+    cluster = PrivateCluster(base, free_port(), TEMPLATE_DB, durable=False)
     cluster.init()
     cluster.start()
     cluster.ensure_database()
@@ -149,7 +150,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
 
 
 def pytest_report_header() -> list[str]:
-    return [f"onemap tests: uid={os.geteuid()}"]
+    from core.pgcluster import NON_DURABLE_SETTINGS
+
+    off = ", ".join(f"{name}={value}" for name, value in NON_DURABLE_SETTINGS.items())
+    return [f"onemap tests: uid={os.geteuid()}",
+            f"onemap tests: the throwaway PostgreSQL cluster is NOT durable ({off}); `make run` and the Docker image run durable"]
 
 
 # Business-module tests share one signed-in session for the whole run and fire requests faster than a person:

@@ -18,6 +18,8 @@ from urllib.parse import quote
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from app.security_headers import NONCE_KEY
+
 LOGIN_PATH = "/auth/login"
 MAX_NEXT = 1000
 # A path on this site: one leading "/", not "//" or "/\" (both mean another host to a browser), printable ASCII
@@ -76,6 +78,7 @@ _TITLES = {401: "请先登录", 403: "无权访问", 404: "页面不存在"}
 def page_body(status: int, message: str, environ: Mapping[str, Any]) -> bytes:
     """A self-contained zh-CN page for a refused page request."""
     title = _TITLES.get(status, HTTPStatus(status).phrase)
+    nonce = environ.get(NONCE_KEY) or ""  # the Content-Security-Policy runs only inline styles with it
     links = ['<a href="/">返回一张图</a>']
     if status in (401, 403):
         label = "登录" if status == 401 else "切换账号"
@@ -83,7 +86,7 @@ def page_body(status: int, message: str, environ: Mapping[str, Any]) -> bytes:
     return (
         '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)} · OneMap</title><style>body{{font-family:\"Noto Sans CJK SC\","
+        f"<title>{html.escape(title)} · OneMap</title><style nonce=\"{html.escape(nonce)}\">body{{font-family:\"Noto Sans CJK SC\","
         '"Microsoft YaHei",sans-serif;background:#f4f6f9;color:#1d2733;margin:0}main{max-width:30rem;'
         "margin:4rem auto;background:#fff;padding:1.5rem 2rem;border-radius:6px}a{margin-right:1rem;color:#2a6bb3}"
         f"</style></head><body><main><h1>{status} {html.escape(title)}</h1><p>{html.escape(message)}</p>"

@@ -90,7 +90,7 @@ def open_page(browser, url: str, signed_in: tuple[str, str, str] | None, width: 
     page.on("pageerror", lambda e: watched.errors.append(str(e)))
     page.on("response", lambda r: watched.responses.append((r.status, r.url)))
     page.goto(url)
-    page.wait_for_function("window.onemap && window.onemap.ready === true")
+    page.wait_for_function("() => window.onemap && window.onemap.ready === true")
     return watched
 
 
@@ -105,7 +105,7 @@ def pages(browser) -> Iterator[list[Watched]]:  # noqa: ANN001
 
 
 def wait_rendered(page) -> None:  # noqa: ANN001
-    page.wait_for_function("window.onemap.renderComplete === true", timeout=30_000)
+    page.wait_for_function("() => window.onemap.renderComplete === true", timeout=30_000)
 
 
 def set_view(page, lon: float, lat: float, zoom: float) -> None:  # noqa: ANN001
@@ -267,7 +267,7 @@ def test_large_screen_fits_3840x2160_without_overflow(browser, pages, live_serve
     w = open_page(browser, f"{live_server}/screen", signed_in, 3840, 2160)
     pages.append(w)
     wait_rendered(w.page)
-    w.page.wait_for_function("window.onemap.kpis !== undefined")
+    w.page.wait_for_function("() => window.onemap.kpis !== undefined")
     layout = w.page.evaluate("""() => {
         const de = document.documentElement;
         const boxes = [...document.querySelectorAll('.panel, .screen-head, .kpi')].map((el) => {
@@ -329,7 +329,7 @@ def test_the_public_sees_public_layers_only_and_no_errors(browser, pages, live_s
     assert w.page.locator(".modes").is_hidden()
     assert click_feature(w.page, hospital.lon, hospital.lat) == hospital.name
     w.page.locator("#btn-stats").click()
-    w.page.wait_for_function("document.querySelector('#stats-panel').dataset.loaded === 'all'")
+    w.page.wait_for_function("() => document.querySelector('#stats-panel').dataset.loaded === 'all'")
     forbidden = [(s, u) for s, u in w.responses if s in (401, 403)]
     assert forbidden == [], forbidden
     save(w.page, "console-public.png")

@@ -179,7 +179,7 @@ def test_dispatcher_takes_an_incident_from_intake_to_response(browser, pages, se
 
     # isochrones: four polygons (5/10/15/30 min) and their legend
     nearest.locator(".iso-toggle").check()
-    page.wait_for_function("window.onemap.nearest.isochrones() === 4", timeout=20_000)
+    page.wait_for_function("() => window.onemap.nearest.isochrones() === 4", timeout=20_000)
     assert nearest.locator(".iso-legend li").all_inner_texts() == ["5 分钟", "10 分钟", "15 分钟", "30 分钟"]
 
     # 调派 the first resource that is not off duty
@@ -306,7 +306,7 @@ def test_dispatcher_edits_the_incident_and_requests_material(browser, pages, ser
     # 编辑: the form comes prefilled with the incident as it is; the response level goes to Ⅱ
     panel.locator(".edit-btn").click()
     edit = panel.locator(".edit-form")
-    page.wait_for_function("document.querySelector('#feature-panel .edit-form input[name=title]').value !== ''")
+    page.wait_for_function("() => document.querySelector('#feature-panel .edit-form input[name=title]').value !== ''")
     assert edit.locator("input[name=title]").input_value() == title
     assert edit.locator("select[name=kind]").input_value() == "leak"
     assert edit.locator("select[name=response_level]").input_value() == ""

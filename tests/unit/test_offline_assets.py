@@ -23,6 +23,7 @@ from pygeoapi import l10n
 from pygeoapi.util import render_j2_template
 
 from core.manifest import STATIC_DIR, collect, console_script_path, resource
+from mapserver import pygeoapi_csp, pygeoapi_patches
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = ROOT / "mapserver" / "pygeoapi_templates"
@@ -324,10 +325,15 @@ def _render_with(config: dict, template: str, data: dict, locale: str = "zh") ->
     # pygeoapi caches the translated config per locale for the whole process; a config of another test
     # must neither leak in nor out
     l10n._cfg_cache.clear()
+    # and so does OneMap's per-URL cache (mapserver/pygeoapi_patches.py) once an earlier test built the OGC API app:
+    # these configurations share their URL and differ in the basemap
+    pygeoapi_patches._TRANSLATED.clear()
+    pygeoapi_csp.install()  # as the OGC API mount does: the overrides give inline scripts the response's nonce
     try:
         return render_j2_template(config, config["server"]["templates"], template, data, Locale.parse(locale))
     finally:
         l10n._cfg_cache.clear()
+        pygeoapi_patches._TRANSLATED.clear()
 
 
 def _render(template: str, data: dict, map_url: str = "") -> str:
