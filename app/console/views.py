@@ -55,8 +55,7 @@ def page_boot(page: str) -> dict[str, Any]:
         "page": page,
         "lang": lang,
         "strings": i18n.strings(lang),
-        "enumLabels": {field: {str(k): v[1 if lang == "en" else 0] for k, v in values.items()}
-                       for field, values in i18n.ENUM_LABELS.items()},
+        "enumLabels": i18n.enum_labels(lang),
         "root": app_root(),
         "catalog": console_catalog(app_root(), access=access),
         "can": access.permissions(),

@@ -1,7 +1,7 @@
 // The one-map console: wires the map, layer tree, panel, search, tools, statistics, status bar and permalink.
 // `window.onemap` exposes the map and load/render state for the browser tests and the benchmark.
 
-import { BOOT, L, api, enumLabel, t, toast } from "./boot.js";
+import { BOOT, L, api, catalogLayers, enumLabel, t, toast } from "./boot.js";
 import { initEmergency, isPicking, noteSearchResult, onLiveEvent } from "./emergency.js";
 import { createLayers, identifiableRasterLayers, loadStats, refreshLive } from "./layers.js";
 import { buildLayerTree, refreshLegends, updateZoomHints } from "./layertree.js";
@@ -15,7 +15,8 @@ import { highlightStyle, styleState } from "./styles.js";
 import { initTools, isDrawing } from "./tools.js";
 
 const ol = window.ol;
-const LIVE_LAYERS = ["incidents", "rescue_teams", "shelters", "sensors"];
+// re-read on live events and every minute: console.live in the layer files
+const LIVE_LAYERS = catalogLayers().filter((e) => e.live).map((e) => e.id);
 
 setupProjections();
 const projection = projectionFromHash();
@@ -269,7 +270,7 @@ events.onmessage = (message) => {
     toast(`${L({ "zh-CN": "突发事件", en: "Incident" })}: ${what}`);
   }
 };
-setInterval(() => refreshLive(layers, ["incidents"]), 60_000);
+setInterval(() => refreshLive(layers, LIVE_LAYERS), 60_000);
 
 // Apply permalink state last: the theme needs the tree, the district needs the stats' district list.
 if (initial.mode === "grade") setMode("grade");
