@@ -246,11 +246,15 @@ def _check_layer(layer: Layer) -> list[str]:
 
 
 def _check_labels(f: Field, where: str) -> list[str]:
-    """Labels name only values the field can hold, and every enum value has words (people read words)."""
+    """Labels name only values the field can hold, and, once a field has labels, every enum value has words.
+
+    A field without labels stays valid (its codes are shown as they are), so a deployment's own layer files keep
+    loading; the packaged ones word every code (tests/unit/test_registry.py)."""
     problems = []
     labels = f.labels or {}
     if f.enum:
-        problems += [f"{where}.labels: {v!r} has no label" for v in f.enum if v not in labels]
+        if labels:
+            problems += [f"{where}.labels: {v!r} has no label" for v in f.enum if v not in labels]
         problems += [f"{where}.labels: {k!r} is not one of enum" for k in labels if k not in f.enum]
     elif labels and f.type not in ("integer", "bigint"):
         problems.append(f"{where}.labels: only an enum or an integer field can have labels")

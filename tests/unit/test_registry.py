@@ -132,3 +132,9 @@ def test_layer_files_say_how_the_layer_is_used() -> None:
 def test_basemap_order_follows_the_numbers(defs: Path) -> None:
     _edit(defs / "roads.yaml", "basemap: 40", "basemap: 5")
     assert load_registry(defs).basemap_layers == ["roads", "districts", "water", "industrial_parks"]
+
+
+def test_a_field_without_labels_still_loads(defs: Path) -> None:
+    """A deployment's own layer files written before labels existed keep loading (their codes show as they are)."""
+    _edit(defs / "water.yaml", ",\n     labels: {river: [河流, River], lake: [湖泊, Lake], reservoir: [水库, Reservoir]}}", "}")
+    assert load_registry(defs).get("water").field("kind").labels is None
