@@ -50,7 +50,7 @@ class Field:
     min: float | None = None
     max: float | None = None
     references: str | None = None
-    # words for coded values: value -> (zh-CN, en); every enum value has them (checked at load)
+    # words for coded values: value -> (zh-CN, en); once given, every enum value has them (checked at load)
     labels: dict[str | int, tuple[str, str]] | None = field(default=None, compare=False, hash=False)
 
     def label_of(self, value: object, lang: str) -> str | None:
