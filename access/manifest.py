@@ -17,5 +17,7 @@ MANIFEST = Manifest(
     config="access.config:SECTION",
     # the audit log's owner role and hardening function need a superuser, once per new database
     cluster_setup=("access.audit.schema:install_hardening",),
+    # migration a002 encrypts stored TOTP secrets with the deployment's key ring (asked for by name, never imported)
+    migration_context={"totp_keys": "access.authn.totp_keys:TotpKeys.from_config"},
     demo_loader="access.demo:load_demo",
 )

@@ -167,49 +167,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_events": ("暂无实时事件", "No live events yet"),
 }
 
-# Labels of coded field values, by field name (the registry stores codes; people read words).
+# Labels of the codes that belong to no layer field (a layer field's words are ``labels`` in its layer file;
+# :func:`enum_label` reads them as ``"layer.field"``). The resource kinds are the ``dispatch:`` blocks.
 ENUM_LABELS: dict[str, dict[str | int, tuple[str, str]]] = {
-    "sector": {"hazchem": ("危险化学品", "Hazardous chemicals"), "fireworks": ("烟花爆竹", "Fireworks"),
-               "non_coal_mine": ("非煤矿山", "Non-coal mines"), "industry_trade": ("工贸", "Industry & trade")},
-    "risk_colour": {"red": ("重大风险（红）", "Major (red)"), "orange": ("较大风险（橙）", "Considerable (orange)"),
-                    "yellow": ("一般风险（黄）", "General (yellow)"), "blue": ("低风险（蓝）", "Low (blue)")},
-    "grade": {1: ("一级", "Grade 1"), 2: ("二级", "Grade 2"), 3: ("三级", "Grade 3"), 4: ("四级", "Grade 4")},
-    "status": {"reported": ("已接报", "Reported"), "verified": ("已核实", "Verified"),
-               "responding": ("处置中", "Responding"), "under_control": ("已控制", "Under control"),
-               "closed": ("已结束", "Closed"), "reviewed": ("已评估", "Reviewed"),
-               "normal": ("正常", "Normal"), "alarm": ("报警", "Alarm"), "offline": ("离线", "Offline"),
-               "standby": ("待命", "Standby"), "dispatched": ("已出动", "Dispatched"),
-               "off_duty": ("休整", "Off duty")},
-    "kind": {"fire": ("火灾", "Fire"), "explosion": ("爆炸", "Explosion"), "leak": ("泄漏", "Leak"),
-             "poisoning": ("中毒窒息", "Poisoning"), "collapse": ("坍塌", "Collapse"), "traffic": ("交通", "Traffic"),
-             "other": ("其他", "Other"), "school": ("学校", "School"), "kindergarten": ("幼儿园", "Kindergarten"),
-             "hospital": ("医院", "Hospital"), "nursing_home": ("养老院", "Nursing home"),
-             "residential": ("居民区", "Residential"), "indoor": ("室内", "Indoor"), "outdoor": ("室外", "Outdoor"),
-             "special": ("特勤站", "Special"), "standard": ("普通站", "Standard"), "small": ("小型站", "Small"),
-             "river": ("河流", "River"), "lake": ("湖泊", "Lake"), "reservoir": ("水库", "Reservoir"),
-             "gas_concentration": ("气体浓度", "Gas concentration"), "tank_level": ("液位", "Tank level"),
-             "temperature": ("温度", "Temperature"), "pressure": ("压力", "Pressure")},
-    "level": {"municipal": ("市级", "Municipal"), "district": ("区级", "District"),
-              "enterprise": ("企业", "Enterprise"), "national": ("国家级", "National"),
-              "provincial": ("省级", "Provincial"), "grade3a": ("三级甲等", "Grade 3A"), "grade3": ("三级", "Grade 3"),
-              "grade2": ("二级", "Grade 2"), "grade1": ("一级", "Grade 1")},
-    "speciality": {"hazchem": ("危险化学品", "Hazchem"), "fire": ("消防", "Fire"), "mine": ("矿山", "Mine"),
-                   "medical": ("医疗", "Medical"), "water": ("水上", "Water"), "general": ("综合", "General"),
-                   "structural": ("结构", "Structural"), "environment": ("环境", "Environment"),
-                   "electrical": ("电气", "Electrical"), "special_equipment": ("特种设备", "Special equipment")},
-    "response_level": {1: ("Ⅰ级", "Level I"), 2: ("Ⅱ级", "Level II"), 3: ("Ⅲ级", "Level III"),
-                       4: ("Ⅳ级", "Level IV")},
-    # emergency codes (no layer field carries these names: the panel sections and the emergency plug-in read them)
-    "incident_kind": {"fire": ("火灾", "Fire"), "explosion": ("爆炸", "Explosion"), "leak": ("泄漏", "Leak"),
-                      "poisoning": ("中毒窒息", "Poisoning"), "collapse": ("坍塌", "Collapse"),
-                      "traffic": ("交通", "Traffic"), "other": ("其他", "Other")},
     "report_source": {"phone": ("电话报告", "Phone call"), "sensor": ("在线监测报警", "Sensor alarm"),
                       "enterprise": ("企业报告", "Enterprise"), "public": ("群众报告", "Member of the public"),
                       "government": ("政府部门", "Government"), "media": ("媒体", "Media"), "other": ("其他", "Other")},
     "report_kind": {"first_report": ("快报", "First report"), "follow_up_report": ("续报", "Follow-up report")},
-    "resource_kind": {"rescue_team": ("救援队伍", "Rescue team"), "fire_station": ("消防站", "Fire station"),
-                      "hospital": ("医疗机构", "Hospital"), "depot": ("物资储备库", "Depot"),
-                      "shelter": ("避难场所", "Shelter"), "expert": ("应急专家", "Expert")},
     "dispatch_status": {"dispatched": ("已下达", "Ordered"), "en_route": ("出发途中", "En route"),
                         "on_scene": ("已到达现场", "On scene"), "returned": ("已归队", "Returned")},
     "incident_event": {"created": ("接报", "Intake"), "updated": ("信息修改", "Edited"),
@@ -233,10 +197,3 @@ def strings(lang: str) -> dict[str, str]:
 def t(key: str, lang: str, **params: Any) -> str:
     text = strings(lang).get(key, key)
     return text.format(**params) if params else text
-
-
-def enum_label(field: str, value: Any, lang: str) -> str | None:
-    pair = ENUM_LABELS.get(field, {}).get(value)
-    if pair is None:
-        return None
-    return pair[1] if normalise_lang(lang) == "en" else pair[0]

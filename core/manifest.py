@@ -50,6 +50,7 @@ class Manifest:
     policy: str | None = None                         # "package:file.yaml" policy fragment (pages, modules, rules)
     config_checks: tuple[str, ...] = ()               # fn(config) -> list[str] problems (stage 3 of config check)
     cluster_setup: tuple[str, ...] = ()               # fn(psycopg superuser connection, app role) on a new database
+    migration_context: Mapping[str, str] = field(default_factory=dict)  # name -> fn(config): services migrations ask
     demo_loader: str | None = None                    # fn(connection, rng) -> None: the module's demo rows
     requires: tuple[str, ...] = ()                    # names of manifests this one needs
 

@@ -22,7 +22,8 @@ from sqlalchemy import text
 from core import i18n
 from core.panels import PanelContext, register_panel_section, table
 from emergency.lifecycles import DISPATCH_LIFECYCLE
-from emergency.models import RESOURCE_LAYERS
+from emergency.models import resource_layers
+from layers import labels
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -33,7 +34,7 @@ def _when(value: datetime | None) -> str | None:
 
 
 def _label(field: str, value: Any, lang: str) -> Any:
-    return i18n.enum_label(field, value, lang) or value
+    return labels.enum_label(field, value, lang) or value
 
 
 def _en(lang: str) -> bool:
@@ -65,7 +66,7 @@ def incident_timeline(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
 def _resources(ctx: PanelContext, pairs: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, bool]]:
     """(kind, id) → (name, inside the caller's read scope of the resource's layer) for each of ``pairs``."""
     found: dict[tuple[str, int], tuple[str, bool]] = {}
-    for kind, layer_id in RESOURCE_LAYERS.items():
+    for kind, layer_id in resource_layers().items():
         ids = sorted(i for k, i in pairs if k == kind)
         if not ids:
             continue
@@ -88,7 +89,7 @@ def incident_dispatch_orders(feature_id: int, ctx: PanelContext) -> dict[str, An
         eta = o["estimated_travel_s"]
         rows.append({
             "resource": name,
-            "resource_layer": RESOURCE_LAYERS[o["resource_kind"]] if visible else None,
+            "resource_layer": resource_layers()[o["resource_kind"]] if visible else None,
             "resource_id": o["resource_id"] if visible else None,
             "resource_kind": _label("resource_kind", o["resource_kind"], ctx.lang),
             "task": o["task"], "status": _label("dispatch_status", o["status"], ctx.lang),
@@ -122,9 +123,9 @@ def _change(event: Mapping[str, Any], names: Mapping[tuple[str, int], tuple[str,
     arrow = " → "
     match event["event"]:
         case "status_changed":
-            return _label("status", event["from_status"], lang) + arrow + _label("status", event["to_status"], lang)
+            return _label("incidents.status", event["from_status"], lang) + arrow + _label("incidents.status", event["to_status"], lang)
         case "created":
-            return _label("status", event["to_status"], lang) or ""
+            return _label("incidents.status", event["to_status"], lang) or ""
         case "report_added":
             return f"{_label('report_kind', data.get('kind'), lang)} #{data.get('seq')}"
         case "dispatch_ordered":
@@ -154,7 +155,7 @@ def incident_history(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
         order = (e["data"] or {}).get("order") if e["event"] == "dispatch_ordered" else None
         if order and isinstance(order.get("resource_id"), int):
             pairs.add((order.get("resource_kind"), order["resource_id"]))
-    names = _resources(ctx, {p for p in pairs if p[0] in RESOURCE_LAYERS})
+    names = _resources(ctx, {p for p in pairs if p[0] in resource_layers()})
     rows = [{"at": _when(e["at"]), "event": _label("incident_event", e["event"], ctx.lang),
              "change": _change(e, names, ctx.lang), "actor": e["actor"]} for e in events]
     return table([("at", "时间", "Time"), ("event", "事项", "Event"), ("change", "内容", "Change"),

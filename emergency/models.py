@@ -27,15 +27,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-#: Resource kind (API name) → registry layer id. The layer ids equal the table names.
-RESOURCE_LAYERS: dict[str, str] = {
-    "rescue_team": "rescue_teams",
-    "depot": "depots",
-    "shelter": "shelters",
-    "expert": "experts",
-    "hospital": "hospitals",
-    "fire_station": "fire_stations",
-}
+from layers.registry import default_registry
+
+
+def resource_layers() -> dict[str, str]:
+    """Resource kind (API name) → registry layer id: the layers that declare ``dispatch:``, in ``dispatch.order``
+    (the order kinds are listed in, and the tie-breaker after travel time)."""
+    return {kind: layer.id for kind, layer in default_registry().dispatchable.items()}
+
 REPORT_KINDS = ("first_report", "follow_up_report")
 REPORT_SOURCES = ("phone", "sensor", "enterprise", "public", "government", "media", "other")
 DISPATCH_STATUSES = ("dispatched", "en_route", "on_scene", "returned")
@@ -98,7 +97,7 @@ def define_tables(metadata: MetaData) -> None:
         Column("en_route_at", DateTime(timezone=True)),
         Column("on_scene_at", DateTime(timezone=True)),
         Column("returned_at", DateTime(timezone=True)),
-        CheckConstraint(_in("resource_kind", tuple(RESOURCE_LAYERS)), name="resource_kind_enum"),
+        CheckConstraint(_in("resource_kind", tuple(resource_layers())), name="resource_kind_enum"),
         CheckConstraint(_in("status", DISPATCH_STATUSES), name="status_enum"),
         Index("ix_dispatch_orders_resource", "resource_kind", "resource_id"),
         comment="调度指令",

@@ -1,7 +1,13 @@
-"""Run the Alembic migrations of the layer tables on a given engine."""
+"""Run the Alembic migrations of the layer tables on a given engine, and write new ones.
+
+Revisions live in the packaged ``layers/migrations/versions`` and, when ``ONEMAP_MIGRATIONS_DIR`` is set, in that
+directory too: a deployment that adds layers of its own (``ONEMAP_LAYERS_DIR``) keeps their revisions there, and
+``onemap db revision`` writes new ones there.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +19,50 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+VERSIONS_DIR = MIGRATIONS_DIR / "versions"
+
+
+def extra_versions_dir() -> Path | None:
+    """``ONEMAP_MIGRATIONS_DIR``: a deployment's own revisions (None: only the packaged ones)."""
+    value = os.environ.get("ONEMAP_MIGRATIONS_DIR")
+    return Path(value) if value else None
+
+
+def version_locations() -> list[Path]:
+    extra = extra_versions_dir()
+    return [VERSIONS_DIR] if extra is None or extra.resolve() == VERSIONS_DIR.resolve() else [VERSIONS_DIR, extra]
+
+
+def _script_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # alembic splits this option on the separator; paths with spaces survive with os.pathsep
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations()))
+    return cfg
 
 
 def alembic_config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = _script_config()
     cfg.attributes["engine"] = engine
+    # deployment services a migration may ask for at run time (never imported by the migration itself), offered by
+    # the modules (Manifest.migration_context: name -> "module:factory"), e.g. the TOTP key ring that migration a002
+    # encrypts stored secrets with. A factory runs only when a migration asks, so an empty database needs no key.
+    from core.manifest import collect
+
+    for name, reference in collect(None, "migration_context"):
+        cfg.attributes[name] = _deferred(reference)
     return cfg
+
+
+def _deferred(reference: str) -> Any:
+    def factory() -> Any:
+        from core.config import load_config
+        from core.manifest import load
+
+        return load(reference)(load_config())
+
+    return factory
 
 
 def _run(engine: Engine, fn, *args) -> None:  # noqa: ANN001
@@ -56,9 +99,7 @@ def pending_changes(engine: Engine) -> list[Any]:
 def heads() -> set[str]:
     from alembic.script import ScriptDirectory
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return set(ScriptDirectory.from_config(cfg).get_heads())
+    return set(ScriptDirectory.from_config(_script_config()).get_heads())
 
 
 def is_current(engine: Engine) -> bool:
@@ -74,6 +115,37 @@ def current(engine: Engine) -> str | None:
     return ",".join(sorted(heads)) or None
 
 
-def autogenerate(engine: Engine, message: str) -> None:
-    """Developer tool: write a new revision from the difference between the registry and the database."""
-    _run(engine, command.revision, message, True)
+def layer_head() -> str:
+    """The head new layer revisions go on: the line from the base that carries no branch label (module branches
+    such as ``auth`` are labelled; the layer tables are the unlabelled main line)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_script_config())
+    unlabelled = [h for h in script.get_heads()
+                  if not any(rev.branch_labels for rev in script.iterate_revisions(h, "base"))]
+    if len(unlabelled) != 1:
+        raise RevisionProblem(f"expected one unlabelled head for layer revisions, found {sorted(unlabelled)}")
+    return unlabelled[0]
+
+
+class RevisionProblem(Exception):
+    """A revision cannot be written (database behind, nothing to write, no single head to build on)."""
+
+
+def autogenerate(engine: Engine, message: str, *, head: str | None = None) -> Path:
+    """Write a new revision from the difference between the registry and the migrated database; its path.
+
+    The database must be at every head (otherwise the difference would repeat what a pending revision does), and
+    there must be a difference. The file goes to ``ONEMAP_MIGRATIONS_DIR`` when set, else the packaged versions."""
+    if not is_current(engine):
+        raise RevisionProblem("the database is not at the latest revision: run `onemap db migrate` first")
+    if not pending_changes(engine):
+        raise RevisionProblem("the layer files and the database already agree: there is nothing to write")
+    written: list[Any] = []
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        script = command.revision(cfg, message, autogenerate=True, head=head or layer_head(),
+                                  version_path=str(extra_versions_dir() or VERSIONS_DIR))
+    written = script if isinstance(script, list) else [script]
+    return Path(written[0].path)

@@ -50,6 +50,32 @@ class Field:
     min: float | None = None
     max: float | None = None
     references: str | None = None
+    # words for coded values: value -> (zh-CN, en); once given, every enum value has them (checked at load)
+    labels: dict[str | int, tuple[str, str]] | None = field(default=None, compare=False, hash=False)
+
+    def label_of(self, value: object, lang: str) -> str | None:
+        pair = (self.labels or {}).get(value)  # type: ignore[call-overload]
+        return None if pair is None else pair[1 if lang == "en" else 0]
+
+
+@dataclass(frozen=True)
+class ConsoleUse:
+    """How the console and the large screen use a layer (``console:`` in the layer file)."""
+
+    visible: bool = False  # drawn when the console opens without a permalink
+    live: bool = False  # re-read when a live event arrives (and every minute)
+    query: bool = False  # ticked by default in the spatial query tool
+    screen: bool = False  # drawn on the command-centre large screen
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A layer whose features the dispatcher can send (``dispatch:`` in the layer file)."""
+
+    kind: str  # the resource kind stored in dispatch orders (singular: rescue_team)
+    order: int  # rank among kinds: the tie-breaker after travel time, and the order kinds are listed in
+    label_zh: str
+    label_en: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,10 @@ class Layer:
     # the fields a vector tile carries besides the id (None: all of them)
     mvt_properties: tuple[str, ...] | None = None
     raster_tiles: bool = False
+    # draw order inside the composited basemap tile layer (None: not part of it)
+    basemap: int | None = None
+    console: ConsoleUse = ConsoleUse()
+    dispatch: Dispatch | None = None
     source: Path | None = field(default=None, compare=False)
 
     srid: int = STORAGE_SRID
@@ -111,6 +141,24 @@ class Registry:
     def ids(self) -> list[str]:
         return [layer.id for layer in self.layers]
 
+    @property
+    def basemap_layers(self) -> list[str]:
+        """The layers the composited basemap draws, bottom first (``basemap:`` in the layer files)."""
+        return [layer.id for layer in sorted((x for x in self.layers if x.basemap is not None),
+                                             key=lambda x: x.basemap or 0)]
+
+    @property
+    def dispatchable(self) -> dict[str, Layer]:
+        """Resource kind -> layer, in ``dispatch.order`` (the kinds the dispatcher can send)."""
+        ranked = sorted((x for x in self.layers if x.dispatch), key=lambda x: x.dispatch.order)  # type: ignore[union-attr]
+        return {layer.dispatch.kind: layer for layer in ranked}  # type: ignore[union-attr]
+
+    def enum_labels(self, lang: str) -> dict[str, dict[str, str]]:
+        """``{"layer.field": {value: words}}`` for every labelled field (what the front-end's enumLabel reads)."""
+        i = 1 if lang == "en" else 0
+        return {f"{layer.id}.{f.name}": {str(k): v[i] for k, v in f.labels.items()}
+                for layer in self.layers for f in layer.fields if f.labels}
+
 
 def _mvt_properties(value: Any) -> tuple[str, ...] | None:
     """``tiles.mvt``: a list names the fields vector tiles carry; ``true`` carries them all."""
@@ -132,6 +180,7 @@ def _build(path: Path, doc: dict[str, Any]) -> Layer:
             min=f.get("min"),
             max=f.get("max"),
             references=f.get("references"),
+            labels={k: (v[0], v[1]) for k, v in f["labels"].items()} if "labels" in f else None,
         )
         for f in doc["fields"]
     )
@@ -154,6 +203,10 @@ def _build(path: Path, doc: dict[str, Any]) -> Layer:
         mvt=bool(doc.get("tiles", {}).get("mvt", False)),
         mvt_properties=_mvt_properties(doc.get("tiles", {}).get("mvt")),
         raster_tiles=doc.get("tiles", {}).get("raster", False),
+        basemap=doc.get("basemap"),
+        console=ConsoleUse(**doc.get("console", {})),
+        dispatch=Dispatch(kind=d["kind"], order=d["order"], label_zh=d["label"][0], label_en=d["label"][1])
+        if (d := doc.get("dispatch")) else None,
         source=path,
     )
 
@@ -175,6 +228,7 @@ def _check_layer(layer: Layer) -> list[str]:
             problems.append(f"{where}.length: a string field needs a length")
         if f.min is not None and f.max is not None and f.min > f.max:
             problems.append(f"{where}: min {f.min} is greater than max {f.max}")
+        problems.extend(_check_labels(f, where))
     for s in layer.searchable:
         if s not in seen:
             problems.append(f"{name}: searchable: {s!r} is not a field of this layer")
@@ -191,10 +245,39 @@ def _check_layer(layer: Layer) -> list[str]:
     return problems
 
 
+def _check_labels(f: Field, where: str) -> list[str]:
+    """Labels name only values the field can hold, and, once a field has labels, every enum value has words.
+
+    A field without labels stays valid (its codes are shown as they are), so a deployment's own layer files keep
+    loading; the packaged ones word every code (tests/unit/test_registry.py)."""
+    problems = []
+    labels = f.labels or {}
+    if f.enum:
+        if labels:
+            problems += [f"{where}.labels: {v!r} has no label" for v in f.enum if v not in labels]
+        problems += [f"{where}.labels: {k!r} is not one of enum" for k in labels if k not in f.enum]
+    elif labels and f.type not in ("integer", "bigint"):
+        problems.append(f"{where}.labels: only an enum or an integer field can have labels")
+    else:
+        for k in labels:
+            if not isinstance(k, int) or (f.min is not None and k < f.min) or (f.max is not None and k > f.max):
+                problems.append(f"{where}.labels: {k!r} is not a value of this field (min {f.min}, max {f.max})")
+    return problems
+
+
 def _check_references(layers: list[Layer]) -> list[str]:
     by_table = {layer.table: layer for layer in layers}
     problems = []
     ids: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for layer in layers:
+        if layer.dispatch is None:
+            continue
+        name = layer.source.name if layer.source else layer.id
+        if layer.dispatch.kind in kinds:
+            problems.append(f"{name}: dispatch.kind: {layer.dispatch.kind!r} is already declared in "
+                            f"{kinds[layer.dispatch.kind]}")
+        kinds[layer.dispatch.kind] = name
     for layer in layers:
         name = layer.source.name if layer.source else layer.id
         if layer.id in ids:

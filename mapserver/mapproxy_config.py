@@ -42,7 +42,6 @@ GRIDS: dict[str, dict[str, Any]] = {
         "res": TIANDITU_C_RES,
     },
 }
-BASEMAP_LAYERS = ["districts", "water", "industrial_parks", "roads"]
 MAPSERV = Path("/usr/lib/cgi-bin/mapserv")
 # Where the sources have data (China, lon/lat): tiles outside it are blank without running mapserv.
 SOURCE_COVERAGE = (73.0, 18.0, 135.5, 54.0)
@@ -135,7 +134,7 @@ def build_mapproxy_config(
     """The MapProxy configuration as a dict: layer ``basemap`` plus every registry layer with ``tiles.raster``."""
     tiled = [layer for layer in registry if layer.raster_tiles]
     sources: dict[str, Any] = {
-        "ms_basemap": _mapserver_source(",".join(BASEMAP_LAYERS), mapfile, mapserv, work_dir, transparent=False)}
+        "ms_basemap": _mapserver_source(",".join(registry.basemap_layers), mapfile, mapserv, work_dir, transparent=False)}
     caches: dict[str, Any] = {cache_name("basemap"): _tile_cache("ms_basemap")}
     layers: list[dict[str, Any]] = [{"name": "basemap", "title": BASEMAP_TITLE,
                                      "sources": [cache_name("basemap")]}]

@@ -1,6 +1,6 @@
 """Give pygeoapi's HTML templates ``csp_nonce()``: the nonce of the response they are rendered for.
 
-OneMap's Content-Security-Policy (``app/security_headers.py``) runs an inline ``<script>`` or ``<style>`` only with
+OneMap's Content-Security-Policy (``access/security_headers.py``) runs an inline ``<script>`` or ``<style>`` only with
 the response's nonce. pygeoapi builds a new Jinja environment for every page (``pygeoapi.util.render_j2_template``)
 and passes it no request, so its environment class is replaced by one that adds the global; the nonce comes from
 the context variable the security-headers middleware binds for the request.
@@ -21,7 +21,7 @@ from jinja2 import Environment
 
 
 def _nonce() -> str:
-    from app.security_headers import CURRENT_NONCE
+    from access.security_headers import CURRENT_NONCE
 
     return CURRENT_NONCE.get() or ""
 

@@ -144,7 +144,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     """A developer's own DATABASE_URL or config file must never leak into the tests (nor GDAL's WMS cache, which
     defaults to ./gdalwmscache, into the checkout)."""
     for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR",
-                "ONEMAP_STYLES_DIR"):
+                "ONEMAP_STYLES_DIR", "ONEMAP_MIGRATIONS_DIR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GDAL_DEFAULT_WMS_CACHE_PATH", str(tmp_path_factory.getbasetemp() / "gdalwmscache"))
 

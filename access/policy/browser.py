@@ -18,7 +18,7 @@ from urllib.parse import quote
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from app.security_headers import NONCE_KEY
+from access.security_headers import NONCE_KEY
 
 LOGIN_PATH = "/auth/login"
 MAX_NEXT = 1000

@@ -26,14 +26,14 @@ def _template() -> dict[str, Any]:
 
 def api_document(root: str = "/") -> dict[str, Any]:
     """The document for an application served at ``root`` (its ``servers`` entry)."""
-    from emergency.models import RESOURCE_LAYERS
+    from emergency.models import resource_layers
     from layers.registry import default_registry
 
     doc = copy.deepcopy(_template())
     doc["servers"] = [{"url": root}]
     params = doc["components"]["parameters"]
     params["layer_id"]["schema"]["enum"] = default_registry().ids
-    params["kind"]["schema"]["enum"] = list(RESOURCE_LAYERS)
+    params["kind"]["schema"]["enum"] = list(resource_layers())
     return doc
 
 

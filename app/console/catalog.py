@@ -22,8 +22,6 @@ from layers.registry import GROUP_TITLES, Layer, default_registry
 from styles import default_styles
 from styles.openlayers import compile_all
 
-# Shown when the console opens without a permalink: what a regulator looks at first.
-DEFAULT_VISIBLE = frozenset({"basemap", "enterprises", "hazard_sources", "incidents"})
 GEOMETRY_RANK = {"MultiPolygon": 0, "Polygon": 0, "MultiLineString": 1, "LineString": 1, "Point": 2, "MultiPoint": 2}
 GROUP_ORDER = list(GROUP_TITLES)
 # The MapProxy grids (mapserver/mapproxy_config.py GRIDS) by the console's view projection.
@@ -63,10 +61,17 @@ def layer_entry(layer: Layer, root: str) -> dict[str, Any]:
         "minZoom": style["minZoom"],
         "maxZoom": style["maxZoom"],
         "opacity": style["opacity"],
-        "visible": layer.id in DEFAULT_VISIBLE,
+        # console: in the layer file: shown on opening, re-read on live events, ticked in the query tool, on the
+        # large screen
+        "visible": layer.console.visible,
+        "live": layer.console.live,
+        "query": layer.console.query,
+        "screen": layer.console.screen,
         "zIndex": 10 + GEOMETRY_RANK.get(layer.geometry, 2) * 100 + GROUP_ORDER.index(layer.group),
         "titleField": title_field(layer),
         "fields": [{"name": f.name, "label": {"zh-CN": f.label, "en": f.label_en}} for f in layer.fields],
+        "dispatch": {"kind": layer.dispatch.kind, "label": {"zh-CN": layer.dispatch.label_zh,
+                                                            "en": layer.dispatch.label_en}} if layer.dispatch else None,
         "style": style,
         "urls": {"items": f"{root}ogcapi/collections/{layer.id}/items?f=json&limit=10000&offset=0"},
     }
@@ -89,9 +94,13 @@ def basemap_entry(root: str) -> dict[str, Any]:
         "maxZoom": 20,
         "opacity": 1.0,
         "visible": True,
+        "live": False,
+        "query": False,
+        "screen": True,
         "zIndex": 0,
         "titleField": None,
         "fields": [],
+        "dispatch": None,
         "style": None,
         "urls": {"raster": f"{root}tiles/wmts/basemap/{{grid}}/{{z}}/{{x}}/{{y}}.png"},
     }
@@ -107,4 +116,9 @@ def console_catalog(root: str = "/", *, access: LayerAccess) -> dict[str, Any]:
             layers.insert(0, basemap_entry(root))
         if layers:
             groups.append({"id": key, "title": titles, "layers": layers})
-    return {"groups": groups, "grids": GRID_BY_PROJECTION}
+    # Every kind the dispatcher can send, in dispatch order, whether or not the caller reads its layer: the
+    # nearest-resources API answers per kind within the caller's scope.
+    kinds = [{"kind": kind, "layer": layer.id, "label": {"zh-CN": layer.dispatch.label_zh,  # type: ignore[union-attr]
+                                                         "en": layer.dispatch.label_en}}  # type: ignore[union-attr]
+             for kind, layer in registry.dispatchable.items()]
+    return {"groups": groups, "grids": GRID_BY_PROJECTION, "resourceKinds": kinds}

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core import i18n
 from core.panels import PanelContext, register_panel_section, table
+from layers import labels
 
 
 def _enterprise_uscc(feature_id: int, ctx: PanelContext) -> str | None:
@@ -29,7 +29,7 @@ def enterprise_hazard_sources(feature_id: int, ctx: PanelContext) -> dict[str, A
         "SELECT h.id, h.code, h.name, h.grade, round(h.r_value::numeric, 2) AS r_value, h.exposed_population "
         f"FROM hazard_sources h WHERE h.enterprise_uscc = :uscc AND {scope} ORDER BY h.grade, h.code"),
         {**params, "uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
-    rows = [{**r, "grade": i18n.enum_label("grade", r["grade"], ctx.lang) or r["grade"]} for r in rows]
+    rows = [{**r, "grade": labels.enum_label("hazard_sources.grade", r["grade"], ctx.lang) or r["grade"]} for r in rows]
     return table([("code", "编码", "Code"), ("name", "名称", "Name"), ("grade", "等级", "Grade"),
                   ("r_value", "R值", "R value"), ("exposed_population", "500米内人数", "Persons ≤500 m")],
                  rows, link_layer="hazard_sources")
@@ -41,8 +41,8 @@ def enterprise_incidents(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
         "SELECT i.id, i.code, i.title, i.kind, i.status, i.reported_at FROM incidents i "
         f"WHERE i.enterprise_uscc = :uscc AND {scope} ORDER BY i.reported_at DESC LIMIT 50"),
         {**params, "uscc": _enterprise_uscc(feature_id, ctx)}).mappings()
-    rows = [{**r, "kind": i18n.enum_label("kind", r["kind"], ctx.lang) or r["kind"],
-             "status": i18n.enum_label("status", r["status"], ctx.lang) or r["status"]} for r in rows]
+    rows = [{**r, "kind": labels.enum_label("incidents.kind", r["kind"], ctx.lang) or r["kind"],
+             "status": labels.enum_label("incidents.status", r["status"], ctx.lang) or r["status"]} for r in rows]
     return table([("reported_at", "接报时间", "Reported"), ("title", "事件", "Incident"), ("kind", "类型", "Kind"),
                   ("status", "状态", "Status")], rows, link_layer="incidents")
 
@@ -53,8 +53,8 @@ def hazard_source_sensors(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
         "SELECT s.id, s.code, s.kind, s.unit, s.alarm_high, s.status FROM sensors s "
         f"JOIN hazard_sources h ON h.code = s.hazard_source_code WHERE h.id = :id AND {scope} ORDER BY s.code"),
         {**params, "id": feature_id}).mappings()
-    rows = [{**r, "kind": i18n.enum_label("kind", r["kind"], ctx.lang) or r["kind"],
-             "status": i18n.enum_label("status", r["status"], ctx.lang) or r["status"]} for r in rows]
+    rows = [{**r, "kind": labels.enum_label("sensors.kind", r["kind"], ctx.lang) or r["kind"],
+             "status": labels.enum_label("sensors.status", r["status"], ctx.lang) or r["status"]} for r in rows]
     return table([("code", "编码", "Code"), ("kind", "类型", "Kind"), ("alarm_high", "高报阈值", "High alarm"),
                   ("unit", "单位", "Unit"), ("status", "状态", "Status")], rows, link_layer="sensors")
 

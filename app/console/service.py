@@ -98,7 +98,7 @@ def feature_details(conn: Connection, layer_id: str, feature_id: int, lang: str 
     for f in layer.fields:
         value = json_value(values[f.name])
         item: dict[str, Any] = {"name": f.name, "label": {"zh-CN": f.label, "en": f.label_en}, "value": value}
-        words = i18n.enum_label(f.name, value, lang) if f.enum or f.name in ("grade", "response_level") else None
+        words = f.label_of(value, i18n.normalise_lang(lang))
         if words is not None:
             item["text"] = words
         if f.name in refs:

@@ -29,6 +29,7 @@ from app.console.catalog import console_catalog
 from core import i18n
 from core.database import get_db
 from core.errors import InvalidInput
+from layers import labels
 
 bp = Blueprint("console", __name__)
 
@@ -67,8 +68,7 @@ def page_boot(page: str) -> dict[str, Any]:
         "page": page,
         "lang": lang,
         "strings": i18n.strings(lang),
-        "enumLabels": {field: {str(k): v[1 if lang == "en" else 0] for k, v in values.items()}
-                       for field, values in i18n.ENUM_LABELS.items()},
+        "enumLabels": labels.enum_labels(lang),
         "root": app_root(),
         "catalog": console_catalog(app_root(), access=access),
         "can": access.permissions(),

@@ -16,11 +16,12 @@ from data.demo.frame import CHINA_TZ, REFERENCE_DATE
 from data.demo.names import short_district
 from data.demo.places import Atlas
 from data.demo.targets import short_place
+from layers.registry import default_registry
 
 PER_SCALE = 30
-KINDS = {"fire": (0.30, "火灾"), "traffic": (0.22, "交通事故"), "leak": (0.15, "泄漏事件"),
-         "collapse": (0.10, "坍塌事故"), "explosion": (0.05, "爆炸事故"), "poisoning": (0.05, "中毒事件"),
-         "other": (0.13, "突发事件")}
+# share of each kind; the words in a title are the kind's label in the incidents layer file
+KINDS = {"fire": 0.30, "traffic": 0.22, "leak": 0.15, "collapse": 0.10, "explosion": 0.05, "poisoning": 0.05,
+         "other": 0.13}
 LINK_SHARE = {"fire": 0.85, "leak": 0.85, "explosion": 0.9, "poisoning": 0.85, "collapse": 0.5, "other": 0.3,
               "traffic": 0.0}
 SECTORS_FOR = {"fire": ("hazchem", "industry_trade", "fireworks"), "leak": ("hazchem",),
@@ -31,7 +32,7 @@ OPEN_STATUSES = ("reported", "verified", "responding", "under_control")
 
 def build_incidents(rng: np.random.Generator, atlas: Atlas, firms: Enterprises, scale: int) -> list[dict]:
     n = PER_SCALE * scale
-    shares = np.array([v[0] for v in KINDS.values()])
+    shares = np.array(list(KINDS.values()))
     kinds = np.array(list(KINDS), dtype=object)[rng.choice(len(KINDS), n, p=shares / shares.sum())]
     # Ages in days, oldest first; the newest three are at most two days old and still open.
     ages = np.sort(rng.uniform(0, 365, n))[::-1]
@@ -62,10 +63,12 @@ def build_incidents(rng: np.random.Generator, atlas: Atlas, firms: Enterprises, 
     placed = atlas.settle(rng, n, propose)
     districts = atlas.district_codes(placed)
     roads = atlas.nearest_road_names(placed.xy)
+    kind_field = default_registry().get("incidents").field("kind")
     out = []
     per_day: dict[str, int] = {}
     for i in range(n):
-        kind, label = kinds[i], KINDS[kinds[i]][1]
+        kind = kinds[i]
+        label = kind_field.label_of(kind, "zh-CN")
         day = reported[i].strftime("%Y%m%d")
         per_day[day] = per_day.get(day, 0) + 1
         status = _status(rng, ages[i], i >= n - 3)

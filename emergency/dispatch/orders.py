@@ -25,7 +25,7 @@ from emergency.history import record_change, unit_of_work
 from emergency.incidents.schemas import check_keys, parse_text
 from emergency.incidents.service import get_incident, lock_incident
 from emergency.lifecycles import DISPATCH_LIFECYCLE, INCIDENT_ACTIVE, INCIDENT_LIFECYCLE
-from emergency.models import RESOURCE_LAYERS
+from emergency.models import resource_layers
 from emergency.resources.inventory import draw, quantity_value
 from emergency.resources.schemas import resource_layer
 
@@ -122,8 +122,8 @@ def get_order(conn: Connection, order_id: int, *, access: LayerAccess, lock: boo
 
 def list_orders(conn: Connection, incident_id: int, *, access: LayerAccess) -> list[dict[str, Any]]:
     get_incident(conn, incident_id, access=access)  # 404 for a missing or foreign incident
-    names = " ".join(f"WHEN '{k}' THEN (SELECT name FROM {t} WHERE id = o.resource_id)"
-                     for k, t in RESOURCE_LAYERS.items())
+    names = " ".join(f"WHEN '{k}' THEN (SELECT name FROM \"{resource_layer(k).table}\" WHERE id = o.resource_id)"
+                     for k in resource_layers())
     rows = conn.execute(text(f"SELECT {_ORDER_COLUMNS}, CASE o.resource_kind {names} END AS resource_name "
                              "FROM dispatch_orders o WHERE o.incident_id = :i ORDER BY o.id"), {"i": incident_id}).all()
     return [_order_json(r) for r in rows]

@@ -27,7 +27,8 @@ from access.policy.rowscope import LayerAccess
 from core.errors import DomainError, InvalidInput
 from emergency.dispatch.graph import RoadGraph, graphs
 from emergency.dispatch.isochrone import isochrones as build_isochrones
-from emergency.models import RESOURCE_LAYERS
+from emergency.models import resource_layers
+from layers.registry import default_registry
 
 DEFAULT_SNAP_LIMIT_M = 2000.0  # for callers without the app configuration (emergency.snap_limit_m)
 MAX_MINUTES = 120
@@ -40,14 +41,21 @@ _LOCATE_SQL = text(
     "(SELECT version FROM routing_versions WHERE scope = 'resources') AS resources, s.node_id, s.edge_id, s.snap_m "
     "FROM (SELECT 1) one LEFT JOIN LATERAL emergency_snap(ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)) s ON true"
 )
-# Rescue teams carry a duty status; the others have none (NULL).
-_CANDIDATES_SQL = text(" UNION ALL ".join(
-    f"SELECT '{kind}' AS kind, r.id, r.name, r.district_code, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, s.node_id, "
-    "s.snap_m, "
-    f"{'r.status' if kind == 'rescue_team' else 'NULL::text'} AS status "
-    f"FROM {table} r JOIN resource_snaps s ON s.kind = '{kind}' AND s.resource_id = r.id"
-    for kind, table in RESOURCE_LAYERS.items()
-))
+
+
+@cache
+def _candidates_sql(kinds: tuple[tuple[str, str], ...]):  # noqa: ANN202 - a SQLAlchemy TextClause
+    """Every resource of every dispatchable layer with its snap. A layer with a ``status`` field (rescue teams:
+    their duty status) passes it on; the others have none (NULL)."""
+    registry = default_registry()
+    parts = []
+    for kind, layer_id in kinds:
+        layer = registry.get(layer_id)
+        status = "r.status" if "status" in layer.field_names else "NULL::text"
+        parts.append(f"SELECT '{kind}' AS kind, r.id, r.name, r.district_code, ST_X(r.geom) AS lon, "
+                     f"ST_Y(r.geom) AS lat, s.node_id, s.snap_m, {status} AS status "
+                     f'FROM "{layer.table}" r JOIN resource_snaps s ON s.kind = \'{kind}\' AND s.resource_id = r.id')
+    return text(" UNION ALL ".join(parts))
 
 
 class Unroutable(DomainError):
@@ -107,7 +115,7 @@ def locate(conn: Connection, lon: float, lat: float, snap_limit_m: float = DEFAU
 @dataclass(frozen=True)
 class Candidates:
     kind: np.ndarray  # object array of kind names
-    rank: np.ndarray  # position of the kind in RESOURCE_LAYERS: the tie-breaker after travel time
+    rank: np.ndarray  # position of the kind in resource_layers(): the tie-breaker after travel time
     ids: np.ndarray
     names: np.ndarray
     lonlat: np.ndarray
@@ -121,7 +129,7 @@ class Candidates:
         mask = np.zeros(len(self.ids), dtype=bool)
         for kind in kinds:
             of_kind = self.kind == kind
-            layer = RESOURCE_LAYERS[kind]
+            layer = resource_layers()[kind]
             allowed = [d for d in set(self.district[of_kind]) if access.admits(layer, district_code=d)]
             mask |= of_kind & np.isin(self.district, np.array(allowed, dtype=object))
         return mask
@@ -138,8 +146,8 @@ def candidates(conn: Connection, graph: RoadGraph, origin: Origin) -> Candidates
     if cached and cached[0] == version:
         return cached[1]
     with _candidates_lock:
-        rows = conn.execute(_CANDIDATES_SQL).all()
-        order = list(RESOURCE_LAYERS)
+        order = list(resource_layers())
+        rows = conn.execute(_candidates_sql(tuple(resource_layers().items()))).all()
         found = Candidates(
             kind=np.array([r.kind for r in rows], dtype=object),
             rank=np.array([order.index(r.kind) for r in rows], dtype=np.int64), ids=np.array([r.id for r in rows], dtype=np.int64),

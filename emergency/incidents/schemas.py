@@ -11,8 +11,6 @@ from core.geo.points import parse_crs, to_storage
 from emergency.models import REPORT_SOURCES
 from layers.registry import default_registry
 
-KIND_LABELS = {"fire": "火灾", "explosion": "爆炸事故", "leak": "泄漏事件", "poisoning": "中毒事件",
-               "collapse": "坍塌事故", "traffic": "交通事故", "other": "突发事件"}
 LEVEL_LABELS = {1: "Ⅰ级（特别重大）", 2: "Ⅱ级（重大）", 3: "Ⅲ级（较大）", 4: "Ⅳ级（一般）"}
 _LEVEL_NAMES = {"Ⅰ": 1, "Ⅱ": 2, "Ⅲ": 3, "Ⅳ": 4, "I": 1, "II": 2, "III": 3, "IV": 4}
 LEVEL_ALLOWED = "1..4 (or Ⅰ, Ⅱ, Ⅲ, Ⅳ / I, II, III, IV); Ⅰ is the most severe"
@@ -26,6 +24,11 @@ REPORT_KEYS = ("reported_at", "source", "reporter", "text", "casualties")
 
 def _incident_field(name: str):  # noqa: ANN202 - a registry Field
     return default_registry().get("incidents").field(name)
+
+
+def kind_label(kind: str) -> str | None:
+    """The Chinese words for an incident kind (``labels`` of ``kind`` in the incidents layer file)."""
+    return _incident_field("kind").label_of(kind, "zh-CN")
 
 
 def check_keys(data: dict[str, Any], allowed: tuple[str, ...]) -> None:

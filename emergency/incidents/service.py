@@ -37,7 +37,7 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     status, level = row["status"], row["response_level"]
     return {
         "id": row["id"], "code": row["code"], "title": row["title"], "kind": row["kind"],
-        "kind_label": s.KIND_LABELS.get(row["kind"]), "status": status,
+        "kind_label": s.kind_label(row["kind"]), "status": status,
         "status_label": INCIDENT_LIFECYCLE.labels.get(status), "response_level": level,
         "response_level_label": s.LEVEL_LABELS.get(level), "reported_at": row["reported_at"].isoformat(),
         "district_code": row["district_code"], "district_name": row["district_name"],
@@ -142,7 +142,7 @@ def intake(conn: Connection, data: dict[str, Any], *, access: LayerAccess,
         if title is None:
             where = place or conn.execute(text("SELECT name FROM districts WHERE code = :c"),
                                           {"c": district}).scalar()
-            title = f"{where}{s.KIND_LABELS[kind]}"
+            title = f"{where}{s.kind_label(kind)}"
         code = _next_code(conn, reported_at)
         when = reported_at.astimezone(CHINA).strftime("%Y年%m月%d日%H时%M分")
         report_text = description or f"{when}，{title}。"

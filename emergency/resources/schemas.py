@@ -11,10 +11,9 @@ from datetime import date, datetime
 from typing import Any
 
 from core.errors import InvalidInput
-from emergency.models import RESOURCE_LAYERS
+from emergency.models import resource_layers
 from layers.registry import Field, Layer, default_registry
 
-KIND_ALLOWED = ", ".join(RESOURCE_LAYERS)
 LOCATION_KEYS = ("lon", "lat", "crs")
 _TRUE = {"true", "1", "yes", "y", "是", "t"}
 _FALSE = {"false", "0", "no", "n", "否", "f"}
@@ -22,22 +21,25 @@ _FALSE = {"false", "0", "no", "n", "否", "f"}
 
 def resource_layer(kind: object, input_name: str = "kind") -> Layer:
     """The registry layer of a resource kind, or 400 listing the kinds."""
-    if not isinstance(kind, str) or kind not in RESOURCE_LAYERS:
-        raise InvalidInput(input_name, KIND_ALLOWED, value=kind, details={"allowed_kinds": list(RESOURCE_LAYERS)})
-    return default_registry().get(RESOURCE_LAYERS[kind])
+    kinds = resource_layers()
+    if not isinstance(kind, str) or kind not in kinds:
+        raise InvalidInput(input_name, ", ".join(kinds), value=kind, details={"allowed_kinds": list(kinds)})
+    return default_registry().get(kinds[kind])
 
 
 def parse_kinds(value: str | None, input_name: str = "kinds") -> list[str]:
     """``"rescue_team,fire_station"`` → list; empty means every kind; unknown kinds → 400 listing the allowed."""
+    known = resource_layers()
     if value is None or not value.strip():
-        return list(RESOURCE_LAYERS)
+        return list(known)
     kinds = [k.strip() for k in value.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in RESOURCE_LAYERS]
+    unknown = [k for k in kinds if k not in known]
     if unknown:
-        raise InvalidInput(input_name, KIND_ALLOWED, value=",".join(unknown),
-                           message_en=f"unknown resource kind(s): {', '.join(unknown)}; allowed: {KIND_ALLOWED}",
-                           message_zh=f"未知的资源类型：{'、'.join(unknown)}；允许：{KIND_ALLOWED}",
-                           details={"unknown": unknown, "allowed_kinds": list(RESOURCE_LAYERS)})
+        allowed = ", ".join(known)
+        raise InvalidInput(input_name, allowed, value=",".join(unknown),
+                           message_en=f"unknown resource kind(s): {', '.join(unknown)}; allowed: {allowed}",
+                           message_zh=f"未知的资源类型：{'、'.join(unknown)}；允许：{allowed}",
+                           details={"unknown": unknown, "allowed_kinds": list(known)})
     return list(dict.fromkeys(kinds))
 
 

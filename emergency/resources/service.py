@@ -1,7 +1,8 @@
 """Emergency resources (rescue teams, depots, shelters, experts, hospitals, fire stations): query and edit.
 
-The attributes and their rules come from the layer registry; this module only knows the kind → layer mapping
-(``emergency.models.RESOURCE_LAYERS``). Routing snaps are kept current by database triggers (migration 0002).
+The attributes and their rules come from the layer registry, and so does the kind → layer mapping
+(``emergency.models.resource_layers()``: the layers declaring ``dispatch:``). Routing snaps are kept current by
+database triggers (migration 0002).
 Every function takes the caller's ``access`` (read scope of the kind's layer; module write scope for changes, see
 :mod:`emergency.access`).
 """

@@ -80,7 +80,7 @@ function buildIntake() {
           <button type="button" class="btn use-search" hidden>${esc(t("use_search_result"))}</button>
         </div>
       </div>
-      <label>${esc(t("incident_kind"))} <select name="kind" required>${options("incident_kind", { empty: "—" })}</select></label>
+      <label>${esc(t("incident_kind"))} <select name="kind" required>${options("incidents.kind", { empty: "—" })}</select></label>
       <label>${esc(t("incident_title"))} <input name="title" maxlength="200" placeholder="${esc(t("title_auto"))}"></label>
       <label>${esc(t("reported_at"))} <input type="datetime-local" name="reported_at" required></label>
       <label>${esc(t("report_source"))} <select name="source">${options("report_source", { empty: "—" })}</select></label>
@@ -88,7 +88,7 @@ function buildIntake() {
         <label>${esc(t("reporter_phone"))} <input name="reporter_phone" maxlength="20" inputmode="tel"></label></div>
       <label>${esc(t("description"))} <textarea name="description" rows="3"></textarea></label>
       <fieldset class="casualties"><legend>${esc(t("casualties"))}</legend>${["deaths", "injuries", "missing"].map(number).join("")}</fieldset>
-      <label>${esc(t("response_level"))} <select name="response_level">${options("response_level", { empty: t("not_set") })}</select></label>
+      <label>${esc(t("response_level"))} <select name="response_level">${options("incidents.response_level", { empty: t("not_set") })}</select></label>
       <label>${esc(t("related_enterprise"))} <input name="enterprise_uscc" maxlength="18" autocomplete="off"></label>
       <p class="error intake-error" role="alert"></p>
       <div class="btn-row"><button type="submit" class="btn primary">${esc(t("submit"))}</button>
@@ -210,7 +210,7 @@ async function change(incidentId, path, body, done) {
     toast(done(result));
     if (path.endsWith("/reports")) drafts.delete(incidentId);
   } catch (err) {
-    pendingError = { id: incidentId, text: problemText(err, path.includes("dispatch-orders") ? "dispatch_status" : "status") };
+    pendingError = { id: incidentId, text: problemText(err, path.includes("dispatch-orders") ? "dispatch_status" : "incidents.status") };
   }
   lastOwnChange = Date.now();
   hooks.refreshIncidents();
@@ -279,7 +279,7 @@ async function decorateIncident(doc, el) {
   box.className = "incident-actions";
   box.setAttribute("aria-label", t("incident_actions"));
   box.dataset.status = status;
-  box.innerHTML = `<p class="status-line">${esc(t("status_now", { state: enumLabel("status", status) }))}</p>
+  box.innerHTML = `<p class="status-line">${esc(t("status_now", { state: enumLabel("incidents.status", status) }))}</p>
     <div class="btn-row incident-buttons"></div>
     <p class="error action-error" role="alert"></p>${can("write") ? followUpForm() : ""}`;
   el.querySelector(".panel-body").prepend(box);
@@ -297,10 +297,10 @@ async function decorateIncident(doc, el) {
   try { next = (await lifecycles()).incident.transitions[status] ?? []; } catch (err) { toast(err.message, "error"); }
   if (!box.isConnected) return; // the panel moved on meanwhile
   buttons.insertAdjacentHTML("afterbegin", next.map((to) =>
-    `<button type="button" class="btn primary incident-move" data-to="${esc(to)}">${esc(t("move_to", { state: enumLabel("status", to) }))}</button>`).join(""));
+    `<button type="button" class="btn primary incident-move" data-to="${esc(to)}">${esc(t("move_to", { state: enumLabel("incidents.status", to) }))}</button>`).join(""));
   for (const b of buttons.querySelectorAll(".incident-move")) {
     b.addEventListener("click", () => change(id, `api/emergency/incidents/${id}/transitions`, { to: b.dataset.to },
-      () => t("status_moved", { state: enumLabel("status", b.dataset.to) })));
+      () => t("status_moved", { state: enumLabel("incidents.status", b.dataset.to) })));
   }
   if (!next.length) return; // a final incident takes no 续报, edit or material request
   addIncidentForms(box, id, {

@@ -23,8 +23,8 @@ function markInvalid(form, input) {
 function editForm() {
   return `<form class="incident-form edit-form emergency-form" hidden novalidate>
     <label>${esc(t("incident_title"))} <input name="title" maxlength="200" required></label>
-    <label>${esc(t("incident_kind"))} <select name="kind">${options("incident_kind")}</select></label>
-    <label>${esc(t("response_level"))} <select name="response_level">${options("response_level", { empty: t("not_set") })}</select></label>
+    <label>${esc(t("incident_kind"))} <select name="kind">${options("incidents.kind")}</select></label>
+    <label>${esc(t("response_level"))} <select name="response_level">${options("incidents.response_level", { empty: t("not_set") })}</select></label>
     <label>${esc(t("description"))} <textarea name="description" rows="3"></textarea></label>
     <label>${esc(t("related_enterprise"))} <input name="enterprise_uscc" maxlength="18" autocomplete="off"></label>
     <p class="error form-error" role="alert"></p>

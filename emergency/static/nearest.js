@@ -2,11 +2,14 @@
 // /api/emergency/nearest-resources, every route on the map, the 5/10/15/30-minute isochrones, and "调派" per row.
 // Started from an incident's panel or a right-click on the map (console.js wires it).
 
-import { enumLabel, esc, formatNumber, t } from "../../console/boot.js";
+import { BOOT, enumLabel, esc, formatNumber, t } from "../../console/boot.js";
 import { fromLonLat, toLonLat } from "../../console/projection.js";
 
 const ol = window.ol;
-export const KINDS = ["rescue_team", "fire_station", "hospital", "depot", "shelter", "expert"];
+// the kinds the dispatcher can send (dispatch: in the layer files), in dispatch order
+const RESOURCE_KINDS = BOOT.catalog.resourceKinds;
+const KINDS = RESOURCE_KINDS.map((k) => k.kind);
+const LAYER_OF_KIND = Object.fromEntries(RESOURCE_KINDS.map((k) => [k.kind, k.layer]));
 export const ISOCHRONE_MINUTES = [5, 10, 15, 30];
 const ISOCHRONE_COLOURS = { 5: "#b71c1c", 10: "#ef6c00", 15: "#f9a825", 30: "#2e7d32" };
 const KIND_COLOURS = { rescue_team: "#c62828", fire_station: "#d84315", hospital: "#2e7d32", depot: "#6d4c41",
@@ -139,7 +142,7 @@ function rowHtml(r, index) {
   const minutes = formatNumber(r.travel_time_s / 60, 1);
   const km = formatNumber(r.distance_m / 1000, 1);
   const offDuty = r.status === "off_duty";
-  const status = r.status ? ` · <span class="nr-status">${esc(enumLabel("status", r.status))}</span>` : "";
+  const status = r.status ? ` · <span class="nr-status">${esc(enumLabel(`${LAYER_OF_KIND[r.kind]}.status`, r.status))}</span>` : "";
   const dispatch = opts.canWrite && target.incident ? `
     <button type="button" class="btn nr-dispatch" ${offDuty ? "disabled" : ""}>${esc(t("dispatch"))}</button>
     <form class="nr-dispatch-form" hidden>

@@ -79,10 +79,10 @@ class MapProxyAuthorizer:
         self.authz, self.shapes, self._audit = authz, shapes, audit
 
     def _sources(self, name: str) -> tuple[str, ...] | None:
-        from mapserver.mapproxy_config import BASEMAP_LAYERS
+        from layers.registry import default_registry
 
         if name == "basemap":
-            return tuple(BASEMAP_LAYERS)
+            return tuple(default_registry().basemap_layers)
         if name in EXTERNAL_TILE_LAYERS:
             return EXTERNAL_TILE_LAYERS[name]
         return (name,) if name in self.authz.policy.layer_access else None

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 
 from access.policy.rowscope import LayerAccess
 from access.policy.rules import Authz, load_policy
-from core import i18n
 from core.identity import Identity
 from core.panels import PanelContext, sections_for
 from emergency import console
 from emergency.events import EVENT_TYPES
 from emergency.lifecycles import DISPATCH_LIFECYCLE, INCIDENT_LIFECYCLE
-from emergency.models import REPORT_SOURCES, RESOURCE_LAYERS
+from emergency.models import REPORT_SOURCES, resource_layers
+from layers import labels
 from layers.registry import default_registry
 from tests.integration.emergency_support import make_app, scratch_database, writer_client
 
@@ -155,15 +155,16 @@ def test_a_caller_without_any_scope_gets_no_links(world: SimpleNamespace) -> Non
 
 
 def test_the_console_words_every_emergency_code() -> None:
-    """The intake form's choices and the panel's words come from i18n.ENUM_LABELS: they must cover exactly the
-    codes the emergency module accepts (a new incident kind without words would be a bare code on screen)."""
-    labels = i18n.ENUM_LABELS
-    assert set(labels["incident_kind"]) == set(default_registry().get("incidents").field("kind").enum)
-    assert set(labels["report_source"]) == set(REPORT_SOURCES)
-    assert set(labels["resource_kind"]) == set(RESOURCE_LAYERS)
-    assert set(labels["dispatch_status"]) == set(DISPATCH_LIFECYCLE.states)
-    assert {k: v[0] for k, v in labels["dispatch_status"].items()} == dict(DISPATCH_LIFECYCLE.labels)
-    assert {s: labels["status"][s][0] for s in INCIDENT_LIFECYCLE.states} == dict(INCIDENT_LIFECYCLE.labels)
-    assert set(labels["incident_event"]) == {t.removeprefix("incident.") for t in EVENT_TYPES
+    """The intake form's choices and the panel's words come from the layer files (``labels``, ``dispatch:``) and
+    i18n.ENUM_LABELS: they must cover exactly the codes the emergency module accepts (a new incident kind without
+    words would be a bare code on screen)."""
+    words = labels.enum_labels("zh-CN")
+    assert set(words["incidents.kind"]) == set(default_registry().get("incidents").field("kind").enum)
+    assert set(words["report_source"]) == set(REPORT_SOURCES)
+    assert set(words["resource_kind"]) == set(resource_layers())
+    assert set(words["dispatch_status"]) == set(DISPATCH_LIFECYCLE.states)
+    assert words["dispatch_status"] == dict(DISPATCH_LIFECYCLE.labels)
+    assert {s: words["incidents.status"][s] for s in INCIDENT_LIFECYCLE.states} == dict(INCIDENT_LIFECYCLE.labels)
+    assert set(words["incident_event"]) == {t.removeprefix("incident.") for t in EVENT_TYPES
                                              if t.startswith("incident.")}
-    assert set(labels["response_level"]) == {1, 2, 3, 4}
+    assert set(words["incidents.response_level"]) == {"1", "2", "3", "4"}

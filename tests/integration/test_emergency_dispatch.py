@@ -13,7 +13,7 @@ import shapely
 import sqlalchemy as sa
 from pyproj import Transformer
 
-from emergency.models import RESOURCE_LAYERS
+from emergency.models import resource_layers
 from tests.integration.emergency_support import KNOWN_GCJ, KNOWN_WGS, writer_client
 
 KINDS = ["rescue_team", "fire_station", "hospital"]
@@ -43,7 +43,7 @@ def resources(db: sa.Engine) -> list[tuple[str, int, int, float, float]]:
     """(kind, id, snapped node, lon, lat) of every resource, as the database holds them."""
     with db.connect() as conn:
         out = []
-        for kind, table in RESOURCE_LAYERS.items():
+        for kind, table in resource_layers().items():
             out += [(kind, *r) for r in conn.execute(sa.text(
                 f"SELECT r.id, s.node_id, ST_X(r.geom), ST_Y(r.geom) FROM {table} r "
                 f"JOIN resource_snaps s ON s.kind = '{kind}' AND s.resource_id = r.id")).all()]
@@ -67,7 +67,7 @@ def _nearest(client, lon: float, lat: float, kinds: list[str], limit: int = 10, 
 
 
 def test_ranking_by_travel_time_equals_networkx(user_client, network: dict, resources: list) -> None:  # noqa: ANN001
-    order = list(RESOURCE_LAYERS)
+    order = list(resource_layers())
     pool = [r for r in resources if r[0] in KINDS]
     for lon, lat in _points(network, 12, seed=7):
         response = _nearest(user_client, lon, lat, KINDS)
@@ -149,7 +149,7 @@ def test_unknown_kinds_are_a_400_listing_the_allowed(user_client) -> None:  # no
     assert response.status_code == 400
     body = response.get_json()
     assert body["unknown"] == ["helicopter"]
-    assert body["allowed_kinds"] == list(RESOURCE_LAYERS)
+    assert body["allowed_kinds"] == list(resource_layers())
 
 
 @pytest.mark.parametrize("lon, lat", [("nan", "32"), ("inf", "32"), ("119", "-inf"), ("119", "95"),

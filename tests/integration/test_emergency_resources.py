@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from pyproj import Transformer
 
-from core import changes as history
 from core.realtime import ScopeTag
-from emergency.models import RESOURCE_LAYERS
+from emergency import history
+from emergency.models import resource_layers
 from tests.integration.emergency_support import (
     KNOWN_GCJ,
     KNOWN_WGS,
@@ -84,10 +84,10 @@ def test_bad_queries_are_a_400_naming_the_input(user_client, path: str, field: s
 
 def test_statistics_equal_sql(user_client, demo_db: str) -> None:  # noqa: ANN001
     body = user_client.get(f"{API}/statistics").get_json()
-    assert body["kinds"] == list(RESOURCE_LAYERS)
+    assert body["kinds"] == list(resource_layers())
     engine = sa.create_engine(demo_db)
     with engine.connect() as conn:
-        for kind, table in RESOURCE_LAYERS.items():
+        for kind, table in resource_layers().items():
             expected = dict(conn.execute(sa.text(f"SELECT district_code, count(*) FROM {table} GROUP BY 1")).all())
             got = {d["code"]: d["counts"][kind] for d in body["districts"] if d["counts"][kind]}
             assert got == expected, kind

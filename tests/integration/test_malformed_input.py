@@ -44,9 +44,9 @@ def _head(db: sa.Engine) -> int:
 def _json_routes(app: Any) -> list[tuple[str, str]]:
     """Every Flask route taking a body (ids filled with 1, other path parts with a valid sample), and every OGC
     process execution of the policy."""
-    from emergency.models import RESOURCE_LAYERS
+    from emergency.models import resource_layers
 
-    samples = {"kind": next(iter(RESOURCE_LAYERS)), "action": "unlock"}
+    samples = {"kind": next(iter(resource_layers())), "action": "unlock"}
     out = []
     for rule in app.url_map.iter_rules():
         for method in sorted(set(rule.methods) & set(WRITE_METHODS)):
@@ -181,9 +181,9 @@ def test_console_identify_numbers_must_be_finite(user_client, name: str) -> None
 
 
 def _int_routes(app: Any) -> list[str]:
-    from emergency.models import RESOURCE_LAYERS
+    from emergency.models import resource_layers
 
-    samples = {"kind": next(iter(RESOURCE_LAYERS)), "layer_id": "hospitals"}
+    samples = {"kind": next(iter(resource_layers())), "layer_id": "hospitals"}
     out = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or not any(type(c).__name__ == "RowIdConverter"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from emergency.models import RESOURCE_LAYERS
+from emergency.models import resource_layers
 from layers.registry import default_registry
 from mapserver.gate import ows as ows_gate
 
@@ -49,7 +49,7 @@ def sample_layer() -> str:
 
 
 def _samples(process_id: str) -> dict[str, str]:
-    return {"layer_id": sample_layer(), "collection_id": sample_layer(), "kind": next(iter(RESOURCE_LAYERS)),
+    return {"layer_id": sample_layer(), "collection_id": sample_layer(), "kind": next(iter(resource_layers())),
             "process_id": process_id, "tileMatrixSetId": "WebMercatorQuad", "tileMatrix": "12", "tileRow": "1700",
             "tileCol": "3400", "item_id": "1", "job_id": "00000000-0000-0000-0000-000000000000",
             "filename": "console/main.js"}

@@ -86,12 +86,12 @@ def test_the_documents_are_linked_from_the_service_index_and_the_readme(demo_app
 
 
 def test_path_enums_follow_the_registry(demo_app) -> None:  # noqa: ANN001
-    from emergency.models import RESOURCE_LAYERS
+    from emergency.models import resource_layers
     from layers.registry import default_registry
 
     params = demo_app.test_client().get("/api/openapi.json").get_json()["components"]["parameters"]
     assert params["layer_id"]["schema"]["enum"] == default_registry().ids
-    assert params["kind"]["schema"]["enum"] == list(RESOURCE_LAYERS)
+    assert params["kind"]["schema"]["enum"] == list(resource_layers())
 
 
 def test_pygeoapis_document_needs_nothing_from_outside(user_client) -> None:  # noqa: ANN001

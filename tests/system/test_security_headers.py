@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from app.security_headers import INLINE_STYLE_PATHS
+from access.security_headers import INLINE_STYLE_PATHS
 from tests.integration.auth_support import make_app, sign_in
 from tests.system.bad_input_support import Route, flask_routes, ogcapi_routes, ows_routes, tiles_routes
 

@@ -26,7 +26,7 @@ from werkzeug.test import Client
 from core.config import load_config
 from layers.registry import default_registry
 from mapserver.build import ensure_built
-from mapserver.mapproxy_config import BASEMAP_LAYERS, make_tiles_app
+from mapserver.mapproxy_config import make_tiles_app
 from mapserver.ows import make_ows_app
 from styles import default_styles, scale_to_zoom
 from styles.mapserver import anchored_label
@@ -61,9 +61,9 @@ def _label_zooms(label) -> range:  # noqa: ANN001
 def _cases() -> list[tuple[str, int]]:
     """(layer, zoom) for every basemap layer whose label colour no basemap shape uses, at the two zooms next to
     where its labels appear (or, when they show from the start, the two before they go)."""
-    shapes = set().union(*(_colours(STYLES.for_layer(REGISTRY.get(i))) for i in BASEMAP_LAYERS))
+    shapes = set().union(*(_colours(STYLES.for_layer(REGISTRY.get(i))) for i in REGISTRY.basemap_layers))
     cases = []
-    for layer_id in BASEMAP_LAYERS:
+    for layer_id in REGISTRY.basemap_layers:
         label = STYLES.for_layer(REGISTRY.get(layer_id)).label
         if label is None or label.colour.upper() in shapes:
             continue  # e.g. industrial parks: named in the colour of their outline; checked through the others
@@ -128,7 +128,7 @@ def single_image(maps: SimpleNamespace, z: int, box: tuple[int, int, int, int]) 
     size = 2 * MERC / 2 ** z
     bbox = (-MERC + x0 * size, MERC - (y1 + 1) * size, -MERC + (x1 + 1) * size, MERC - y0 * size)
     r = maps.ows.get("/", query_string={
-        "SERVICE": "WMS", "VERSION": "1.1.1", "REQUEST": "GetMap", "LAYERS": ",".join(BASEMAP_LAYERS), "STYLES": "",
+        "SERVICE": "WMS", "VERSION": "1.1.1", "REQUEST": "GetMap", "LAYERS": ",".join(REGISTRY.basemap_layers), "STYLES": "",
         "SRS": "EPSG:3857", "BBOX": ",".join(f"{v:.6f}" for v in bbox), "WIDTH": str((x1 - x0 + 1) * 256),
         "HEIGHT": str((y1 - y0 + 1) * 256), "FORMAT": "image/png", "TRANSPARENT": "FALSE"})
     assert r.status_code == 200 and r.mimetype == "image/png", r.get_data()[:300]

@@ -64,6 +64,21 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("water.yaml", "id: water", "id: lakes", "water.yaml: id: 'lakes' must match the file name 'water'"),
         ("hospitals.yaml", "zoom: {min: 8, max: 20}", "zoom: {min: 18, max: 9}",
          "hospitals.yaml: zoom: min 18 is greater than max 9"),
+        # labels: every enum value has words, and only values the field can hold have them
+        ("water.yaml", "lake: [湖泊, Lake], ", "",
+         "water.yaml: fields[1](name=kind).labels: 'lake' has no label"),
+        ("water.yaml", "lake: [湖泊, Lake]", "lake: [湖泊, Lake], sea: [海, Sea]",
+         "water.yaml: fields[1](name=kind).labels: 'sea' is not one of enum"),
+        ("hazard_sources.yaml", "4: [四级, \"Grade 4\"]", "5: [五级, \"Grade 5\"]",
+         "hazard_sources.yaml: fields[3](name=grade).labels: 5 is not a value of this field"),
+        ("water.yaml", "lake: [湖泊, Lake]", "lake: [湖泊]", "water.yaml: fields[1](name=kind).labels.lake: ['湖泊']"),
+        ("depots.yaml", "dispatch: {kind: depot,", "dispatch: {kind: shelter,",
+         "shelters.yaml: dispatch.kind: 'shelter' is already declared in depots.yaml"),
+        ("depots.yaml", "dispatch: {kind: depot, order: 2,", "dispatch: {kind: depot,",
+         "depots.yaml: dispatch: 'order' is a required property"),
+        ("roads.yaml", "basemap: 40", "basemap: top", "roads.yaml: basemap: 'top' is not of type 'integer'"),
+        ("incidents.yaml", "console: {visible: true,", "console: {visible: true, blink: true,",
+         "incidents.yaml: console: Additional properties are not allowed ('blink' was unexpected)"),
     ],
 )
 def test_broken_layer_file_names_file_and_field(defs: Path, file: str, old: str, new: str, expected: str) -> None:
@@ -94,3 +109,32 @@ def test_reference_to_unknown_table_is_reported(defs: Path) -> None:
     with pytest.raises(RegistryError) as info:
         load_registry(defs)
     assert any("no layer has table 'districts'" in p for p in info.value.problems)
+
+
+def test_layer_files_say_how_the_layer_is_used() -> None:
+    """Basemap membership, console use and dispatchability are read from the layer files, in the files' order."""
+    registry = load_registry()
+    assert registry.basemap_layers == ["districts", "water", "industrial_parks", "roads"]
+    assert {k: layer.id for k, layer in registry.dispatchable.items()} == {
+        "rescue_team": "rescue_teams", "depot": "depots", "shelter": "shelters", "expert": "experts",
+        "hospital": "hospitals", "fire_station": "fire_stations"}
+    assert {x.id for x in registry if x.console.visible} == {"enterprises", "hazard_sources", "incidents"}
+    assert {x.id for x in registry if x.console.live} == {"incidents", "rescue_teams", "shelters", "sensors"}
+    labels = registry.enum_labels("en")
+    assert labels["incidents.kind"]["fire"] == "Fire" and registry.enum_labels("zh-CN")["hazard_sources.grade"]["1"]
+    # every enum field of every layer has words in both languages
+    for layer in registry:
+        for f in layer.fields:
+            if f.enum:
+                assert set(f.labels or {}) == set(f.enum), f"{layer.id}.{f.name}"
+
+
+def test_basemap_order_follows_the_numbers(defs: Path) -> None:
+    _edit(defs / "roads.yaml", "basemap: 40", "basemap: 5")
+    assert load_registry(defs).basemap_layers == ["roads", "districts", "water", "industrial_parks"]
+
+
+def test_a_field_without_labels_still_loads(defs: Path) -> None:
+    """A deployment's own layer files written before labels existed keep loading (their codes show as they are)."""
+    _edit(defs / "water.yaml", ",\n     labels: {river: [河流, River], lake: [湖泊, Lake], reservoir: [水库, Reservoir]}}", "}")
+    assert load_registry(defs).get("water").field("kind").labels is None

@@ -2,7 +2,7 @@
 // `window.onemap` exposes the map and load/render state for the browser tests and the benchmark.
 // Business modules add their part through console plug-ins (BOOT.plugins, from their manifests), loaded below.
 
-import { BOOT, api, t, toast } from "./boot.js";
+import { BOOT, api, catalogLayers, t, toast } from "./boot.js";
 import { createLayers, identifiableRasterLayers, loadStats, refreshLive } from "./layers.js";
 import { buildLayerTree, refreshLegends, updateZoomHints } from "./layertree.js";
 import { closePanel, initPanel, openFeature } from "./panel.js";
@@ -15,7 +15,8 @@ import { highlightStyle, styleState } from "./styles.js";
 import { initTools, isDrawing } from "./tools.js";
 
 const ol = window.ol;
-const LIVE_LAYERS = ["incidents", "rescue_teams", "shelters", "sensors"];
+// re-read on live events and every minute: console.live in the layer files
+const LIVE_LAYERS = catalogLayers().filter((e) => e.live).map((e) => e.id);
 
 setupProjections();
 const projection = projectionFromHash();
@@ -282,7 +283,7 @@ events.onmessage = (message) => {
   }
   for (const plugin of plugins) plugin.onLiveEvent?.(event);
 };
-setInterval(() => refreshLive(layers, ["incidents"]), 60_000);
+setInterval(() => refreshLive(layers, LIVE_LAYERS), 60_000);
 
 // Apply permalink state last: the theme needs the tree, the district needs the stats' district list.
 if (initial.mode === "grade") setMode("grade");

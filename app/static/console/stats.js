@@ -66,9 +66,9 @@ function options(stats) {
   const gradeColours = specColours("hazard_sources", "grade");
   return [
     stackedByDistrict(t("stats_risk_by_district"), RISKS, stats.enterprises_by_risk,
-      RISKS.map((r) => enumLabel("risk_colour", r)), RISKS.map((r) => riskColours[r])),
+      RISKS.map((r) => enumLabel("enterprises.risk_colour", r)), RISKS.map((r) => riskColours[r])),
     stackedByDistrict(t("stats_sector_by_district"), SECTORS, stats.enterprises_by_sector,
-      SECTORS.map((s) => enumLabel("sector", s)), SECTOR_COLOURS),
+      SECTORS.map((s) => enumLabel("enterprises.sector", s)), SECTOR_COLOURS),
     stats.hazard_sources_by_grade == null ? notShown(t("stats_hazard_grades")) : {
       ...base(t("stats_hazard_grades")),
       tooltip: { trigger: "item" },
@@ -76,7 +76,7 @@ function options(stats) {
       series: [{
         type: "pie", radius: ["28%", "52%"], center: ["50%", "58%"],
         label: { fontSize: 11, formatter: "{b}\n{c}", overflow: "none" }, labelLine: { length: 6, length2: 6 },
-        data: [1, 2, 3, 4].map((g) => ({ name: enumLabel("grade", g), value: stats.hazard_sources_by_grade[g] ?? 0,
+        data: [1, 2, 3, 4].map((g) => ({ name: enumLabel("hazard_sources.grade", g), value: stats.hazard_sources_by_grade[g] ?? 0,
           itemStyle: { color: gradeColours[g] } })),
       }],
     },

@@ -5,7 +5,6 @@ import { L, LANG, api, catalogLayers, esc, formatNumber, t, toast } from "./boot
 import { bufferStyle, sketchStyle } from "./styles.js";
 
 const ol = window.ol;
-const DEFAULT_QUERY_LAYERS = new Set(["enterprises", "hazard_sources", "sensitive_targets", "shelters"]);
 
 let map;
 let hooks = { openFeature: () => {}, onToolChange: () => {} };
@@ -190,7 +189,7 @@ export function initTools(element, theMap, options) {
     map.addLayer(new ol.layer.Vector({ source, style, zIndex: 900, properties: { id: "_tools" } }));
   }
   const checks = catalogLayers().filter((e) => e.id !== "basemap").map((e) =>
-    `<label><input type="checkbox" value="${esc(e.id)}" ${DEFAULT_QUERY_LAYERS.has(e.id) ? "checked" : ""}> ${esc(L(e.title))}</label>`);
+    `<label><input type="checkbox" value="${esc(e.id)}" ${e.query ? "checked" : ""}> ${esc(L(e.title))}</label>`);
   box.querySelector(".query-layers").innerHTML = checks.join("");
   for (const b of box.querySelectorAll("[data-tool]")) b.addEventListener("click", () => selectTool(b.dataset.tool));
   box.querySelector(".clear-btn").addEventListener("click", clearAll);

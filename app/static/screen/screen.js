@@ -1,7 +1,7 @@
 // Command-centre large screen: the city map (same layers and styles as the console), KPI cards refreshed
 // every 30 s, and a live ticker fed by Server-Sent Events from the one publish API (core/realtime.py).
 
-import { BOOT, api, enumLabel, esc, formatNumber, t } from "../console/boot.js";
+import { BOOT, api, catalogLayers, enumLabel, esc, formatNumber, t } from "../console/boot.js";
 import { createLayers, loadStats, refreshLive } from "../console/layers.js";
 import { createView, fromLonLat, setupProjections } from "../console/projection.js";
 
@@ -10,7 +10,9 @@ const echarts = window.echarts;
 const DESIGN = [1920, 1080];
 const REFRESH_MS = 30_000;
 const MAX_TICKER = 30;
-const SCREEN_LAYERS = new Set(["basemap", "enterprises", "hazard_sources", "incidents", "industrial_parks"]);
+// which layers the screen draws and re-reads: console.screen / console.live in the layer files
+const SCREEN_LAYERS = new Set(catalogLayers().filter((e) => e.screen).map((e) => e.id));
+const LIVE_LAYERS = catalogLayers().filter((e) => e.screen && e.live).map((e) => e.id);
 const FONT = '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif';
 
 const onemap = window.onemap = { renderComplete: false, renderCount: 0, loadStats, timings: { firstDraw: null, renderComplete: null },
@@ -88,7 +90,7 @@ function drawCharts(k) {
   const grades = specColours("hazard_sources");
   chart("chart-grades").setOption({
     animation: false, textStyle: text, grid: { left: 3.2 * r, right: r, top: 1.8 * r, bottom: 1.8 * r },
-    xAxis: { type: "category", data: [1, 2, 3, 4].map((g) => enumLabel("grade", g)), axisLabel: text },
+    xAxis: { type: "category", data: [1, 2, 3, 4].map((g) => enumLabel("hazard_sources.grade", g)), axisLabel: text },
     yAxis: { type: "value", axisLabel: text, splitLine: { lineStyle: { color: "rgba(120,170,255,.15)" } } },
     series: [{ type: "bar", barWidth: "45%", label: { show: true, position: "top", ...text },
       data: [1, 2, 3, 4].map((g) => ({ value: k.hazard_sources_by_grade[g] ?? 0, itemStyle: { color: grades[g] } })) }],
@@ -97,9 +99,9 @@ function drawCharts(k) {
 
 function renderIncidents(list) {
   document.getElementById("incident-list").innerHTML = list.map((i) => `
-    <li><span class="tag tag-${esc(i.kind)}">${esc(enumLabel("kind", i.kind))}</span>
+    <li><span class="tag tag-${esc(i.kind)}">${esc(enumLabel("incidents.kind", i.kind))}</span>
       <span class="title">${esc(i.title)}</span>
-      <span class="meta">${esc(enumLabel("status", i.status))} · ${esc(new Date(i.reported_at).toLocaleString(BOOT.lang === "en" ? "en-GB" : "zh-CN", { hour12: false }))}</span></li>`).join("");
+      <span class="meta">${esc(enumLabel("incidents.status", i.status))} · ${esc(new Date(i.reported_at).toLocaleString(BOOT.lang === "en" ? "en-GB" : "zh-CN", { hour12: false }))}</span></li>`).join("");
 }
 
 export async function refreshKpis() {
@@ -178,7 +180,7 @@ function connect() {
     const d = event.data || {};
     if (Number.isFinite(d.lon) && Number.isFinite(d.lat)) flash(d.lon, d.lat);
     if (/^(incident|alarm|sensor)\./.test(event.type)) {
-      refreshLive(layers, ["incidents"]);
+      refreshLive(layers, LIVE_LAYERS);
       scheduleKpiRefresh();
     }
   };
@@ -193,7 +195,7 @@ function tickClock() {
 tickClock();
 setInterval(tickClock, 1000);
 refreshKpis();
-setInterval(() => { refreshKpis(); refreshLive(layers, ["incidents"]); }, REFRESH_MS);
+setInterval(() => { refreshKpis(); refreshLive(layers, LIVE_LAYERS); }, REFRESH_MS);
 addEventListener("resize", () => { for (const c of Object.values(charts)) c.resize(); });
 connect();
 onemap.ready = true;

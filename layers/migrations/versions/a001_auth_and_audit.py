@@ -5,7 +5,8 @@ Revises: 0001
 Create Date: 2026-11-28 12:00:00
 
 A branch of its own (label ``auth``); ``layers.migrate.upgrade`` upgrades every head. The audit schema is
-plain SQL from :mod:`access.audit.schema` (triggers, functions and privileges that autogenerate cannot express);
+plain SQL (triggers, functions and privileges that autogenerate cannot express), copied here from
+:mod:`app.auth.audit_db` as it was when this revision was written: a migration must keep meaning what it meant;
 on a hardened database downgrading past this revision needs a superuser, because the application role no longer
 owns the audit schema — that is the point.
 """
@@ -14,8 +15,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
-
-from access.audit.schema import DROP_SQL, SCHEMA_SQL
 
 revision: str = "a001"
 down_revision: str | None = "0001"
@@ -49,6 +48,135 @@ END $$;
 CREATE TRIGGER user_roles_separation_of_duties BEFORE INSERT OR UPDATE ON user_roles
     FOR EACH ROW EXECUTE FUNCTION user_roles_separation_of_duties();
 """
+
+
+# A copy, not an import of app.auth.audit_db.SCHEMA_SQL / DROP_SQL (see the module docstring).
+SCHEMA_SQL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+
+CREATE TABLE audit.audit_log (
+    id          bigint PRIMARY KEY,
+    ts          timestamptz NOT NULL,
+    user_id     integer,
+    username    varchar(64),
+    action      varchar(64) NOT NULL,
+    outcome     varchar(10) NOT NULL CHECK (outcome IN ('success', 'denied', 'failed')),
+    object_type varchar(64),
+    object_id   varchar(200),
+    ip          varchar(45),
+    user_agent  varchar(300),
+    method      varchar(10),
+    path        varchar(500),
+    details     jsonb NOT NULL DEFAULT '{}'::jsonb,
+    prev_hash   varchar(64) NOT NULL,
+    hash        varchar(64) NOT NULL
+);
+COMMENT ON TABLE audit.audit_log IS '审计日志（只追加，哈希链）';
+CREATE INDEX ix_audit_log_ts ON audit.audit_log (ts);
+CREATE INDEX ix_audit_log_user_id_ts ON audit.audit_log (user_id, ts);
+CREATE INDEX ix_audit_log_action_ts ON audit.audit_log (action, ts);
+CREATE INDEX ix_audit_log_object ON audit.audit_log (object_type, object_id);
+
+CREATE TABLE audit.audit_anchor (
+    id             integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    purged_at      timestamptz NOT NULL,
+    purged_by      varchar(64) NOT NULL,
+    through_id     bigint NOT NULL,
+    through_hash   varchar(64) NOT NULL,
+    rows           bigint NOT NULL,
+    archive_sha256 varchar(64) NOT NULL,
+    archive_name   varchar(200) NOT NULL
+);
+COMMENT ON TABLE audit.audit_anchor IS '审计日志归档锚点';
+
+CREATE FUNCTION audit.canonical(r audit.audit_log) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'id', r.id, 'ts', to_char(r.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', r.user_id, 'username', r.username, 'action', r.action, 'outcome', r.outcome,
+        'object_type', r.object_type, 'object_id', r.object_id, 'ip', r.ip, 'user_agent', r.user_agent,
+        'method', r.method, 'path', r.path, 'details', r.details)::text
+$$;
+
+CREATE FUNCTION audit.chain() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    last_id bigint;
+    last_hash text;
+    last_ts timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7166117100);
+    SELECT a.id, a.hash, a.ts INTO last_id, last_hash, last_ts FROM audit.audit_log a ORDER BY a.id DESC LIMIT 1;
+    IF last_id IS NULL THEN
+        SELECT x.through_id, x.through_hash INTO last_id, last_hash
+        FROM audit.audit_anchor x ORDER BY x.id DESC LIMIT 1;
+    END IF;
+    NEW.id := coalesce(last_id, 0) + 1;
+    NEW.prev_hash := coalesce(last_hash, repeat('0', 64));
+    IF NEW.ts IS NULL THEN
+        NEW.ts := greatest(clock_timestamp(), last_ts);
+    ELSIF NEW.ts > clock_timestamp() OR NEW.ts < last_ts THEN
+        RAISE EXCEPTION 'audit_log timestamps must not go backwards or into the future'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    NEW.details := coalesce(NEW.details, '{}'::jsonb);
+    NEW.hash := encode(sha256(convert_to(NEW.prev_hash || audit.canonical(NEW), 'UTF8')), 'hex');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_log_chain BEFORE INSERT ON audit.audit_log FOR EACH ROW EXECUTE FUNCTION audit.chain();
+
+CREATE FUNCTION audit.forbid_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_log'
+            AND current_setting('onemap.audit_purge', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit.audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit.forbid_change();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.forbid_change();
+CREATE TRIGGER audit_anchor_append_only BEFORE UPDATE OR DELETE ON audit.audit_anchor
+    FOR EACH ROW EXECUTE FUNCTION audit.forbid_change();
+CREATE TRIGGER audit_anchor_no_truncate BEFORE TRUNCATE ON audit.audit_anchor
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.forbid_change();
+
+CREATE FUNCTION audit.purge(through bigint, archive_sha256 text, archive_name text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    through_ts timestamptz;
+    through_hash text;
+    n bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7166117100);
+    SELECT a.ts, a.hash INTO through_ts, through_hash FROM audit.audit_log a WHERE a.id = through;
+    IF through_ts IS NULL THEN
+        RAISE EXCEPTION 'audit row % does not exist', through USING ERRCODE = 'no_data_found';
+    END IF;
+    IF through_ts > clock_timestamp() - interval '180 days' THEN
+        RAISE EXCEPTION 'audit rows younger than 180 days are kept' USING ERRCODE = 'check_violation';
+    END IF;
+    IF archive_sha256 !~ '^[0-9a-f]{64}$' OR coalesce(archive_name, '') = '' THEN
+        RAISE EXCEPTION 'an archive digest and name are required' USING ERRCODE = 'check_violation';
+    END IF;
+    PERFORM set_config('onemap.audit_purge', 'on', true);
+    DELETE FROM audit.audit_log WHERE id <= through;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM set_config('onemap.audit_purge', 'off', true);
+    INSERT INTO audit.audit_anchor (purged_at, purged_by, through_id, through_hash, rows, archive_sha256,
+                                    archive_name)
+    VALUES (clock_timestamp(), session_user, through, through_hash, n, archive_sha256, archive_name);
+    RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION audit.purge(bigint, text, text) FROM PUBLIC;
+
+-- Without the hand-over to onemap_audit these only guard against accidents (an owner can grant itself back).
+REVOKE UPDATE, TRUNCATE, REFERENCES, TRIGGER ON audit.audit_log, audit.audit_anchor FROM PUBLIC, CURRENT_USER;
+"""
+
+DROP_SQL = "DROP SCHEMA IF EXISTS audit CASCADE"
 
 
 def _run_script(script: str) -> None:

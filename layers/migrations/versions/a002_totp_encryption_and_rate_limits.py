@@ -6,7 +6,8 @@ Create Date: 2026-12-02 09:00:00
 
 ``users.totp_secret`` and ``users.totp_pending_secret`` become wide enough for a Fernet token and every clear
 base32 secret already stored is encrypted with the configured key (``auth.totp.key_file`` / ``key_env``, see
-:mod:`access.authn.totp_keys`; the key file is created 0600 if there is none). The key is only looked for when there
+:mod:`app.auth.totp_keys`; the key file is created 0600 if there is none), which the runner hands over as
+``config.attributes["totp_keys"]``. The key is only looked for when there
 is something to encrypt, so migrating an empty database needs none. Downgrading decrypts them again.
 
 ``rate_limit_buckets`` is UNLOGGED: counters need no crash safety, and writing them to the WAL on every limited
@@ -15,7 +16,7 @@ request would cost more than the limit saves.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "a002"
 down_revision: str | None = "a001"
@@ -26,11 +27,13 @@ COLUMNS = ("totp_secret", "totp_pending_secret")
 COMMENTS = {"totp_secret": "TOTP 密钥", "totp_pending_secret": "待确认的 TOTP 密钥"}
 
 
-def _keys():  # noqa: ANN202 - the deployment's key ring, from the same configuration the application reads
-    from access.authn.totp_keys import TotpKeys
-    from core.config import load_config
-
-    return TotpKeys.from_config(load_config())
+def _keys():  # noqa: ANN202
+    """The deployment's key ring (``seal``/``open``), handed over by the runner (``layers.migrate``): a key is
+    deployment data, not code, and a migration imports no application code."""
+    factory = context.config.attributes.get("totp_keys")
+    if factory is None:
+        raise RuntimeError("run migrations through `onemap db migrate` (layers.migrate supplies the TOTP key ring)")
+    return factory()
 
 
 def _rewrite(transform, where: str) -> int:  # noqa: ANN001
