@@ -33,7 +33,7 @@ from app.auth import browser
 from app.auth.classify import Access, BadRequest, Classified, classify, mount_of
 from app.auth.identity import Identity, identity_from_environ
 from app.auth.ogc_filter import DistrictShapes, MapProxyAuthorizer, filter_capabilities
-from app.auth.policy import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy
+from app.auth.policy import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy, refusal_messages
 from app.errors import PROBLEM_TYPE_BASE, preferred_language
 
 log = logging.getLogger(__name__)
@@ -259,8 +259,8 @@ class PolicyGate:
         if status == 401:
             en, zh, code = f"sign in to {what}", "请先登录", "NotAuthorized"
         else:
-            act = _ACTIONS_ZH.get(access.action, access.action)
-            en, zh, code = f"your role may not {what}", f"无权{act}{access.target.name}", "Forbidden"
+            en, zh = refusal_messages(identity, access.action, access.target, decision)
+            code = "Forbidden"
         return error_response(start_response, environ, status=status, code=code, message_en=en, message_zh=zh,
                               surface=c.surface, locator=access.target.name, service=c.service, version=c.version)
 

@@ -23,6 +23,7 @@ import jsonschema
 import yaml
 
 from app.auth.identity import ROLES, Identity
+from app.auth.models import TOKEN_SCOPES
 from app.auth.scope import NOTHING, Scope, ScopeLink, scope_links
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 AUTHZ_ENVIRON_KEY = "onemap.authz"
 ACTIONS = ("read", "write", "export", "admin", "execute", "audit")
+ACTIONS_ZH = {"read": "查看", "write": "修改", "export": "导出", "admin": "管理", "execute": "运行", "audit": "审计"}
 SERVICES = ("ogcapi", "wms", "wfs", "wcs", "tiles", "jobs")
 KIND_ACTIONS: dict[str, frozenset[str]] = {
     "layer": frozenset({"read", "write", "export"}),
@@ -41,9 +43,11 @@ KIND_ACTIONS: dict[str, frozenset[str]] = {
 }
 TARGET_KEYS = {"layers": "layer", "coverages": "coverage", "processes": "process", "modules": "module",
                "pages": "page", "services": "service"}
-# What an API token's scopes (app/auth/models.py TOKEN_SCOPES) can open: OGC reads, REST reads and writes.
-# Exports, process runs and administration always need a signed-in person.
+# What an API token's scopes (app/auth/models.py TOKEN_SCOPES) can open: OGC reads, OGC process runs, REST reads
+# and writes. Exports and administration always need a signed-in person (no token scope names them).
 _OGC_KINDS = frozenset({"layer", "coverage", "process", "service"})
+# Process jobs are the results of executions: a token that may run a process may read its jobs.
+_JOBS = ("service", "jobs")
 _DISTRICT = re.compile(r"^[0-9]{6}$")
 _USCC = re.compile(r"^[0-9A-Z]{18}$")
 
@@ -130,6 +134,18 @@ class Decision:
     scope: Scope
     rules: tuple[str, ...] = ()
     reason: str = ""
+    # Set when the role would be allowed but the API token in use lacks this scope: the refusal names the
+    # scope to put on a new token instead of blaming the role.
+    token_scope: str | None = None
+
+
+def token_scopes_for(action: str, target: Target) -> tuple[str, ...]:
+    """The API token scopes any one of which lets a token ``action`` on ``target`` (the first is the one to ask for)."""
+    if target.kind in _OGC_KINDS:
+        if (target.kind, target.name) == _JOBS and action == "read":
+            return ("ogc:read", "ogc:execute")
+        return (f"ogc:{action}",)
+    return (f"api:{action}",)
 
 
 @dataclass(frozen=True)
@@ -189,10 +205,21 @@ class Policy:
     def decide(self, identity: Identity, action: str, target: Target, *, grants: Iterable[Any] = (),
                now: dt.datetime | None = None) -> Decision:
         """May ``identity`` do ``action`` to ``target``, and on which rows? Denied unless some rule allows it."""
-        if identity.token_scopes is not None:
-            needed = f"{'ogc' if target.kind in _OGC_KINDS else 'api'}:{action}"
-            if needed not in identity.token_scopes:
-                return Decision(False, NOTHING, reason=f"the API token lacks the scope {needed!r}")
+        decision = self._decide_role(identity, action, target, grants, now)
+        if identity.token_scopes is None or not decision.allowed:
+            return decision  # a role refusal stays a role refusal, whatever the token holds
+        needed = token_scopes_for(action, target)
+        if identity.token_scopes & set(needed):
+            return decision
+        if needed[0] not in TOKEN_SCOPES:
+            return Decision(False, NOTHING, decision.rules,
+                            reason=f"API tokens cannot {action} {target}: sign in as a person to do it")
+        return Decision(False, NOTHING, decision.rules, token_scope=needed[0],
+                        reason=f"the API token lacks the scope {needed[0]!r}")
+
+    def _decide_role(self, identity: Identity, action: str, target: Target, grants: Iterable[Any],
+                     now: dt.datetime | None) -> Decision:
+        """The decision by roles, rules and grants alone (the token's scopes are checked by :meth:`decide`)."""
         scope, matched = NOTHING, []
         for rule in self.rules:
             if action in rule.actions and ("*" in rule.roles or rule.roles & identity.roles) \
@@ -232,6 +259,20 @@ class Policy:
         grants = list(grants)
         return frozenset(n for n in self.names(kind)
                          if self.decide(identity, "read", Target(kind, n), grants=grants, now=now).allowed)
+
+
+def refusal_messages(identity: Identity, action: str, target: Target, decision: Decision) -> tuple[str, str]:
+    """(English, Chinese) of a 403: a token short of a scope is told which scope, not that its role may not."""
+    act = ACTIONS_ZH.get(action, action)
+    what = f"{action} {target}"
+    if decision.token_scope:
+        scope = decision.token_scope
+        return (f"the API token lacks the scope {scope!r} needed to {what}; your role may, so create a token "
+                f"with the scope {scope}",
+                f"API 令牌缺少授权范围 {scope}，不能{act}{target.name}；请创建含 {scope} 范围的令牌")
+    if identity.token_scopes is not None and decision.rules:
+        return decision.reason, f"API 令牌不能{act}{target.name}，请登录后操作"
+    return f"your role may not {what}", f"无权{act}{target.name}"
 
 
 def active_only(grants: Iterable[Any], now: dt.datetime | None = None) -> list[Any]:
@@ -404,4 +445,5 @@ def load_policy(path: Path | str | None = None, registry: Any = None) -> Policy:
 
 
 __all__ = ["ACTIONS", "AUTHZ_ENVIRON_KEY", "Authz", "CURRENT_AUTHZ", "Decision", "NOTHING", "Policy", "PolicyError",
-           "Route", "Rule", "Scope", "Target", "active_only", "current_authz", "load_policy"]
+           "Route", "Rule", "Scope", "Target", "active_only", "current_authz", "load_policy", "refusal_messages",
+           "token_scopes_for"]
