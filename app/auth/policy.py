@@ -297,6 +297,9 @@ class Authz:
         self.now = now or dt.datetime.now(dt.UTC)
         self._on_audit = on_audit
         self._memo: dict[tuple[str, Target], Decision] = {}
+        # Set when the request addressed a row that exists outside the caller's scope: it is answered 404 like a
+        # missing one, and the audit record of the request says "denied", not "failed".
+        self.out_of_scope = False
 
     def decide(self, action: str, target: Target) -> Decision:
         key = (action, target)
@@ -318,6 +321,12 @@ class Authz:
     def audit(self, event: str, **details: Any) -> None:
         if self._on_audit is not None:
             self._on_audit(event, **details)
+
+    def note_out_of_scope(self, target: str, object_id: Any, action: str) -> None:
+        """A by-id request hit a row outside the caller's scope: audited as denied (the answer stays 404)."""
+        self.out_of_scope = True
+        self.audit("out_of_scope", target=target, object_id=str(object_id)[:200], action=action, status=404,
+                   reason="the row exists outside the caller's data scope")
 
 
 # The pygeoapi providers are built by pygeoapi per request and never see the WSGI environ: the gate binds the

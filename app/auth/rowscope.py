@@ -198,6 +198,22 @@ class LayerAccess:
         sql = f'SELECT EXISTS (SELECT 1 FROM "{layer.table}" t WHERE t."{id_field or layer.id_field}" = :fid AND {where})'
         return bool(conn.execute(text(sql), {**params, "fid": feature_id}).scalar())
 
+    def note_hidden(self, conn: Connection, layer_id: str, feature_id: Any, *, action: str = "read",
+                    id_field: str | None = None, target: str | None = None, table: str | None = None) -> None:
+        """Call where a by-id lookup in the caller's scope found nothing: if the row exists outside the scope,
+        the probe is audited as denied and the request marked so (the caller still gets the 404 — existence is
+        not leaked). ``table``/``id_field``/``target`` address a non-layer row (a dispatch order) instead."""
+        if self._unrestricted or self.authz is None:
+            return
+        if table is None:
+            from layers.registry import default_registry
+
+            layer = default_registry().get(layer_id)
+            table, id_field = layer.table, id_field or layer.id_field
+        sql = f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE "{id_field or "id"}" = :fid)'
+        if conn.execute(text(sql), {"fid": feature_id}).scalar():
+            self.authz.note_out_of_scope(target or f"layer:{layer_id}", feature_id, action)
+
     def allows_values(self, conn: Connection, layer_id: str, values: Mapping[str, Any], *,
                       scope: Scope) -> bool:
         """Would a row of ``layer_id`` with these column values lie inside ``scope``? (checks writes)."""

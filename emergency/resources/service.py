@@ -136,6 +136,7 @@ def get_row(conn: Connection, kind: str, resource_id: int, *, access: LayerAcces
     query = _select(kind, layer).where(table_of(layer).c.id == resource_id, in_scope(layer, access))
     row = conn.execute(query).mappings().first()
     if row is None:
+        access.note_hidden(conn, layer.id, resource_id)
         raise not_found(kind, layer, resource_id)
     return row
 
@@ -214,6 +215,7 @@ def update_resource(conn: Connection, kind: str, resource_id: int, data: Mapping
                                       func.ST_X(table.c.geom).label("lon"), func.ST_Y(table.c.geom).label("lat"))
                                .where(table.c.id == resource_id, in_scope(layer, access)).with_for_update()).first()
         if current is None:
+            access.note_hidden(conn, layer.id, resource_id, action="write")
             raise not_found(kind, layer, resource_id)
         check_resource_write(conn, access, layer, current.district_code)
         moved_to = _location(conn, data, values, required=False)
