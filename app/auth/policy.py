@@ -25,13 +25,13 @@ import yaml
 from app.auth.identity import ROLES, Identity
 from app.auth.models import TOKEN_SCOPES
 from app.auth.scope import NOTHING, Scope, ScopeLink, scope_links
+from app.auth.tokenscope import refusal_messages, token_scopes_for
 
 log = logging.getLogger(__name__)
 
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 AUTHZ_ENVIRON_KEY = "onemap.authz"
 ACTIONS = ("read", "write", "export", "admin", "execute", "audit")
-ACTIONS_ZH = {"read": "查看", "write": "修改", "export": "导出", "admin": "管理", "execute": "运行", "audit": "审计"}
 SERVICES = ("ogcapi", "wms", "wfs", "wcs", "tiles", "jobs")
 KIND_ACTIONS: dict[str, frozenset[str]] = {
     "layer": frozenset({"read", "write", "export"}),
@@ -43,11 +43,6 @@ KIND_ACTIONS: dict[str, frozenset[str]] = {
 }
 TARGET_KEYS = {"layers": "layer", "coverages": "coverage", "processes": "process", "modules": "module",
                "pages": "page", "services": "service"}
-# What an API token's scopes (app/auth/models.py TOKEN_SCOPES) can open: OGC reads, OGC process runs, REST reads
-# and writes. Exports and administration always need a signed-in person (no token scope names them).
-_OGC_KINDS = frozenset({"layer", "coverage", "process", "service"})
-# Process jobs are the results of executions: a token that may run a process may read its jobs.
-_JOBS = ("service", "jobs")
 _DISTRICT = re.compile(r"^[0-9]{6}$")
 _USCC = re.compile(r"^[0-9A-Z]{18}$")
 
@@ -137,15 +132,6 @@ class Decision:
     # Set when the role would be allowed but the API token in use lacks this scope: the refusal names the
     # scope to put on a new token instead of blaming the role.
     token_scope: str | None = None
-
-
-def token_scopes_for(action: str, target: Target) -> tuple[str, ...]:
-    """The API token scopes any one of which lets a token ``action`` on ``target`` (the first is the one to ask for)."""
-    if target.kind in _OGC_KINDS:
-        if (target.kind, target.name) == _JOBS and action == "read":
-            return ("ogc:read", "ogc:execute")
-        return (f"ogc:{action}",)
-    return (f"api:{action}",)
 
 
 @dataclass(frozen=True)
@@ -259,20 +245,6 @@ class Policy:
         grants = list(grants)
         return frozenset(n for n in self.names(kind)
                          if self.decide(identity, "read", Target(kind, n), grants=grants, now=now).allowed)
-
-
-def refusal_messages(identity: Identity, action: str, target: Target, decision: Decision) -> tuple[str, str]:
-    """(English, Chinese) of a 403: a token short of a scope is told which scope, not that its role may not."""
-    act = ACTIONS_ZH.get(action, action)
-    what = f"{action} {target}"
-    if decision.token_scope:
-        scope = decision.token_scope
-        return (f"the API token lacks the scope {scope!r} needed to {what}; your role may, so create a token "
-                f"with the scope {scope}",
-                f"API 令牌缺少授权范围 {scope}，不能{act}{target.name}；请创建含 {scope} 范围的令牌")
-    if identity.token_scopes is not None and decision.rules:
-        return decision.reason, f"API 令牌不能{act}{target.name}，请登录后操作"
-    return f"your role may not {what}", f"无权{act}{target.name}"
 
 
 def active_only(grants: Iterable[Any], now: dt.datetime | None = None) -> list[Any]:
