@@ -61,7 +61,7 @@ class Classified:
     service: str | None = None       # OGC dialect for exception reports
     version: str | None = None
     request: str | None = None       # OGC request, lower case
-    item: str | None = None          # an object addressed by id
+    item: str | None = None          # an object addressed by id (WFS: comma-separated ``layer.id`` values)
     filters: list[str] = field(default_factory=list)  # client filter texts (FE literals, CQL)
     describe_all: bool = False       # WFS DescribeFeatureType without type names
     xml_body: bool = False
@@ -280,7 +280,8 @@ def _ows(rest: str, method: str, query: str, environ: dict[str, Any], policy: Po
                              service=service, version=version)
         if stored:
             ids += kv.get("id", [])
-            out.item = ",".join(kv.get("id", []))
+        if ids:
+            out.item = ",".join(ids)
         names += [i.rsplit(".", 1)[0].rsplit(":", 1)[-1].lower() for v in ids for i in v.split(",") if i.strip()]
         if not names and request == "describefeaturetype":
             out.describe_all = True

@@ -13,7 +13,8 @@ The 401/403/404 rule, the same on every surface:
     names are published in /openapi anyway; what stays secret is rows, not names);
   * allowed, but the object is outside the caller's data scope → it does not exist for them: 404 when addressed
     by id (OGC API item, WFS GetFeatureById, REST /<id>), simply absent from lists, maps, feature info and tiles.
-Denials, rejected tampering and every export are written to the audit log.
+Denials, rejected tampering, by-id probes of rows outside the caller's scope (still answered as missing) and
+every export are written to the audit log.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from app.auth import browser
 from app.auth.classify import Access, BadRequest, Classified, classify, mount_of
 from app.auth.identity import Identity, identity_from_environ
 from app.auth.ogc_filter import DistrictShapes, MapProxyAuthorizer, filter_capabilities
-from app.auth.policy import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy
+from app.auth.policy import (
+    AUTHZ_ENVIRON_KEY,
+    CURRENT_AUTHZ,
+    Authz,
+    Decision,
+    Policy,
+    Target,
+    refusal_messages,
+)
 from app.errors import PROBLEM_TYPE_BASE, preferred_language
 
 log = logging.getLogger(__name__)
@@ -235,7 +244,45 @@ class PolicyGate:
         refusal = self._prepare(environ, c, authz)
         if refusal is not None:
             return refusal(start_response)
+        self._note_hidden_items(c, authz)
         return self._call(environ, start_response, c, authz, bool(protected and c.filters))
+
+    def _note_hidden_items(self, c: Classified, authz: Authz) -> None:
+        """By-id requests (OGC API item, WFS GetFeatureById / RESOURCEID) for rows that exist outside the caller's
+        scope: the service answers as for a missing row (existence is not leaked), and the probe is audited here
+        as denied — the service behind cannot tell "outside your scope" from "missing"."""
+        if not c.item or self.settings is None:
+            return
+        wanted: dict[str, list[str]] = {}
+        if c.surface == "ogcapi":
+            if c.layers():
+                wanted[c.layers()[0]] = [c.item]
+        else:
+            for piece in c.item.split(","):
+                name, dot, fid = piece.strip().rpartition(".")
+                if dot and fid:
+                    wanted.setdefault(name.rsplit(":", 1)[-1].lower(), []).append(fid)
+        for name, ids in wanted.items():
+            if self.policy.layer_access.get(name) in (None, "public"):
+                continue
+            action = next((a.action for a in c.accesses if a.target == Target("layer", name)), "read")
+            if authz.scope(name, action).all:
+                continue
+            from sqlalchemy import text
+
+            from app.auth.rowscope import LayerAccess
+            from app.db import get_engine
+            from layers.registry import default_registry
+
+            layer = default_registry().get(name)
+            where, params = LayerAccess(authz).where(name, alias="t", action=action)
+            # compared as text: the ids come from the URL and may not even be of the column's type
+            sql = (f'SELECT t."{layer.id_field}"::text FROM "{layer.table}" t '
+                   f'WHERE t."{layer.id_field}"::text = ANY(:ids) AND NOT coalesce(({where}), false)')
+            with get_engine(self.settings).connect() as conn:
+                hidden = conn.execute(text(sql), {**params, "ids": ids[:100]}).scalars().all()
+            for fid in hidden:
+                authz.note_out_of_scope(f"layer:{name}", fid, action)
 
     def _suspect_filter(self, c: Classified) -> str | None:
         for text in c.filters:
@@ -259,8 +306,8 @@ class PolicyGate:
         if status == 401:
             en, zh, code = f"sign in to {what}", "请先登录", "NotAuthorized"
         else:
-            act = _ACTIONS_ZH.get(access.action, access.action)
-            en, zh, code = f"your role may not {what}", f"无权{act}{access.target.name}", "Forbidden"
+            en, zh = refusal_messages(identity, access.action, access.target, decision)
+            code = "Forbidden"
         return error_response(start_response, environ, status=status, code=code, message_en=en, message_zh=zh,
                               surface=c.surface, locator=access.target.name, service=c.service, version=c.version)
 

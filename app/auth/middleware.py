@@ -37,6 +37,7 @@ from app.auth import audit, badinput, sessions, tokens
 from app.auth.audit import CLIENT_IP_KEY, AuditEvent
 from app.auth.grants import active_grants
 from app.auth.identity import ANONYMOUS, ENVIRON_KEY
+from app.auth.policy import AUTHZ_ENVIRON_KEY
 from app.auth.purge import AutoPurge
 from app.auth.settings import AuthSettings
 from app.auth.throttle import RateLimiter
@@ -269,6 +270,8 @@ class AuthMiddleware:
         if method not in UNSAFE:
             return
         outcome = "success" if status < 400 else "denied" if status in (401, 403, 429) else "failed"
+        if status >= 400 and getattr(environ.get(AUTHZ_ENVIRON_KEY), "out_of_scope", False):
+            outcome = "denied"  # a write to a row outside the caller's scope, answered 404 like a missing one
         try:
             audit.record(AuditEvent(f"http.{method.lower()}", outcome, details={"status": status}))
         except Exception:  # the response is already out; losing this record must at least be loud
