@@ -1,4 +1,4 @@
-"""Tables of authentication, temporary grants and the audit log (migrations ``a001``, ``a002``, branch ``auth``).
+"""Tables of authentication, temporary grants and the audit log (migrations ``a001``–``a003``, branch ``auth``).
 
 Identity tables live in the default schema and are declared in ``access/manifest.py`` (model_modules) through
 :func:`define_tables`. They deliberately carry no foreign keys to the layer tables (``districts``,
@@ -33,7 +33,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 AUDIT_SCHEMA = "audit"
 SESSION_STAGES = ("totp", "enrol", "password", "full")
-TOKEN_SCOPES = ("ogc:read", "api:read", "api:write")
+# ogc:execute runs OGC API processes (QGIS Processing, scripts); added by migration a003.
+TOKEN_SCOPES = ("ogc:read", "ogc:execute", "api:read", "api:write")
 ORGANISATION_KINDS = ("safety_assessment", "testing_inspection", "training", "other")
 
 
@@ -142,7 +143,8 @@ def define_tables(metadata: MetaData) -> None:
         Column("revoked_at", DateTime(timezone=True), comment="撤销时间"),
         Column("last_used_at", DateTime(timezone=True)),
         Column("last_used_ip", String(45)),
-        CheckConstraint("scopes <@ ARRAY['ogc:read', 'api:read', 'api:write']::varchar[]", name="scopes_known"),
+        CheckConstraint("scopes <@ ARRAY['ogc:read', 'ogc:execute', 'api:read', 'api:write']::varchar[]",
+                        name="scopes_known"),
         comment="API 令牌",
     )
     grants = Table(

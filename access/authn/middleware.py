@@ -42,6 +42,7 @@ from access.authn.users import get_user, identity_of
 from access.policy.grants import active_grants
 from access.policy.mounts import Mount, Refusal
 from access.policy.refusal import respond, surface_of
+from access.policy.rules import AUTHZ_ENVIRON_KEY
 from access.settings import AuthSettings
 from core.errors import preferred_language
 from core.identity import ANONYMOUS, ENVIRON_KEY
@@ -274,6 +275,8 @@ class AuthMiddleware:
         if method not in UNSAFE:
             return
         outcome = "success" if status < 400 else "denied" if status in (401, 403, 429) else "failed"
+        if status >= 400 and getattr(environ.get(AUTHZ_ENVIRON_KEY), "out_of_scope", False):
+            outcome = "denied"  # a write to a row outside the caller's scope, answered 404 like a missing one
         try:
             audit.record(AuditEvent(f"http.{method.lower()}", outcome, details={"status": status}))
         except Exception:  # the response is already out; losing this record must at least be loud

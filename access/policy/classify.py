@@ -44,7 +44,7 @@ class Classified:
     service: str | None = None       # OGC dialect for exception reports
     version: str | None = None
     request: str | None = None       # OGC request, lower case
-    item: str | None = None          # an object addressed by id
+    item: str | None = None          # an object addressed by id (WFS: comma-separated ``layer.id`` values)
     filters: list[str] = field(default_factory=list)  # client filter texts (FE literals, CQL)
     describe_all: bool = False       # WFS DescribeFeatureType without type names
     xml_body: bool = False

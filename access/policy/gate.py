@@ -17,7 +17,8 @@ The 401/403/404 rule, the same on every surface:
     names are published in /openapi anyway; what stays secret is rows, not names);
   * allowed, but the object is outside the caller's data scope → it does not exist for them: 404 when addressed
     by id (OGC API item, WFS GetFeatureById, REST /<id>), simply absent from lists, maps, feature info and tiles.
-Denials, rejected tampering and every export are written to the audit log.
+Denials, rejected tampering, by-id probes of rows outside the caller's scope (still answered as missing) and
+every export are written to the audit log.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from typing import Any
 from access.policy.classify import Access, BadRequest, Classified, classify
 from access.policy.mounts import Mount, Refusal, ResponseFilter, mount_of
 from access.policy.refusal import WWW_AUTHENTICATE, flask_surface, respond
-from access.policy.rules import AUTHZ_ENVIRON_KEY, CURRENT_AUTHZ, Authz, Decision, Policy
+from access.policy.rules import (
+    AUTHZ_ENVIRON_KEY,
+    CURRENT_AUTHZ,
+    Authz,
+    Decision,
+    Policy,
+    Target,
+    refusal_messages,
+)
 from core.identity import Identity, identity_from_environ
 
 log = logging.getLogger(__name__)
@@ -39,7 +48,6 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 MAX_CAPABILITIES = 16 << 20
-_ACTIONS_ZH = {"read": "查看", "write": "修改", "export": "导出", "admin": "管理", "execute": "运行", "audit": "审计"}
 
 Recorder = Callable[..., None]
 
@@ -159,7 +167,45 @@ class PolicyGate:
                                       lambda event, **d: self.audit(environ, identity, event, "denied", **d))
             if refusal is not None:
                 return self._refuse(start_response, environ, c, refusal)
+        self._note_hidden_items(c, authz)
         return self._call(environ, start_response, c, authz, bool(protected and c.filters))
+
+    def _note_hidden_items(self, c: Classified, authz: Authz) -> None:
+        """By-id requests (OGC API item, WFS GetFeatureById / RESOURCEID) for rows that exist outside the caller's
+        scope: the service answers as for a missing row (existence is not leaked), and the probe is audited here
+        as denied — the service behind cannot tell "outside your scope" from "missing"."""
+        if not c.item or self.settings is None:
+            return
+        wanted: dict[str, list[str]] = {}
+        if c.surface == "ogcapi":
+            if c.layers():
+                wanted[c.layers()[0]] = [c.item]
+        else:
+            for piece in c.item.split(","):
+                name, dot, fid = piece.strip().rpartition(".")
+                if dot and fid:
+                    wanted.setdefault(name.rsplit(":", 1)[-1].lower(), []).append(fid)
+        for name, ids in wanted.items():
+            if self.policy.layer_access.get(name) in (None, "public"):
+                continue
+            action = next((a.action for a in c.accesses if a.target == Target("layer", name)), "read")
+            if authz.scope(name, action).all:
+                continue
+            from sqlalchemy import text
+
+            from access.policy.rowscope import LayerAccess
+            from core.db import get_engine
+            from layers.registry import default_registry
+
+            layer = default_registry().get(name)
+            where, params = LayerAccess(authz).where(name, alias="t", action=action)
+            # compared as text: the ids come from the URL and may not even be of the column's type
+            sql = (f'SELECT t."{layer.id_field}"::text FROM "{layer.table}" t '
+                   f'WHERE t."{layer.id_field}"::text = ANY(:ids) AND NOT coalesce(({where}), false)')
+            with get_engine(self.settings).connect() as conn:
+                hidden = conn.execute(text(sql), {**params, "ids": ids[:100]}).scalars().all()
+            for fid in hidden:
+                authz.note_out_of_scope(f"layer:{name}", fid, action)
 
     def _refuse(self, start_response: StartResponse, environ: dict[str, Any], c: Classified | None,
                 refusal: Refusal) -> list[bytes]:
@@ -182,8 +228,8 @@ class PolicyGate:
         if status == 401:
             en, zh, code = f"sign in to {what}", "请先登录", "NotAuthorized"
         else:
-            act = _ACTIONS_ZH.get(access.action, access.action)
-            en, zh, code = f"your role may not {what}", f"无权{act}{access.target.name}", "Forbidden"
+            en, zh = refusal_messages(identity, access.action, access.target, decision)
+            code = "Forbidden"
         return self._refuse(start_response, environ, c,
                             Refusal(status, code, en, zh, access.target.name, c.service, c.version))
 

@@ -30,7 +30,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from access.errors import Forbidden, Unauthenticated
-from access.policy.rules import ACTIONS, KIND_ACTIONS, Authz, Target, current_authz, load_policy
+from access.policy.rules import (
+    ACTIONS,
+    KIND_ACTIONS,
+    Authz,
+    Target,
+    current_authz,
+    load_policy,
+    refusal_messages,
+)
 from core.scope import CITY, NOTHING, Scope, ScopeLink, scope_links
 
 _ACTIONS_ZH = {"read": "查看", "write": "修改", "export": "导出"}
@@ -119,8 +127,8 @@ class LayerAccess:
         """The scope of ``layer_id`` for ``action``; raises 401 (anonymous) / 403 when the layer is denied."""
         if self.can(layer_id, action):
             return self.scope(layer_id, action)
-        reason = "no policy rule allows it" if self.authz is None else \
-            self.authz.decide(action, Target("layer", layer_id)).reason
+        decision = None if self.authz is None else self.authz.decide(action, Target("layer", layer_id))
+        reason = "no policy rule allows it" if decision is None else decision.reason
         if self.authz is not None:
             self.authz.audit("access_denied", target=f"layer:{layer_id}", action=action, reason=reason,
                              status=403 if self.authenticated else 401)
@@ -128,6 +136,10 @@ class LayerAccess:
         if not self.authenticated:
             raise Unauthenticated(f"sign in to {action} layer {layer_id}", "请先登录", details=details,
                                   code="not_authorized")  # the gate's code for the same refusal
+        if decision is not None and (decision.token_scope or self.authz.identity.token_scopes is not None
+                                     and decision.rules):
+            en, zh = refusal_messages(self.authz.identity, action, Target("layer", layer_id), decision)
+            raise Forbidden(en, zh, details={**details, "token_scope": decision.token_scope})
         act = _ACTIONS_ZH.get(action, action)
         raise Forbidden(f"your role may not {action} layer {layer_id}", f"无权{act}图层 {layer_id}", details=details)
 
@@ -193,6 +205,22 @@ class LayerAccess:
         where, params = self.where(layer_id, alias="t", action=action)
         sql = f'SELECT EXISTS (SELECT 1 FROM "{layer.table}" t WHERE t."{id_field or layer.id_field}" = :fid AND {where})'
         return bool(conn.execute(text(sql), {**params, "fid": feature_id}).scalar())
+
+    def note_hidden(self, conn: Connection, layer_id: str, feature_id: Any, *, action: str = "read",
+                    id_field: str | None = None, target: str | None = None, table: str | None = None) -> None:
+        """Call where a by-id lookup in the caller's scope found nothing: if the row exists outside the scope,
+        the probe is audited as denied and the request marked so (the caller still gets the 404 — existence is
+        not leaked). ``table``/``id_field``/``target`` address a non-layer row (a dispatch order) instead."""
+        if self._unrestricted or self.authz is None:
+            return
+        if table is None:
+            from layers.registry import default_registry
+
+            layer = default_registry().get(layer_id)
+            table, id_field = layer.table, id_field or layer.id_field
+        sql = f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE "{id_field or "id"}" = :fid)'
+        if conn.execute(text(sql), {"fid": feature_id}).scalar():
+            self.authz.note_out_of_scope(target or f"layer:{layer_id}", feature_id, action)
 
     def allows_values(self, conn: Connection, layer_id: str, values: Mapping[str, Any], *,
                       scope: Scope) -> bool:

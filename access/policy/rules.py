@@ -22,6 +22,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from access.models import TOKEN_SCOPES
+from access.policy.tokenscope import refusal_messages, token_scopes_for
 from core.identity import ROLES, Identity
 from core.scope import NOTHING, Scope, ScopeLink, scope_links
 
@@ -41,9 +43,6 @@ KIND_ACTIONS: dict[str, frozenset[str]] = {
 }
 TARGET_KEYS = {"layers": "layer", "coverages": "coverage", "processes": "process", "modules": "module",
                "pages": "page", "services": "service"}
-# What an API token's scopes (access/models.py TOKEN_SCOPES) can open: OGC reads, REST reads and writes.
-# Exports, process runs and administration always need a signed-in person.
-_OGC_KINDS = frozenset({"layer", "coverage", "process", "service"})
 _DISTRICT = re.compile(r"^[0-9]{6}$")
 _USCC = re.compile(r"^[0-9A-Z]{18}$")
 
@@ -135,6 +134,9 @@ class Decision:
     scope: Scope
     rules: tuple[str, ...] = ()
     reason: str = ""
+    # Set when the role would be allowed but the API token in use lacks this scope: the refusal names the
+    # scope to put on a new token instead of blaming the role.
+    token_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,10 +196,21 @@ class Policy:
     def decide(self, identity: Identity, action: str, target: Target, *, grants: Iterable[Any] = (),
                now: dt.datetime | None = None) -> Decision:
         """May ``identity`` do ``action`` to ``target``, and on which rows? Denied unless some rule allows it."""
-        if identity.token_scopes is not None:
-            needed = f"{'ogc' if target.kind in _OGC_KINDS else 'api'}:{action}"
-            if needed not in identity.token_scopes:
-                return Decision(False, NOTHING, reason=f"the API token lacks the scope {needed!r}")
+        decision = self._decide_role(identity, action, target, grants, now)
+        if identity.token_scopes is None or not decision.allowed:
+            return decision  # a role refusal stays a role refusal, whatever the token holds
+        needed = token_scopes_for(action, target)
+        if identity.token_scopes & set(needed):
+            return decision
+        if needed[0] not in TOKEN_SCOPES:
+            return Decision(False, NOTHING, decision.rules,
+                            reason=f"API tokens cannot {action} {target}: sign in as a person to do it")
+        return Decision(False, NOTHING, decision.rules, token_scope=needed[0],
+                        reason=f"the API token lacks the scope {needed[0]!r}")
+
+    def _decide_role(self, identity: Identity, action: str, target: Target, grants: Iterable[Any],
+                     now: dt.datetime | None) -> Decision:
+        """The decision by roles, rules and grants alone (the token's scopes are checked by :meth:`decide`)."""
         scope, matched = NOTHING, []
         for rule in self.rules:
             if action in rule.actions and ("*" in rule.roles or rule.roles & identity.roles) \
@@ -261,6 +274,9 @@ class Authz:
         self.now = now or dt.datetime.now(dt.UTC)
         self._on_audit = on_audit
         self._memo: dict[tuple[str, Target], Decision] = {}
+        # Set when the request addressed a row that exists outside the caller's scope: it is answered 404 like a
+        # missing one, and the audit record of the request says "denied", not "failed".
+        self.out_of_scope = False
 
     def decide(self, action: str, target: Target) -> Decision:
         key = (action, target)
@@ -282,6 +298,12 @@ class Authz:
     def audit(self, event: str, **details: Any) -> None:
         if self._on_audit is not None:
             self._on_audit(event, **details)
+
+    def note_out_of_scope(self, target: str, object_id: Any, action: str) -> None:
+        """A by-id request hit a row outside the caller's scope: audited as denied (the answer stays 404)."""
+        self.out_of_scope = True
+        self.audit("out_of_scope", target=target, object_id=str(object_id)[:200], action=action, status=404,
+                   reason="the row exists outside the caller's data scope")
 
 
 # The pygeoapi providers are built by pygeoapi per request and never see the WSGI environ: the gate binds the
@@ -443,4 +465,5 @@ def load_policy(path: Path | str | None = None, registry: Any = None,
 
 
 __all__ = ["ACTIONS", "AUTHZ_ENVIRON_KEY", "Authz", "CURRENT_AUTHZ", "Decision", "NOTHING", "Policy", "PolicyError",
-           "Route", "Rule", "Scope", "Target", "active_only", "current_authz", "load_policy"]
+           "Route", "Rule", "Scope", "Target", "active_only", "current_authz", "load_policy", "refusal_messages",
+           "token_scopes_for"]

@@ -90,6 +90,7 @@ def feature_details(conn: Connection, layer_id: str, feature_id: int, lang: str 
         f'FROM "{layer.table}" t WHERE t."{layer.id_field}" = :id AND {scope}'),
         {**params, "id": feature_id}).mappings().first()
     if row is None:
+        access.note_hidden(conn, layer_id, feature_id)
         raise NotFound(f"{layer_id} {feature_id} does not exist", f"{layer.title_zh} {feature_id} 不存在",
                        details={"layer": layer_id, "id": feature_id})
     values = dict(row)

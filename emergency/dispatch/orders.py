@@ -78,6 +78,7 @@ def create_order(conn: Connection, incident_id: int, data: dict[str, Any], *, ac
         resource = conn.execute(text(f"SELECT r.id, r.name{status_col} FROM {layer.table} r "
                                      f"WHERE r.id = :id AND {where} FOR UPDATE"), {**params, "id": resource_id}).first()
         if resource is None:
+            access.note_hidden(conn, layer.id, resource_id)
             raise NotFound(f"no {kind} with id {resource_id}", f"不存在编号为 {resource_id} 的{layer.title_zh}",
                            details={"kind": kind, "id": resource_id})
         if kind in EXCLUSIVE_KINDS:
@@ -115,6 +116,8 @@ def get_order(conn: Connection, order_id: int, *, access: LayerAccess, lock: boo
                             f"WHERE o.id = :id AND {where}" + (" FOR UPDATE OF o" if lock else "")),
                        {**params, "id": order_id}).first()
     if row is None:
+        access.note_hidden(conn, INCIDENTS, order_id, action="write" if lock else "read", table="dispatch_orders",
+                           target="dispatch_order")
         raise NotFound(f"no dispatch order with id {order_id}", f"不存在编号为 {order_id} 的调度指令",
                        details={"id": order_id})
     return _order_json(row)

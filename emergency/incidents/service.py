@@ -59,6 +59,7 @@ def _fetch(conn: Connection, incident_id: int, *, access: LayerAccess, lock: boo
     sql = f"SELECT {_COLUMNS} {_FROM} WHERE i.id = :id AND {where}" + (" FOR UPDATE OF i" if lock else "")
     row = conn.execute(text(sql), {**params, "id": incident_id}).mappings().first()
     if row is None:
+        access.note_hidden(conn, INCIDENTS, incident_id, action="write" if lock else "read")
         raise not_found(incident_id)
     return row
 

@@ -3,15 +3,16 @@
 * Columns are named by field name, Chinese label or English label of the layer (e.g. ``name``/``队伍名称``/
   ``Name``), plus the coordinates ``lon``/``lat`` (aliases ``lng``, ``longitude``, ``x``, ``经度`` /
   ``latitude``, ``y``, ``纬度``) in the CRS declared by the caller (``crs=cgcs2000|wgs84|gcj02|bd09|EPSG:nnnn``),
-  converted explicitly. ``district_code`` may be left out: it is then derived from the location.
+  converted explicitly. The district is always derived from the location (point in the districts layer); a
+  ``district_code`` column may be left out or empty, and a value that disagrees with the location is a problem.
 * Rows are numbered as a spreadsheet shows them: the header is row 1, the first record row 2. Blank rows are
   skipped (and keep their number).
 * Every problem is reported — row, column, value and reason — and nothing is written unless every row is good:
   the rows go in in one transaction. Points outside the city (in no district) are problems too.
 * CSV may be UTF-8 (with or without BOM) or GB 18030/GBK, as saved by Excel on Chinese Windows.
-* Every row must lie in the caller's write scope (a district regulator imports into their own district only); a
-  row of another district is a problem of its district column (or of ``lon/lat`` when the district was derived
-  from the location).
+* Every row must lie in the caller's write scope (a district regulator imports into their own district only),
+  judged on the derived district; a row of another district is a problem of its district column (or of
+  ``lon/lat`` when no district was given). A dry run checks exactly the same.
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ def import_resources(conn: Connection, kind: str, filename: str, content: bytes,
                 except (TypeError, ValueError):
                     problems.append(_problem(number, headers[i], "not a finite number", cell))
                 continue
+            if target == "district_code" and (cell is None or (isinstance(cell, str) and not cell.strip())):
+                continue  # an empty district cell means "derive it from the location", like a missing column
             try:
                 values[target] = check_value(fields[target], cell, coerce=True)
             except InvalidInput as exc:
@@ -249,9 +252,12 @@ def _locate(conn: Connection, rows: list, crs: str) -> list[dict[str, Any]]:
             problems.append(_problem(n, "lon/lat", f"outside the city: ({x:.6f}, {y:.6f}) CGCS2000 lies in no "
                                      "district", f"{xy[0]},{xy[1]}"))
             continue
-        if values.get("district_code") is None:
-            values["district_code"] = code
-        elif values["district_code"] not in known:
-            problems.append(_problem(n, "district_code", "no such district", values["district_code"]))
+        given = values.get("district_code")
+        if given is not None and given != code:
+            # refused, not overwritten: see emergency.resources.service.district_disagrees
+            reason = "no such district" if given not in known else "disagrees with the location"
+            problems.append(_problem(n, "district_code", f"{reason}: the location lies in district {code}; "
+                                     "leave the column empty or give that district", given))
+        values["district_code"] = code
         values["geom"] = f"SRID=4490;POINT({float(x)!r} {float(y)!r})"
     return problems

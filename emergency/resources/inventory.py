@@ -38,6 +38,7 @@ def _depot(conn: Connection, depot_id: int, access: LayerAccess, *, write: bool 
     row = conn.execute(text(f"SELECT d.id, d.name, d.district_code FROM depots d WHERE d.id = :id AND {where}"),
                        {**params, "id": depot_id}).first()
     if row is None:
+        access.note_hidden(conn, "depots", depot_id, action="write" if write else "read")
         raise NotFound(f"no depot with id {depot_id}", f"不存在编号为 {depot_id} 的物资储备库",
                        details={"kind": "depot", "id": depot_id})
     if write:

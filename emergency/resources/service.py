@@ -137,6 +137,7 @@ def get_row(conn: Connection, kind: str, resource_id: int, *, access: LayerAcces
     query = _select(kind, layer).where(table_of(layer).c.id == resource_id, in_scope(layer, access))
     row = conn.execute(query).mappings().first()
     if row is None:
+        access.note_hidden(conn, layer.id, resource_id)
         raise not_found(kind, layer, resource_id)
     return row
 
@@ -160,11 +161,22 @@ def _location(conn: Connection, data: Mapping[str, Any], values: dict[str, Any],
     return district
 
 
-def _check_district(conn: Connection, code: str) -> None:
-    if conn.execute(text("SELECT 1 FROM districts WHERE code = :c"), {"c": code}).first() is None:
-        codes = conn.execute(text("SELECT code FROM districts ORDER BY code")).scalars().all()
-        raise InvalidInput("district_code", "one of " + ", ".join(codes), value=code,
-                           details={"reason": "no such district"})
+def district_disagrees(conn: Connection, given: Any, derived: str, where: str) -> InvalidInput:
+    """The 400 for a client-sent ``district_code`` that is not the district its location lies in.
+
+    Refused rather than overwritten: a district and a point that disagree mean one of them is wrong (swapped
+    lon/lat, a web-map point sent as CGCS2000, a copied row), and quietly keeping either would file the resource
+    under a district nobody meant. The district is always the location's; sending it is optional.
+    """
+    known = conn.execute(text("SELECT 1 FROM districts WHERE code = :c"), {"c": given}).first() is not None
+    return InvalidInput(
+        "district_code", f"the district of the location ({derived}), or leave district_code out", value=given,
+        message_en=f"district_code {given} disagrees with the location, which lies in district {derived} "
+                   f"({where}); the district is derived from the location",
+        message_zh=f"所属区县 {given} 与位置不符：该位置位于区县 {derived}（{where}）；所属区县由位置确定",
+        details={"reason": "district disagrees with the location" if known else "no such district",
+                 "district_code": given,
+                 "location_district": derived})
 
 
 def announce(changes: Changes, kind: str, action: str, ids: list[int], district: str | None) -> None:
@@ -180,10 +192,10 @@ def create_resource(conn: Connection, kind: str, data: Mapping[str, Any], *, acc
     values = check_attributes(layer, dict(data), partial=False)
     with unit_of_work(conn) as changes:
         district = _location(conn, data, values, required=True)
-        if values.get("district_code") is None:
-            values["district_code"] = district
-        _check_district(conn, values["district_code"])
-        check_resource_write(conn, access, layer, values["district_code"], creating=True)
+        if values.get("district_code") not in (None, district):
+            raise district_disagrees(conn, values["district_code"], district, "the given lon/lat")
+        values["district_code"] = district
+        check_resource_write(conn, access, layer, district, creating=True)
         new_id = conn.execute(table_of(layer).insert().values(**values).returning(table_of(layer).c.id)).scalar_one()
         announce(changes, kind, "created", [new_id], values["district_code"])
     return get_resource(conn, kind, new_id, access=access)
@@ -192,21 +204,31 @@ def create_resource(conn: Connection, kind: str, data: Mapping[str, Any], *, acc
 def update_resource(conn: Connection, kind: str, resource_id: int, data: Mapping[str, Any], *,
                     access: LayerAccess) -> dict[str, Any]:
     """A partial update: 404 when the caller cannot see the resource, 403 when they may not change it (before or
-    after the change, e.g. moving it to another district)."""
+    after the change, e.g. moving it to another district). A move re-derives the district from the new location;
+    a ``district_code`` sent on its own must be the one the resource's location already lies in."""
     layer = resource_layer(kind)
     values = check_attributes(layer, dict(data), partial=True)
     if "crs" in data and not {"lon", "lat"} & set(data):
         raise InvalidInput("lon", "lon and lat together with crs", details={"reason": "required"})
     table = table_of(layer)
     with unit_of_work(conn) as changes:
-        current = conn.execute(select(table.c.id, table.c.district_code)
+        current = conn.execute(select(table.c.id, table.c.district_code,
+                                      func.ST_X(table.c.geom).label("lon"), func.ST_Y(table.c.geom).label("lat"))
                                .where(table.c.id == resource_id, in_scope(layer, access)).with_for_update()).first()
         if current is None:
+            access.note_hidden(conn, layer.id, resource_id, action="write")
             raise not_found(kind, layer, resource_id)
         check_resource_write(conn, access, layer, current.district_code)
-        _location(conn, data, values, required=False)
+        moved_to = _location(conn, data, values, required=False)
+        if moved_to is not None:
+            if values.get("district_code") not in (None, moved_to):
+                raise district_disagrees(conn, values["district_code"], moved_to, "the given lon/lat")
+            values["district_code"] = moved_to
+        elif values.get("district_code") is not None:
+            stays_in = district_of(conn, current.lon, current.lat)
+            if values["district_code"] != stays_in:
+                raise district_disagrees(conn, values["district_code"], stays_in, "the resource's current location")
         if values.get("district_code") is not None:
-            _check_district(conn, values["district_code"])
             check_resource_write(conn, access, layer, values["district_code"])
         if values:
             conn.execute(table.update().where(table.c.id == resource_id).values(**values))

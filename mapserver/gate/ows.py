@@ -165,7 +165,8 @@ def _ows(rest: str, method: str, query: str, environ: dict[str, Any], policy: Po
                              service=service, version=version)
         if stored:
             ids += kv.get("id", [])
-            out.item = ",".join(kv.get("id", []))
+        if ids:
+            out.item = ",".join(ids)
         names += [i.rsplit(".", 1)[0].rsplit(":", 1)[-1].lower() for v in ids for i in v.split(",") if i.strip()]
         if not names and request == "describefeaturetype":
             out.describe_all = True

@@ -118,6 +118,7 @@ def test_create_derives_the_district_and_snaps_to_the_road(client, scratch_db: s
     ({"members": 2.5}, "members", "not an integer"),
     ({"name": "队" * 101}, "name", "longer than 100 characters"),
     ({"district_code": "999999"}, "district_code", "no such district"),
+    ({"district_code": "329903"}, "district_code", "district disagrees with the location"),
     ({"wings": 2}, "wings", "unknown field"),
     ({"lon": 121.47, "lat": 31.23}, "location", "outside the city"),
     ({"lon": float("inf")}, "lon", "not finite"),

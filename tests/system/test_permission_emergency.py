@@ -207,8 +207,13 @@ def test_resource_changes(world: SimpleNamespace, role: str, district: str, kind
     changed = check(response, role, writing(role, table, district))
     assert (scalar(world, f"SELECT phone FROM {table} WHERE id = :i", i=rid) == phone) is changed
     if EMERGENCY.get(role) == DISTRICT and district == OWN_DISTRICT:  # moving it out of the district is refused
-        moved = call(world, role, f"{API}/resources/{kind}/{rid}", "PATCH", json={"district_code": FOREIGN_DISTRICT})
+        foreign = world.points[FOREIGN_DISTRICT]
+        moved = call(world, role, f"{API}/resources/{kind}/{rid}", "PATCH", json={"lon": foreign[0], "lat": foreign[1]})
         assert moved.status_code == 403, moved.data[:300]
+        # a label alone moves nothing: the district is the location's (tests/system/test_permission_resource_districts)
+        relabelled = call(world, role, f"{API}/resources/{kind}/{rid}", "PATCH",
+                          json={"district_code": FOREIGN_DISTRICT})
+        assert relabelled.status_code == 400, relabelled.data[:300]
         assert scalar(world, f"SELECT district_code FROM {table} WHERE id = :i", i=rid) == OWN_DISTRICT
     name = f"新建测试 {role} {district}"
     body = {"name": name, "phone": "02500000000", "lon": world.points[district][0], "lat": world.points[district][1],
