@@ -124,7 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.wsgi_app = Gzip(app.wsgi_app, prefixes=("/ogcapi", "/ows"))  # type: ignore[method-assign]
     # Outermost: the security headers go on every response, the mounts' and every error included.
-    from app import security_headers
+    from access import security_headers
 
     security_headers.init_app(app)
     return app

@@ -26,7 +26,6 @@ from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base import (
     ProviderGenericError,
-    ProviderInvalidDataError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
@@ -139,34 +138,72 @@ class _Scoped:
                                 action=action)
         return inside
 
-    def _check_new_row(self, item: Any, action: str) -> None:
+    def _check_new_row(self, item: dict[str, Any], action: str) -> None:
         scoped = scope_for(self.table, action)
         if scoped is None:
             return
         link, scope = scoped
-        if isinstance(item, (bytes, str)):  # pygeoapi hands over the request body as it came
-            try:
-                item = json.loads(item)
-            except ValueError:
-                raise ProviderInvalidDataError("the feature is not valid JSON") from None
-        props = (item.get("properties") if isinstance(item, dict) else None) or {}
+        props = item.get("properties") or {}
         sql, params = link.row_check_sql(props, scope)
         with self._engine.connect() as conn:  # type: ignore[attr-defined]
             if not conn.execute(text(sql), params).scalar():
                 raise ProviderScopeError()
 
-    def _check_in_city(self, item: Any) -> None:
-        """Refuse a geometry that lies in none of the city's districts, as the REST API does (core/geo/points.py).
-
-        Besides being wrong, such a row would fall outside the extent every service advertises and MapServer counts
-        WFS features within (mapserver/extent.py).
-        """
+    @staticmethod
+    def _parsed(item: Any) -> dict[str, Any]:
+        """The feature as a dict (pygeoapi hands the request body over as it came)."""
         if isinstance(item, (bytes, str)):
             try:
                 item = json.loads(item)
             except ValueError:
                 raise ProviderBadFeatureError(user_msg="the feature is not valid JSON") from None
-        geometry = item.get("geometry") if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            raise ProviderBadFeatureError(user_msg="the feature must be a GeoJSON Feature object")
+        if not isinstance(item.get("properties") or {}, dict):
+            raise ProviderBadFeatureError(user_msg="the feature's properties must be an object")
+        return item
+
+    def _derive_district(self, item: dict[str, Any]) -> None:
+        """The district of a row is the district its geometry lies in, never what the client labels it (as the REST
+        API does): a disagreeing ``district_code`` is refused, a missing one filled in. The scope check then runs on
+        the derived district, so a district regulator cannot file a row elsewhere under their own district."""
+        link = _links_by_table().get(self.table, (None, None))[0]
+        geometry = item.get("geometry")
+        if link is None or link.district_column is None or geometry is None:
+            return
+        sql = ("SELECT code FROM public.districts WHERE ST_Covers(geom, "
+               "ST_PointOnSurface(ST_SetSRID(ST_GeomFromGeoJSON(:g), :srid))) ORDER BY code LIMIT 1")
+        try:
+            with self._engine.connect() as conn:  # type: ignore[attr-defined]
+                derived = conn.execute(text(sql), {"g": json.dumps(geometry), "srid": STORAGE_SRID}).scalar()
+        except DBAPIError:
+            raise ProviderBadFeatureError(user_msg="the feature's geometry is not valid GeoJSON") from None
+        if derived is None:
+            return  # outside every district: _check_in_city refuses it
+        props = item.setdefault("properties", {})
+        given = props.get(link.district_column)
+        if given is not None and str(given) != derived:
+            raise ProviderBadFeatureError(
+                user_msg=f"{link.district_column} {given} disagrees with the location, which lies in district "
+                         f"{derived}: leave it out (it is derived from the geometry) or correct the geometry")
+        props[link.district_column] = derived
+
+    def _prepared(self, item: Any) -> dict[str, Any]:
+        """A feature to write, checked: inside the city, its district derived from its geometry, in the caller's
+        write scope."""
+        item = self._parsed(item)
+        self._check_in_city(item)
+        self._derive_district(item)
+        self._check_new_row(item, "write")
+        return item
+
+    def _check_in_city(self, item: dict[str, Any]) -> None:
+        """Refuse a geometry that lies in none of the city's districts, as the REST API does (core/geo/points.py).
+
+        Besides being wrong, such a row would fall outside the extent every service advertises and MapServer counts
+        WFS features within (mapserver/extent.py).
+        """
+        geometry = item.get("geometry")
         if geometry is None:
             return
         # pygeoapi stores the GeoJSON coordinates as they come (lon/lat) with the storage SRID
@@ -254,16 +291,12 @@ class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
         return (identifier if prev is None else prev), (identifier if nxt is None else nxt)
 
     def create(self, item: Any) -> Any:
-        self._check_new_row(item, "write")
-        self._check_in_city(item)
-        return super().create(item)
+        return super().create(self._prepared(item))
 
     def update(self, identifier: Any, item: Any) -> bool:
         if not self._in_scope(identifier, "write"):
             raise self._not_found(identifier)
-        self._check_new_row(item, "write")
-        self._check_in_city(item)
-        return super().update(identifier, item)
+        return super().update(identifier, self._prepared(item))
 
     def delete(self, identifier: Any) -> bool:
         if not self._in_scope(identifier, "write"):

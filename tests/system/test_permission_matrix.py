@@ -348,11 +348,17 @@ def test_each_role_is_shown_exactly_what_it_may_read(world: SimpleNamespace, rol
 WRITE = {"city_regulator": ALL, "dispatcher": ALL, "district_regulator": DISTRICT}
 
 
+def _point_in(world: SimpleNamespace, district: str) -> list[float]:
+    with world.engine.connect() as conn:
+        return list(conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                                         "FROM districts WHERE code = :d) s"), {"d": district}).one())
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("district", [OWN_DISTRICT, FOREIGN_DISTRICT])
 def test_transactions_follow_role_and_district(world: SimpleNamespace, role: str, district: str) -> None:
     code = f"T{ROLES.index(role):02d}{district}"
-    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [119.0, 32.0]},
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": _point_in(world, district)},
                "properties": {"code": code, "title": "测试事件", "kind": "fire", "status": "reported",
                               "reported_at": "2026-11-28T08:00:00+00:00", "district_code": district}}
     response = call(world, role, "/ogcapi/collections/incidents/items", "POST", json=feature,
@@ -367,6 +373,35 @@ def test_transactions_follow_role_and_district(world: SimpleNamespace, role: str
     else:
         assert response.status_code == 403, response.data[:300]
     assert stored == (1 if response.status_code == 201 else 0)
+
+
+@pytest.mark.parametrize("role", sorted(WRITE))
+@pytest.mark.parametrize("label", ["agrees", "disagrees", "absent"])
+def test_transactions_take_the_district_from_the_location(world: SimpleNamespace, role: str, label: str) -> None:
+    """An incident written through OGC API Features lies in the foreign district; its district_code is derived from
+    the location: a label that disagrees is refused (400), a missing one filled in, and the write scope is checked on
+    the derived district (a district regulator cannot file it under their own district)."""
+    code = f"D{ROLES.index(role):02d}{label[:3]}"
+    props = {"code": code, "title": "测试事件", "kind": "fire", "status": "reported",
+             "reported_at": "2026-11-28T08:00:00+00:00"}
+    if label != "absent":
+        props["district_code"] = FOREIGN_DISTRICT if label == "agrees" else OWN_DISTRICT
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": _point_in(world, FOREIGN_DISTRICT)},
+               "properties": props}
+    response = call(world, role, "/ogcapi/collections/incidents/items", "POST", json=feature,
+                    content_type="application/geo+json")
+    with world.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT district_code FROM incidents WHERE code = :c"), {"c": code}).all()
+    if label == "disagrees":
+        assert response.status_code == 400, response.data[:300]
+        assert "disagrees with the location" in response.get_data(as_text=True)
+    elif WRITE[role] == ALL:
+        assert response.status_code == 201, response.data[:300]
+        assert stored == [(FOREIGN_DISTRICT,)]
+    else:
+        assert response.status_code == 403, response.data[:300]
+    if response.status_code != 201:
+        assert stored == []
 
 
 @pytest.mark.parametrize("role", ["district_regulator", "city_regulator", "enterprise_user"])

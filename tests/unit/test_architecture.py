@@ -74,3 +74,37 @@ def test_a_planted_violation_is_found(tmp_path: pytest.TempPathFactory) -> None:
     planted = [Import("core.errors", "app.cli", True, 1), Import("app.cli", "core.errors", False, 2)]
     assert [i for i in planted if i.source_package == "core" and i.target_package != "core"]
     assert module_cycles([replace(i, in_function=False) for i in planted]) == [["app.cli", "core.errors"]]
+
+
+def stale_imports() -> list[str]:
+    """``from X import name`` statements anywhere in the project (deferred ones included) whose name X does not
+    have: after a module moves, a deferred import fails only when its function first runs."""
+    import ast
+    import importlib
+    import importlib.util
+
+    from tests.architecture import _resolve, module_name, source_files
+
+    stale = []
+    for path in source_files():
+        module = module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            target = _resolve(module, node, path.name == "__init__.py")
+            if target.split(".")[0] not in PACKAGES or ".migrations" in module:
+                continue
+            try:
+                imported = importlib.import_module(target)
+            except ImportError as exc:
+                stale.append(f"{module}:{node.lineno}: {target} ({exc})")
+                continue
+            for alias in node.names:
+                if alias.name != "*" and not hasattr(imported, alias.name) and \
+                        importlib.util.find_spec(f"{target}.{alias.name}") is None:
+                    stale.append(f"{module}:{node.lineno}: {target} has no {alias.name}")
+    return stale
+
+
+def test_every_import_names_something_that_exists() -> None:
+    assert stale_imports() == []
