@@ -291,12 +291,12 @@ class OneMapFeatureProvider(_Scoped, PostgreSQLProvider):
         return (identifier if prev is None else prev), (identifier if nxt is None else nxt)
 
     def create(self, item: Any) -> Any:
-        return super().create(self._prepared(item))
+        return super().create(json.dumps(self._prepared(item)))  # pygeoapi parses the body itself
 
     def update(self, identifier: Any, item: Any) -> bool:
         if not self._in_scope(identifier, "write"):
             raise self._not_found(identifier)
-        return super().update(identifier, self._prepared(item))
+        return super().update(identifier, json.dumps(self._prepared(item)))
 
     def delete(self, identifier: Any) -> bool:
         if not self._in_scope(identifier, "write"):
