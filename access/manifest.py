@@ -14,6 +14,7 @@ MANIFEST = Manifest(
     ),
     cli_groups=("access.cli:audit_group", "access.cli:user_group"),
     model_modules=("access.models",),
+    openapi="access:openapi.yaml",
     config="access.config:SECTION",
     # the audit log's owner role and hardening function need a superuser, once per new database
     cluster_setup=("access.audit.schema:install_hardening",),

@@ -47,6 +47,7 @@ class Manifest:
     model_modules: tuple[str, ...] = ()               # modules with define_tables(metadata)
     processes: Mapping[str, str] = field(default_factory=dict)   # OGC API process id -> processor class
     config: str | None = None                         # core.config.ConfigSection: its own top-level config key
+    openapi: str | None = None                        # its part of /api/openapi.json: "package:file.yaml" or fn() -> dict
     policy: str | None = None                         # "package:file.yaml" policy fragment (pages, modules, rules)
     config_checks: tuple[str, ...] = ()               # fn(config) -> list[str] problems (stage 3 of config check)
     cluster_setup: tuple[str, ...] = ()               # fn(psycopg superuser connection, app role) on a new database
@@ -90,6 +91,15 @@ def resource(reference: str) -> Path:
     """The file ``"package:relative/path"`` names, inside the installed package."""
     package, _, relative = reference.partition(":")
     return Path(str(files(package).joinpath(relative)))
+
+
+def load_document(reference: str) -> Any:
+    """A YAML document a manifest names (``"package:file.yaml"``), or what a function it names returns."""
+    if reference.endswith((".yaml", ".yml")):
+        import yaml
+
+        return yaml.safe_load(resource(reference).read_text(encoding="utf-8"))
+    return load(reference)()
 
 
 def load(reference: str) -> Any:
@@ -190,4 +200,4 @@ def collect(config: Mapping[str, Any] | None, part: str) -> list[Any]:
 
 
 __all__ = ["ENTRY_POINT_GROUP", "STATIC_DIR", "STATIC_URL", "Manifest", "ManifestError", "check", "collect",
-           "console_script_path", "console_script_url", "installed_references", "load", "manifests", "resource"]
+           "console_script_path", "console_script_url", "installed_references", "load", "load_document", "manifests", "resource"]

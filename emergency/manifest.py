@@ -16,6 +16,7 @@ MANIFEST = Manifest(
         "vce-overpressure": "emergency.processes.VceOverpressureProcessor",
     },
     config="emergency.config:SECTION",
+    openapi="emergency.apidoc:document",
     policy="emergency:policy.yaml",
     requires=("access",),
 )

@@ -8,6 +8,7 @@ MANIFEST = Manifest(
     blueprints=("supervision.hazard_sources.views:bp",),
     panel_sections=("supervision.hazard_sources.console:register",),
     processes={"hazard-source-grading": "supervision.hazard_sources.processes.HazardSourceGradingProcessor"},
+    openapi="supervision.hazard_sources:openapi.yaml",
     policy="supervision.hazard_sources:policy.yaml",
     requires=("access",),
 )

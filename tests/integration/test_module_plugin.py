@@ -82,6 +82,12 @@ def test_the_route_is_refused_to_roles_the_fragment_does_not_open(toy_app) -> No
     assert _client(toy_app, None).get("/api/toy/hello").status_code in (401, 403)
 
 
+def test_the_api_document_describes_the_route(dispatcher) -> None:  # noqa: ANN001
+    doc = dispatcher.get("/api/openapi.json").get_json()
+    assert "/api/toy/hello" in doc["paths"] and "toy" in {t["name"] for t in doc["tags"]}
+    assert "/api/emergency/incidents" in doc["paths"]  # the installed modules' parts stay
+
+
 def test_the_policy_holds_the_fragment(toy_app) -> None:  # noqa: ANN001
     from access.policy.rules import load_policy
 

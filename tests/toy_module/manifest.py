@@ -12,5 +12,6 @@ MANIFEST = Manifest(
     processes={"toy-echo": "tests.toy_module.process.ToyEchoProcessor"},
     config="tests.toy_module.views:SECTION",
     policy="tests.toy_module:policy.yaml",
+    openapi="tests.toy_module:openapi.yaml",
     requires=("access",),
 )
