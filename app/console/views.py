@@ -98,10 +98,19 @@ def console_scripts() -> list[str]:
     return [app_root() + console_script_url(ref) for ref in collect(current_app.config["ONEMAP"], "console_scripts")]
 
 
+def live_event_kinds() -> list[str]:
+    """The kinds of live event (``incident`` of ``incident.created``) the active modules publish
+    (``Manifest.realtime_topics``): the console re-reads its live layers when one arrives."""
+    from core.manifest import collect
+
+    return sorted({topic.split(".", 1)[0] for topic in collect(current_app.config["ONEMAP"], "realtime_topics")})
+
+
 @bp.get("/")
 def index() -> str:
     boot = page_boot("console")
     boot["plugins"] = console_scripts()  # main.js imports each (its plug-in interface: core/manifest.py)
+    boot["liveEventKinds"] = live_event_kinds()
     return render_template("console/index.html", boot=boot, s=boot["strings"], lang=boot["lang"])
 
 

@@ -82,6 +82,12 @@ def test_the_route_is_refused_to_roles_the_fragment_does_not_open(toy_app) -> No
     assert _client(toy_app, None).get("/api/toy/hello").status_code in (401, 403)
 
 
+def test_the_console_follows_the_live_events_of_every_module(dispatcher) -> None:  # noqa: ANN001
+    """A live event of a kind some active module publishes makes the console re-read its live layers."""
+    kinds = _boot(dispatcher)["liveEventKinds"]
+    assert "toy" in kinds and "incident" in kinds and "resource" in kinds
+
+
 def test_the_api_document_describes_the_route(dispatcher) -> None:  # noqa: ANN001
     doc = dispatcher.get("/api/openapi.json").get_json()
     assert "/api/toy/hello" in doc["paths"] and "toy" in {t["name"] for t in doc["tags"]}

@@ -9,6 +9,7 @@ MANIFEST = Manifest(
     panel_sections=("tests.toy_module.views:register_sections",),
     console_scripts=("tests.toy_module:static/console.js",),
     cli_groups=("tests.toy_module.views:toy_cli",),
+    realtime_topics=("toy.pinged",),
     processes={"toy-echo": "tests.toy_module.process.ToyEchoProcessor"},
     config="tests.toy_module.views:SECTION",
     policy="tests.toy_module:policy.yaml",

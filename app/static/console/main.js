@@ -17,6 +17,8 @@ import { initTools, isDrawing } from "./tools.js";
 const ol = window.ol;
 // re-read on live events and every minute: console.live in the layer files
 const LIVE_LAYERS = catalogLayers().filter((e) => e.live).map((e) => e.id);
+// the kinds of event the active modules publish (their manifests' realtime topics): one re-reads the live layers
+const LIVE_EVENT_KINDS = new Set(BOOT.liveEventKinds ?? []);
 
 setupProjections();
 const projection = projectionFromHash();
@@ -277,7 +279,7 @@ const events = mayListen ? new EventSource(`${BOOT.root}api/events/stream`) : {}
 let liveRefresh = null;
 events.onmessage = (message) => {
   const event = JSON.parse(message.data);
-  if (/^(incident|resource|sensor|alarm)\./.test(event.type)) {
+  if (LIVE_EVENT_KINDS.has(event.type.split(".")[0])) {
     clearTimeout(liveRefresh); // a burst of events (one change often sends several): one refresh
     liveRefresh = setTimeout(() => refreshLive(layers, LIVE_LAYERS), 300);
   }
