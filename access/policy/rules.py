@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from access.models import TOKEN_SCOPES
 from access.policy.tokenscope import refusal_messages, token_scopes_for
 from core.identity import ROLES, Identity
 from core.scope import NOTHING, Scope, ScopeLink, scope_links
+from core.yamlload import YamlProblem, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -382,13 +382,9 @@ def _read(source: Path, schema: dict[str, Any]) -> dict[str, Any]:
     """One policy document, parsed and checked against ``schema`` (stages 1 and 2), or PolicyError."""
     name = source.name
     try:
-        doc = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError([f"{source}: cannot read ({exc.strerror})"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PolicyError([f"{name}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}"]) from None
+        doc = read_yaml(source)
+    except YamlProblem as exc:
+        raise PolicyError([str(exc)]) from None
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
