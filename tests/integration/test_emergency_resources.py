@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from pyproj import Transformer
 
+from core import changes
 from core.realtime import ScopeTag
-from emergency import history
 from emergency.models import resource_layers
 from tests.integration.emergency_support import (
     KNOWN_GCJ,
@@ -197,7 +197,7 @@ def test_import_reports_every_bad_row_and_writes_nothing(client, scratch_db: str
 def test_an_import_announces_each_district_to_its_own_viewers(client, scratch_db: str,  # noqa: ANN001
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     published: list[tuple[str, dict, ScopeTag]] = []
-    monkeypatch.setattr(history, "publish", lambda event_type, data, scope: published.append((event_type, data, scope)))
+    monkeypatch.setattr(changes, "publish", lambda event_type, data, scope: published.append((event_type, data, scope)))
     points = {d: scalar(scratch_db, "SELECT ARRAY[ST_X(p), ST_Y(p)] FROM (SELECT ST_PointOnSurface(geom) p "
                         "FROM districts WHERE code = :d) s", d=d) for d in ("329902", "329903")}
     content = _csv([["name", "level", "beds", "lon", "lat"],
