@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
+from core.errors import DomainError
 from core.workdays import CalendarGap, DayKind, chinese_calendar_years
+
+
+class CalendarProblem(DomainError):
+    """An entry or a year the command refuses (one line ``error: ...``, exit status 2, nothing written)."""
+
+    http_status = 400
+    code = "calendar_problem"
 
 
 def _engine() -> Any:
@@ -68,8 +76,8 @@ def calendar_seed(years_text: str | None) -> None:
             counts = seed(conn, years)
         except CalendarGap as exc:
             covered = chinese_calendar_years()
-            raise click.ClickException(f"{exc} (the installed chinese-calendar covers {covered[0]}–{covered[-1]}; "
-                                       "nothing was written)") from None
+            raise CalendarProblem(f"{exc} (the installed chinese-calendar covers {covered[0]}–{covered[-1]}; "
+                                  "nothing was written)") from None
     for year, n in counts.items():
         click.echo(f"{year}: {n} holidays and 调休 working days")
 
@@ -86,7 +94,7 @@ def calendar_set(day: Any, kind: str, name: str | None) -> None:
         try:
             set_day(conn, day.date(), DayKind(kind), name, by=f"cli:{getpass.getuser()}"[:64])
         except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise CalendarProblem(str(exc)) from None
     click.echo(f"{day.date().isoformat()}: {kind}{' (' + name + ')' if name else ''}")
 
 
@@ -100,7 +108,7 @@ def calendar_confirm_year(year: int) -> None:
         try:
             confirm_year(conn, year)
         except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise CalendarProblem(str(exc)) from None
     click.echo(f"{year}: schedule complete")
 
 
@@ -117,3 +125,13 @@ def calendar_show(year: int) -> None:
     click.echo(f"{year}: {'complete (' + complete + ')' if complete else 'NOT complete: deadlines cannot count in it'}")
     for r in rows:
         click.echo(f"{r.day.isoformat()} {r.kind:8} {r.name or '':10} {r.source}")
+
+
+def load_demo(conn: Any, settings: dict) -> str:
+    """The kernel's part of ``onemap demo build``: the schedule of 2024 to the package's last year, so that the
+    demo's deadlines count with real holidays."""
+    from core.workdays_store import seed
+
+    years = list(parse_years(_default_years()))
+    counts = seed(conn, years)
+    return f"holiday schedule: {years[0]}–{years[-1]} ({sum(counts.values())} holidays and 调休 working days)"

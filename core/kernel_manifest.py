@@ -14,4 +14,5 @@ MANIFEST = Manifest(
     label={"zh-CN": "基础服务(工作日与文号)", "en": "Kernel services (working days, document numbers)"},
     cli_groups=("core.calendar_cli:calendar_group",),
     model_modules=("core.workdays_store", "core.docnumbers"),
+    demo_loader="core.calendar_cli:load_demo",
 )

@@ -71,7 +71,7 @@ def test_a_year_the_package_lacks_is_refused_and_nothing_is_written(url: str) ->
     missing = max(chinese_calendar_years()) + 1
     before = rows(url)
     result = onemap(url, "seed", "--years", f"2025-{missing}")
-    assert result.returncode == 1
+    assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert f"holiday schedule of {missing} is not known" in result.stderr and "nothing was written" in result.stderr
     assert "Traceback" not in result.stderr
     assert rows(url) == before
@@ -104,7 +104,7 @@ def test_an_administrators_day_wins_and_survives_a_reseed(url: str) -> None:
 def test_bad_input_is_refused_with_a_precise_message(url: str, args: list[str], message: str) -> None:
     before = rows(url)
     result = onemap(url, *args)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert rows(url) == before
@@ -121,3 +121,14 @@ def test_a_year_entered_by_hand_counts_once_confirmed(url: str) -> None:
     shown = onemap(url, "show", "2027")
     assert shown.returncode == 0 and "complete (admin)" in shown.stdout and "2027-01-01 holiday" in shown.stdout
     engine.dispose()
+
+
+def test_the_demo_city_gets_the_schedule(url: str) -> None:
+    from core.calendar_cli import load_demo
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        line = load_demo(conn, {})
+    engine.dispose()
+    assert line.startswith(f"holiday schedule: 2024–{max(chinese_calendar_years())}")
+    assert {2024, 2025, 2026} <= calendar(url).years
