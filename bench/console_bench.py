@@ -120,7 +120,7 @@ def load_once(browser: Any, url: str, size: tuple[int, int]) -> Sample:
     page.on("requestfailed", ended)
     try:
         page.goto(url)
-        page.wait_for_function("window.onemap && window.onemap.renderComplete === true", timeout=TIMEOUT_S * 1000)
+        page.wait_for_function("() => window.onemap && window.onemap.renderComplete === true", timeout=TIMEOUT_S * 1000)
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline:
             page.wait_for_timeout(100)
