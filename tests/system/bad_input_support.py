@@ -205,3 +205,27 @@ def error_body_problem(surface: str, response: Any) -> str | None:
     if surface == "tiles" and ctype.startswith("text/plain"):
         return None  # MapProxy's TMS/XYZ refusals are one line of text
     return f"unexpected content type {ctype!r} on {surface}"
+
+
+# -- the route walk shared by the bad-input and the security-header suites ------------------------------------------
+ROLES = ("anonymous", "dispatcher")
+# Ends the module's shared session: the signed-in run leaves it out (it is sent anonymously like every route).
+SESSION_ENDING = {("POST", "/api/auth/logout"), ("POST", "/auth/logout")}
+
+
+def walk_app(scratch_db: str, demo_artifacts: Any) -> Any:
+    """The app a route walk runs against: a long session and no rate limits (it sends hundreds of requests)."""
+    from tests.integration.auth_support import make_app
+
+    return make_app(scratch_db, demo_artifacts, session={"idle_minutes": 1440},
+                    rate_limits={name: {"burst": 1_000_000} for name in ("login", "processes", "exports")})
+
+
+def walk_clients(app: Any) -> dict[str, Any]:
+    """An anonymous client and one signed in as the dispatcher (a TOTP code is used once per database: each suite
+    walks its own clone)."""
+    from tests.integration.auth_support import sign_in
+
+    signed = app.test_client()
+    sign_in(signed, "dispatcher")
+    return {"anonymous": app.test_client(), "dispatcher": signed}

@@ -17,24 +17,24 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.auth_support import make_app, sign_in
 from tests.system.bad_input_support import (
     BAD_VALUES,
     EACH_PARAM_VALUES,
     HUGE,
     INT64_OVER,
+    ROLES,
+    SESSION_ENDING,
     Route,
     error_body_problem,
     flask_routes,
     ogcapi_routes,
     ows_routes,
     tiles_routes,
+    walk_app,
+    walk_clients,
 )
 
 pytestmark = pytest.mark.system
-ROLES = ("anonymous", "dispatcher")
-# Ends the module's shared session: the signed-in run leaves it out (it is sent anonymously like every route).
-SESSION_ENDING = {("POST", "/api/auth/logout"), ("POST", "/auth/logout")}
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -48,15 +48,12 @@ def scratch_db(pg_cluster, template_url: str) -> Iterator[str]:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def app(scratch_db: str, demo_artifacts):  # noqa: ANN001, ANN201
-    return make_app(scratch_db, demo_artifacts, session={"idle_minutes": 1440},
-                    rate_limits={name: {"burst": 1_000_000} for name in ("login", "processes", "exports")})
+    return walk_app(scratch_db, demo_artifacts)
 
 
 @pytest.fixture(scope="module")
 def clients(app) -> dict[str, Any]:  # noqa: ANN001
-    signed = app.test_client()
-    sign_in(signed, "dispatcher")  # a TOTP code is used once per database: this clone has its own
-    return {"anonymous": app.test_client(), "dispatcher": signed}
+    return walk_clients(app)
 
 
 @pytest.fixture(scope="module")

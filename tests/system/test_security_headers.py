@@ -21,12 +21,19 @@ from typing import Any
 import pytest
 
 from access.security_headers import INLINE_STYLE_PATHS
-from tests.integration.auth_support import make_app, sign_in
-from tests.system.bad_input_support import Route, flask_routes, ogcapi_routes, ows_routes, tiles_routes
+from tests.system.bad_input_support import (
+    ROLES,
+    SESSION_ENDING,
+    Route,
+    flask_routes,
+    ogcapi_routes,
+    ows_routes,
+    tiles_routes,
+    walk_app,
+    walk_clients,
+)
 
 pytestmark = pytest.mark.system
-ROLES = ("anonymous", "dispatcher")
-SESSION_ENDING = {("POST", "/api/auth/logout"), ("POST", "/auth/logout")}
 EXECUTABLE = {"", "text/javascript", "module", "application/javascript"}
 
 
@@ -40,15 +47,12 @@ def scratch_db(pg_cluster, template_url: str) -> Iterator[str]:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def app(scratch_db: str, demo_artifacts):  # noqa: ANN001, ANN201
-    return make_app(scratch_db, demo_artifacts, session={"idle_minutes": 1440},
-                    rate_limits={name: {"burst": 1_000_000} for name in ("login", "processes", "exports")})
+    return walk_app(scratch_db, demo_artifacts)
 
 
 @pytest.fixture(scope="module")
 def clients(app) -> dict[str, Any]:  # noqa: ANN001
-    signed = app.test_client()
-    sign_in(signed, "dispatcher")
-    return {"anonymous": app.test_client(), "dispatcher": signed}
+    return walk_clients(app)
 
 
 @pytest.fixture(scope="module")
