@@ -8,7 +8,9 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -107,19 +109,24 @@ def fresh_db(pg_cluster: PrivateCluster, template_url: str, request: pytest.Fixt
     drop_database(pg_cluster, name)
 
 
-@pytest.fixture
-def empty_db(pg_cluster: PrivateCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """An empty database with the extensions but no tables."""
-    name = "e_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    with admin_conn(pg_cluster) as conn:
+def create_empty_database(cluster: PrivateCluster, name: str) -> str:
+    """(Re)create database ``name`` with the extensions and no tables; its URL for the app role."""
+    with admin_conn(cluster) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" OWNER onemap')
-    url = sa.engine.make_url(pg_cluster.url(superuser=True)).set(database=name)
+    url = sa.engine.make_url(cluster.url(superuser=True)).set(database=name)
     with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
                          dbname=name, autocommit=True) as conn:
         for ext in ("postgis", "postgis_raster", "pgrouting", "pg_trgm"):
             conn.execute(f"CREATE EXTENSION {ext}")
-    yield pg_cluster.url(dbname=name)
+    return cluster.url(dbname=name)
+
+
+@pytest.fixture
+def empty_db(pg_cluster: PrivateCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database with the extensions but no tables."""
+    name = "e_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    yield create_empty_database(pg_cluster, name)
     drop_database(pg_cluster, name)
 
 
@@ -172,6 +179,23 @@ def app_factory_module(demo_artifacts: Path, demo_db: str):  # noqa: ANN201
                        "logging": {"level": "WARNING", "format": "json"}, "auth": SHARED_SESSION_AUTH})
 
 
+@contextmanager
+def serving(app: Any, port: int) -> Iterator[None]:
+    """``app`` served by werkzeug (threaded) on 127.0.0.1:``port`` for the duration of the block."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def live_server(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The whole OneMap WSGI app on a free 127.0.0.1 port, for HTTP clients (OWSLib, GDAL, a browser).
@@ -179,10 +203,6 @@ def live_server(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.Tem
     It gets its own var directory (capabilities documents carry its URL) that shares the demo raster.
     Yields the base URL, e.g. ``http://127.0.0.1:41234``.
     """
-    import threading
-
-    from werkzeug.serving import make_server
-
     from app import create_app
 
     var = tmp_path_factory.mktemp("live-var")
@@ -192,14 +212,8 @@ def live_server(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.Tem
     base = f"http://127.0.0.1:{port}"
     app = create_app({"database": {"url": demo_db}, "paths": {"var": str(var)},
                       "server": {"public_url": base}, "logging": {"level": "WARNING", "format": "json"}})
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app, port):
         yield base
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

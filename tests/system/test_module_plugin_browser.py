@@ -4,12 +4,11 @@ sharing the console's own modules (one boot.js, fetched once), with no error in 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 from tests.system.test_console_browser import browser, open_page, pages, signed_in  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.system
@@ -17,8 +16,6 @@ pytestmark = pytest.mark.system
 
 @pytest.fixture(scope="module")
 def toy_server(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     from app import create_app
     from core.panels import unregister_panel_section
     from tests.toy_module.views import PANEL_LAYER, PANEL_SECTION
@@ -28,14 +25,10 @@ def toy_server(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     app = create_app({"database": {"url": demo_db}, "paths": {"var": str(tmp_path_factory.mktemp("toy-live-var"))},
                       "server": {"public_url": base}, "modules": {"extra": ["tests.toy_module.manifest:MANIFEST"]},
                       "logging": {"level": "WARNING", "format": "json"}})
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base
+        with serving(app, port):
+            yield base
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         unregister_panel_section(PANEL_LAYER, PANEL_SECTION)  # one process-wide registry
 
 
