@@ -53,6 +53,8 @@ class Manifest:
     cluster_setup: tuple[str, ...] = ()               # fn(psycopg superuser connection, app role) on a new database
     migration_context: Mapping[str, str] = field(default_factory=dict)  # name -> fn(config): services migrations ask
     demo_loader: str | None = None                    # fn(connection, rng) -> None: the module's demo rows
+    case_types: tuple[str, ...] = ()                  # "package:cases/x.yaml": case types run by the case engine
+    case_effects: Mapping[str, str] = field(default_factory=dict)  # effect name -> fn(ctx, spec): effects it adds
     requires: tuple[str, ...] = ()                    # names of manifests this one needs
 
 
@@ -158,7 +160,8 @@ def check(found: Iterable[Manifest]) -> list[str]:
         if m.name in names:
             problems.append(f"module {m.name!r} is declared twice")
         names[m.name] = m
-        for kind, items in (("process", m.processes), ("blueprint", m.blueprints), ("CLI group", m.cli_groups)):
+        for kind, items in (("process", m.processes), ("blueprint", m.blueprints), ("CLI group", m.cli_groups),
+                            ("case effect", m.case_effects)):
             for item in items:
                 if (kind, item) in owners:
                     problems.append(f"{kind} {item!r} of module {m.name!r} is already offered by {owners[kind, item]!r}")
