@@ -191,3 +191,75 @@ def test_a_move_that_fails_half_way_writes_nothing(db: sa.Engine, place: dict, m
         events = conn.execute(sa.text("SELECT count(*) FROM case_events WHERE case_id = :id"),
                               {"id": case["id"]}).scalar()
     assert (state, version, events) == ("reported", case["version"], 1)
+
+
+def test_sixteen_concurrent_orders_take_sixteen_consecutive_numbers(db: sa.Engine, place: dict) -> None:
+    district = caller("district_regulator", district=place["district"])
+    with clock.freeze(at("2026-12-01 09:00")):
+        cases = [_report(db, place)["id"] for _ in range(16)]
+        numbers: list[str] = []
+        errors: list[Exception] = []
+
+        def order(case_id: int) -> None:
+            try:
+                done = _move(db, district, case_id, "order_rectification",
+                             {"rectify_by": "2026-12-20", "requirements": "限期整改"})
+                numbers.append(done["data"]["documents"]["rectification_order"])
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=order, args=(c,)) for c in cases]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    seqs = sorted(int(n.split("〕")[1].rstrip("号")) for n in numbers)
+    assert seqs == list(range(seqs[0], seqs[0] + 16))
+
+
+def test_attachments_are_checked_by_content_and_size(db: sa.Engine, place: dict, tmp_path) -> None:  # noqa: ANN001
+    import io
+
+    from core.errors import DomainError
+    from supervision.cases import files
+
+    config = {**CONFIG, "files_dir": str(tmp_path), "max_file_bytes": 2048}
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    with db.connect() as conn, conn.begin():
+        stored = files.store(conn, config, io.BytesIO(png), name="a.png", uploaded_by="t")
+        assert stored["media_type"] == "image/png" and (tmp_path / stored["sha256"][:2]).is_dir()
+        with pytest.raises(InvalidInput) as wrong:
+            files.store(conn, config, io.BytesIO(b"MZ\x90\x00 not a picture"), name="photo.jpg", uploaded_by="t")
+        assert wrong.value.details["reason"] == "type not accepted"
+        with pytest.raises(DomainError) as big:
+            files.store(conn, config, io.BytesIO(png + b"\0" * 4096), name="big.png", uploaded_by="t")
+        assert big.value.http_status == 413
+    who = caller("grid_worker", district=place["district"])
+    with pytest.raises(InvalidInput) as missing:
+        _open(db, who, {"case_type": "hidden_danger", "anchor": {"kind": "enterprise", "id": place["uscc"]},
+                        "form": {"title": "配电箱未接地", "level": "general", "category": "electrical",
+                                 "photos": ["a" * 64]}})
+    assert missing.value.details["field"] == "photos"
+    case = _open(db, who, {"case_type": "hidden_danger", "anchor": {"kind": "enterprise", "id": place["uscc"]},
+                           "form": {"title": "配电箱未接地", "level": "general", "category": "electrical",
+                                    "photos": [stored["sha256"]]}})
+    assert case["files"] == [{"sha256": stored["sha256"], "field": "photos", "size": len(png),
+                              "media_type": "image/png", "seq": 1}]
+    assert case["data"]["source"] == "grid_patrol"
+
+
+def test_a_case_on_a_point_takes_its_district_and_grid_from_the_place(db: sa.Engine, place: dict) -> None:
+    with db.connect() as conn:
+        lon, lat, district, grid = conn.execute(sa.text(
+            "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), district_code, code "
+            "FROM grid_cells ORDER BY code LIMIT 1")).one()
+    case = _open(db, caller("city_regulator"), {
+        "case_type": "hidden_danger", "anchor": {"kind": "point", "lon": lon, "lat": lat},
+        "form": {"title": "路边违规堆放危化品", "level": "major", "category": "hazchem"}})
+    assert (case["district_code"], case["grid_cell_code"]) == (district, grid)
+    with pytest.raises(InvalidInput) as outside:
+        _open(db, caller("city_regulator"), {"case_type": "hidden_danger",
+                                             "anchor": {"kind": "point", "lon": 100.0, "lat": 30.0},
+                                             "form": {"title": "城外", "level": "general", "category": "other"}})
+    assert outside.value.code == "outside_city"
