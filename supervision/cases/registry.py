@@ -65,14 +65,28 @@ def get(case_type: object) -> CaseType:
     return types[case_type]
 
 
+_RECORDED: set[tuple[str, str, str]] = set()
+
+
 def record_versions(conn: Connection) -> None:
-    """Store the definition of every active case type (once per version)."""
+    """Store the definition of every active case type (once per version and database)."""
+    database = conn.engine.url.render_as_string(hide_password=True)
     for ct in case_types().values():
+        if (database, ct.id, ct.version) in _RECORDED:
+            continue
         conn.execute(text(
             "INSERT INTO case_type_versions (case_type, version, source, definition) "
             "VALUES (:t, :v, :s, CAST(:d AS jsonb)) ON CONFLICT DO NOTHING"),
             {"t": ct.id, "v": ct.version, "s": ct.source, "d": json.dumps(ct.document, ensure_ascii=False,
                                                                          default=str)})
+        # remembered only once committed: a rolled-back first case must not leave the version unrecorded
+        _after_commit(conn, (database, ct.id, ct.version))
+
+
+def _after_commit(conn: Connection, key: tuple[str, str, str]) -> None:
+    from sqlalchemy import event
+
+    event.listen(conn, "commit", lambda _conn: _RECORDED.add(key), once=True)
 
 
 _OLD: dict[tuple[str, str], CaseType] = {}

@@ -95,7 +95,7 @@ def work(db: Engine, config: Mapping[str, Any], stop: threading.Event) -> None:
     """The worker loop: due timers every ``cases.worker_interval_s`` seconds until ``stop`` is set."""
     interval = float(config.get("worker_interval_s", 30))
     log.info("case timer worker started (every %.1f s)", interval)
-    while not stop.is_set():
+    while True:   # one round at least: `onemap worker --once` sets ``stop`` before starting
         try:
             recount_provisional(db)
             fired = run_due(db, config)
@@ -103,7 +103,8 @@ def work(db: Engine, config: Mapping[str, Any], stop: threading.Event) -> None:
                 log.info("case timers fired: %d", fired)
         except Exception:  # noqa: BLE001 - a worker outlives a failed round (the timer stays due)
             log.exception("case timer round failed")
-        stop.wait(interval)
+        if stop.wait(interval if not stop.is_set() else 0):
+            return
 
 
 def background(settings: Mapping[str, Any], stop: threading.Event) -> None:
