@@ -92,8 +92,8 @@ function trendOption(trend) {
     xAxis: { type: "category", data: trend.months.map((m) => m.month), axisLabel: { fontSize: 10 } },
     yAxis: { type: "value", minInterval: 1, axisLabel: { fontSize: 10 } },
     series: [
-      { name: s("reported"), type: "line", smooth: true, itemStyle: { color: "#fb8c00" }, data: trend.months.map((m) => m.reported) },
-      { name: s("closed"), type: "line", smooth: true, itemStyle: { color: "#43a047" }, data: trend.months.map((m) => m.closed) },
+      { name: s("reported"), type: "line", itemStyle: { color: "#fb8c00" }, data: trend.months.map((m) => m.reported) },
+      { name: s("closed"), type: "line", itemStyle: { color: "#43a047" }, data: trend.months.map((m) => m.closed) },
     ],
   };
 }
