@@ -52,7 +52,7 @@ def test_screen_page_renders_with_its_kpi_cards(user_client) -> None:  # noqa: A
     html = user_client.get("/screen").get_data(as_text=True)
     for kpi in ("enterprises", "hazard_sources", "open_incidents", "alarms", "overdue_hidden_dangers"):
         assert f'data-kpi="{kpi}"' in html
-    assert "隐患排查治理模块尚未上线" in html  # the tooltip saying why overdue hidden dangers show "—"
+    assert "已过整改期限仍未销号的隐患数" in html  # the tooltip saying what the overdue card counts
 
 
 def test_service_index_moved_to_services(user_client) -> None:  # noqa: ANN001
@@ -329,7 +329,8 @@ def test_screen_kpis_equal_the_database_and_unknowns_are_null(user_client, db) -
     assert body["alarms"] == scalar(db, "SELECT count(*) FROM sensors WHERE status = 'alarm'") > 0
     assert body["open_incidents"] == scalar(db, "SELECT count(*) FROM incidents WHERE status NOT IN ('closed', 'reviewed')")
     assert len(body["open_incident_list"]) == min(20, body["open_incidents"])
-    assert body["overdue_hidden_dangers"] is None
+    assert body["overdue_hidden_dangers"] == scalar(
+        db, "SELECT count(*) FROM hidden_dangers WHERE overdue AND state IN ('reported', 'rectifying', 'verifying')")
 
 
 def test_enterprise_grades_are_the_most_dangerous_hazard_source(user_client, db) -> None:  # noqa: ANN001

@@ -286,10 +286,13 @@ def test_large_screen_fits_3840x2160_without_overflow(browser, pages, live_serve
     assert layout["rem"] == 32  # everything scaled ×2 from the 1920×1080 design
     with db.connect() as conn:
         enterprises = conn.execute(sa.text("SELECT count(*) FROM enterprises")).scalar_one()
+        overdue_open = conn.execute(sa.text("SELECT count(*) FROM hidden_dangers WHERE overdue AND state IN "
+                                            "('reported', 'rectifying', 'verifying')")).scalar_one()
     value = w.page.locator("[data-kpi=enterprises] .kpi-value").inner_text()
     assert int(value.replace(",", "")) == enterprises
     overdue = w.page.locator("[data-kpi=overdue_hidden_dangers]")
-    assert overdue.locator(".kpi-value").inner_text() == "—" and overdue.get_attribute("title")
+    assert int(overdue.locator(".kpi-value").inner_text().replace(",", "")) == overdue_open
+    assert overdue.get_attribute("title")
     save(w.page, "screen-3840x2160.png")
 
 
