@@ -1,0 +1,87 @@
+"""The case module's section in the console's feature panel: the open cases of an enterprise, a hazard source or a
+grid cell (办理中案件).
+
+Cases are no layer of the registry the panel could filter by, so the section filters them itself with the caller's
+data scope of the case module (the ``cases`` rules of the policy: city, district or own enterprise), as the case
+API does. The console plug-in (static/console.js) turns each row into a link to its case page and adds a 发起 button
+per start action the caller may use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import text
+
+from core.panels import PanelContext, register_panel_section, table
+from core.scope import NOTHING, Scope
+
+MODULE = "cases"
+LIMIT = 50
+# layer id → (anchor kind, the attribute that names the feature besides its row id)
+ANCHORS: dict[str, tuple[str, str]] = {
+    "enterprises": ("enterprise", "uscc"),
+    "hazard_sources": ("hazard_source", "code"),
+    "grid_cells": ("grid_cell", "code"),
+}
+COLUMNS = [("code", "编号", "Code"), ("type", "类型", "Type"), ("title", "标题", "Title"), ("state", "状态", "State"),
+           ("opened_at", "发起时间", "Opened")]
+
+
+def case_scope(ctx: PanelContext) -> Scope:
+    """The cases the caller may read: the case module's read scope (nothing when the access cannot tell)."""
+    module_scope: Callable[[str, str], Scope] | None = getattr(ctx.access, "module_scope", None)
+    return module_scope(MODULE, "read") if module_scope is not None else NOTHING
+
+
+def scope_sql(scope: Scope, alias: str = "c") -> tuple[str, dict[str, Any]]:
+    """The row predicate of ``scope`` on the cases table (district of the case, or its enterprise)."""
+    return (f"(CAST(:scope_all AS boolean) OR {alias}.district_code = ANY(CAST(:scope_districts AS text[])) "
+            f"OR {alias}.enterprise_uscc = ANY(CAST(:scope_usccs AS text[])))",
+            {"scope_all": scope.all, "scope_districts": sorted(scope.districts),
+             "scope_usccs": sorted(scope.enterprises)})
+
+
+def anchor_sql(layer_id: str, feature_id: int, attributes: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Which cases belong to the feature: anchored to it (by row id or its natural key); an enterprise also has
+    the cases of its hazard sources and of points on its premises (enterprise_uscc), a grid cell those inside it."""
+    kind, key_field = ANCHORS[layer_id]
+    key = attributes.get(key_field)
+    params = {"kind": kind, "fid": str(feature_id), "key": None if key is None else str(key)}
+    own = "(c.anchor_kind = :kind AND CAST(c.anchor_id AS text) IN (:fid, COALESCE(:key, :fid)))"
+    if layer_id == "enterprises" and key is not None:
+        return f"({own} OR c.enterprise_uscc = :key)", params
+    if layer_id == "grid_cells" and key is not None:
+        return f"({own} OR c.grid_cell_code = :key)", params
+    return own, params
+
+
+def _labels(lang: str) -> Callable[[str, str | None], tuple[str, str | None]]:
+    """(case type, state) → (type title, state label) in ``lang``."""
+    return lambda case_type, state: (case_type, state)
+
+
+def open_cases(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    scope = case_scope(ctx)
+    if scope.empty:
+        # not "no records": the caller may not see cases at all
+        return {"kind": "text", "text": "无权查看案件" if not ctx.lang.startswith("en") else "You may not see cases"}
+    where, params = scope_sql(scope)
+    anchor, anchor_params = anchor_sql(ctx.layer_id, feature_id, ctx.attributes)
+    rows = ctx.conn.execute(text(
+        "SELECT c.id, c.code, c.case_type, c.title, c.state, c.opened_at FROM cases c "
+        f"WHERE c.closed_at IS NULL AND {anchor} AND {where} ORDER BY c.opened_at DESC, c.id DESC LIMIT {LIMIT}"),
+        {**params, **anchor_params}).mappings().all()
+    label = _labels(ctx.lang)
+    out = []
+    for r in rows:
+        type_title, state_label = label(r["case_type"], r["state"])
+        out.append({"code": r["code"], "type": type_title, "title": r["title"], "state": state_label,
+                    "opened_at": r["opened_at"], "case_id": r["id"]})
+    return table(COLUMNS, out)
+
+
+def register() -> None:
+    for order, layer_id in enumerate(ANCHORS):
+        register_panel_section(layer_id, "cases", "办理中案件", "Open cases", open_cases, order=60 + order)
