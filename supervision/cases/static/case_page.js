@@ -6,7 +6,7 @@
 import { BOOT, L, api, esc, t, toast } from "../../console/boot.js";
 import { anchorKindLabel, caseTypeDefinition, caseTypes, caseUrl, chinaTime, clockState, clockStatusLabel,
   onLiveCaseEvent, stateLabel, timeLeft } from "./common.js";
-import { renderForm } from "./form.js";
+import { orderedProperties, renderForm } from "./form.js";
 
 const ol = window.ol;
 const caseId = BOOT.caseId;
@@ -153,7 +153,10 @@ function renderEvents(events) {
   $(".timeline").innerHTML = events.length ? events.map((e) => {
     const schema = transitionForm(e.action);
     const files = e.files ?? [];
-    const values = Object.entries(e.form ?? {}).map(([key, value]) => {
+    const form = e.form ?? {};
+    const known = schema ? orderedProperties(schema).map(([name]) => name).filter((name) => name in form) : [];
+    const values = [...known, ...Object.keys(form).filter((key) => !known.includes(key))].map((key) => {
+      const value = form[key];
       const prop = schema?.properties?.[key];
       return `<dt>${esc(L(prop?.title) || key)}</dt><dd>${esc(formValue(prop, value, files))}</dd>`;
     }).join("");

@@ -75,9 +75,19 @@ function widget(path, schema, required, id) {
     attr("value", schema.default)}>`;
 }
 
+/** The properties in the order to show them. JSON answers may come with sorted keys (Flask sorts them), so the
+ * schema's own order is not reliable: `x-order` (a list of names) decides, else the required fields come first in
+ * the order `required` lists them, then the others. */
+export function orderedProperties(schema) {
+  const props = schema.properties ?? {};
+  const order = schema["x-order"] ?? schema["ui:order"] ?? schema.required ?? [];
+  const first = order.filter((name) => name in props);
+  return [...first, ...Object.keys(props).filter((name) => !first.includes(name))].map((name) => [name, props[name]]);
+}
+
 function fieldsHtml(schema, prefix = "") {
   const required = new Set(schema.required ?? []);
-  return Object.entries(schema.properties ?? {}).map(([name, prop]) => {
+  return orderedProperties(schema).map(([name, prop]) => {
     const path = prefix ? `${prefix}.${name}` : name;
     const mark = required.has(name) ? ` <span class="req" title="${esc(t("required"))}">*</span>` : "";
     const hint = prop.description ? `<p class="hint">${esc(L(prop.description))}</p>` : "";
@@ -199,7 +209,7 @@ export function renderForm(box, schema, { heading = "", submitLabel = t("submit"
     const values = {};
     const problems = [];
     const required = new Set(schema.required ?? []);
-    for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+    for (const [name, prop] of orderedProperties(schema)) {
       const path = prefix ? `${prefix}.${name}` : name;
       const need = required.has(name);
       const fail = (key, params) => problems.push({ field: path, message: t(key, params) });
