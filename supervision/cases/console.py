@@ -43,16 +43,19 @@ def scope_sql(scope: Scope, alias: str = "c") -> tuple[str, dict[str, Any]]:
              "scope_usccs": sorted(scope.enterprises)})
 
 
-def anchor_sql(layer_id: str, feature_id: int, attributes: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Which cases belong to the feature: anchored to it (by row id or its natural key); an enterprise also has
-    the cases of its hazard sources and of points on its premises (enterprise_uscc), a grid cell those inside it."""
+def anchor_sql(layer_id: str, attributes: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """Which cases belong to the feature: those anchored to it (by its natural key: USCC, hazard source or grid
+    cell code); an enterprise also has the cases of its hazard sources and of points on its premises
+    (enterprise_uscc), a grid cell those of places inside it (grid_cell_code). None: the feature has no key."""
     kind, key_field = ANCHORS[layer_id]
     key = attributes.get(key_field)
-    params = {"kind": kind, "fid": str(feature_id), "key": None if key is None else str(key)}
-    own = "(c.anchor_kind = :kind AND CAST(c.anchor_id AS text) IN (:fid, COALESCE(:key, :fid)))"
-    if layer_id == "enterprises" and key is not None:
+    if key is None:
+        return None
+    params = {"kind": kind, "key": str(key)}
+    own = "(c.anchor_kind = :kind AND c.anchor_id = :key)"
+    if layer_id == "enterprises":
         return f"({own} OR c.enterprise_uscc = :key)", params
-    if layer_id == "grid_cells" and key is not None:
+    if layer_id == "grid_cells":
         return f"({own} OR c.grid_cell_code = :key)", params
     return own, params
 
@@ -68,7 +71,10 @@ def open_cases(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
         # not "no records": the caller may not see cases at all
         return {"kind": "text", "text": "无权查看案件" if not ctx.lang.startswith("en") else "You may not see cases"}
     where, params = scope_sql(scope)
-    anchor, anchor_params = anchor_sql(ctx.layer_id, feature_id, ctx.attributes)
+    found = anchor_sql(ctx.layer_id, ctx.attributes)
+    if found is None:
+        return table(COLUMNS, [])
+    anchor, anchor_params = found
     rows = ctx.conn.execute(text(
         "SELECT c.id, c.code, c.case_type, c.title, c.state, c.opened_at FROM cases c "
         f"WHERE c.closed_at IS NULL AND {anchor} AND {where} ORDER BY c.opened_at DESC, c.id DESC LIMIT {LIMIT}"),

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.test import Client
 
+from tests.conftest import clone_database, drop_database
 from tests.system.test_permission_matrix import ROLES, InjectIdentity, find_gate, identity
 
 pytestmark = pytest.mark.system
@@ -27,8 +31,22 @@ STATIC = "/static/modules/supervision.cases/"
 
 
 @pytest.fixture(scope="module")
-def world(app_factory_module: Any) -> SimpleNamespace:
-    return SimpleNamespace(client=Client(InjectIdentity(find_gate(app_factory_module))), own_uscc="91329902MA0000000X")
+def world(pg_cluster: Any, template_url: str, demo_artifacts: Path,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """The whole app on a private clone of the demo city whose holiday table holds the 2026 schedule."""
+    from app import create_app
+    from core.workdays_store import seed
+
+    name = "t_case_pages"
+    url = clone_database(pg_cluster, name)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        seed(conn, [2026])
+    engine.dispose()
+    app = create_app({"database": {"url": url}, "paths": {"var": str(tmp_path_factory.mktemp("case-pages-var"))},
+                      "logging": {"level": "WARNING", "format": "json"}})
+    yield SimpleNamespace(client=Client(InjectIdentity(find_gate(app))), own_uscc="91329902MA0000000X")
+    drop_database(pg_cluster, name)
 
 
 def get(world: SimpleNamespace, role: str, path: str, **headers: str) -> Any:
@@ -106,3 +124,27 @@ def test_strings_for_the_console_plugin(world: SimpleNamespace) -> None:
     assert zh["todo_badge"] == "待办" and en["todo_badge"] == "To do"
     assert set(zh) == set(en)
     assert get(world, "dispatcher", "/cases/strings", Accept="application/json").status_code == 403
+
+
+def _working(window: dict[str, Any], day: str) -> str:
+    from datetime import date
+
+    return window["days"][(date.fromisoformat(day) - date.fromisoformat(window["start"])).days]
+
+
+def test_the_page_counts_deadlines_in_working_days_with_tiaoxiu(world: SimpleNamespace) -> None:
+    """The case page's window of working days follows the 2026 schedule (国庆节 1–7 October off, Saturday
+    10 October worked by 调休) and the test clock, not the browser's date."""
+    from datetime import UTC, datetime
+
+    from core import clock
+
+    with clock.freeze(datetime(2026, 10, 5, 4, 0, tzinfo=UTC)):
+        boot = boot_of(get(world, "city_regulator", "/cases/5").get_data(as_text=True))
+    assert boot["today"] == "2026-10-05"
+    window = boot["workdays"]
+    assert window is not None, "the demo city's holiday table covers 2026"
+    # 1–7 October off, Thursday 8 and Friday 9 worked, Saturday 10 worked (调休), Sunday 11 off, Monday 12 worked
+    assert "".join(_working(window, f"2026-10-{d:02d}") for d in range(1, 13)) == "000000011101"
+    assert _working(window, "2026-09-20") == "1"  # a Sunday worked by 调休
+    assert _working(window, "2026-09-21") == "1" and _working(window, "2026-09-26") == "0"

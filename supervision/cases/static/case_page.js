@@ -5,13 +5,15 @@
 
 import { BOOT, L, api, esc, t, toast } from "../../console/boot.js";
 import { anchorKindLabel, caseTypeDefinition, caseTypes, caseUrl, chinaTime, clockState, clockStatusLabel,
-  onLiveCaseEvent, stateLabel, timeLeft } from "./common.js";
+  onLiveCaseEvent, stateLabel, timeLeft, typeLayer } from "./common.js";
 import { orderedProperties, renderForm } from "./form.js";
 
 const ol = window.ol;
 const caseId = BOOT.caseId;
 const onemap = window.onemap = { page: "case", ready: false, caseId };
 const ANCHOR_LAYERS = { enterprise: "enterprises", hazard_source: "hazard_sources", grid_cell: "grid_cells" };
+// a 409 that re-reading the case may resolve (someone else moved it); a refused guard is not one of them
+const RELOAD_CODES = new Set(["stale_version", "invalid_transition"]);
 let detail = null;
 let type = null;        // the entry of GET /api/cases/types (title, states)
 let definition = null;  // GET /api/cases/types/<id> (transition forms for the timeline's field names)
@@ -27,7 +29,8 @@ function fact(label, value) {
 
 function mapLink(d) {
   if (d.lon == null || d.lat == null) return "";
-  const layers = ["basemap", ANCHOR_LAYERS[d.anchor?.kind], type?.layer?.id ?? definition?.layer?.id].filter(Boolean);
+  const layers = [...new Set(["basemap", d.anchor?.layer ?? ANCHOR_LAYERS[d.anchor?.kind],
+    typeof d.layer === "string" ? d.layer : typeLayer(type)].filter(Boolean))];
   const hash = `c=${Number(d.lon).toFixed(5)},${Number(d.lat).toFixed(5)}&z=16&l=${layers.join(",")}`;
   return ` <a href="${BOOT.root}?lang=${encodeURIComponent(BOOT.lang)}#${hash}">${esc(t("show_on_map"))}</a>`;
 }
@@ -35,7 +38,7 @@ function mapLink(d) {
 function renderHeader(d) {
   document.title = `${d.code} · OneMap`;
   $(".case-code").innerHTML = `<span class="code">${esc(d.code)}</span> <span class="type">${
-    esc(L(type?.title) || d.case_type)}</span> <span class="state state-${esc(d.state)}">${
+    esc(L(d.type_title) || L(type?.title) || d.case_type)}</span> <span class="state state-${esc(d.state)}">${
     esc(L(d.state_label) || stateLabel(type, d.state))}</span>`;
   $("#case-title").textContent = d.title || d.code;
   const anchor = d.anchor ?? {};
@@ -80,7 +83,7 @@ function renderRelated(d) {
   $(".case-documents").innerHTML = docs.length ? `<table class="section-table documents"><thead><tr>
     <th scope="col">${esc(t("doc_title"))}</th><th scope="col">${esc(t("doc_number"))}</th>
     <th scope="col">${esc(t("issued_at"))}</th></tr></thead><tbody>${docs.map((doc) => `<tr>
-      <td>${esc(L(doc.title) || doc.doc_type)}</td><td class="doc-number">${esc(doc.number)}</td>
+      <td>${esc(L(doc.title) || doc.document || doc.doc_type)}</td><td class="doc-number">${esc(doc.number)}</td>
       <td>${esc(chinaTime(doc.issued_at))}</td></tr>`).join("")}</tbody></table>`
     : `<p class="empty">${esc(t("no_records"))}</p>`;
 }
@@ -117,13 +120,9 @@ function renderMap(d) {
   note.textContent = "";
 }
 
-/** The words for one value of a transition's form: enum labels, yes/no, attachment names. */
-function formValue(schema, value, files) {
+/** The words for one value of a transition's form: enum labels, yes/no. */
+function formValue(schema, value) {
   if (value == null) return "";
-  if (schema?.format === "attachment" || schema?.items?.format === "attachment") {
-    const names = (Array.isArray(value) ? value : [value]).map((sha) => files.find((f) => f.sha256 === sha)?.name ?? String(sha).slice(0, 12));
-    return names.join("、");
-  }
   const label = (s, v) => {
     if (Array.isArray(s?.enum)) {
       const names = s["x-enum-labels"] ?? s.enumNames ?? s.enum_labels;
@@ -144,9 +143,14 @@ function transitionForm(action) {
   return found?.form ?? null;
 }
 
-function fileLink(f) {
-  return `<a href="${BOOT.root}api/cases/files/${encodeURIComponent(f.sha256)}" download="${esc(f.name ?? "")}">${
-    esc(f.name ?? f.sha256.slice(0, 12))}</a>`;
+function isAttachment(prop) {
+  return prop?.format === "attachment" || prop?.items?.format === "attachment";
+}
+
+/** A link to an attached file (the API serves it to whoever may read the case), named by its field. */
+function fileLink(f, words) {
+  return `<a href="${BOOT.root}api/cases/files/${encodeURIComponent(f.sha256)}" target="_blank" rel="noopener" title="${
+    esc(f.sha256)}">${esc(f.name ?? words)}</a>`;
 }
 
 function renderEvents(events) {
@@ -158,8 +162,12 @@ function renderEvents(events) {
     const values = [...known, ...Object.keys(form).filter((key) => !known.includes(key))].map((key) => {
       const value = form[key];
       const prop = schema?.properties?.[key];
-      return `<dt>${esc(L(prop?.title) || key)}</dt><dd>${esc(formValue(prop, value, files))}</dd>`;
+      const linked = files.filter((f) => f.field === key || (f.field == null && isAttachment(prop)));
+      const shown = isAttachment(prop) ? linked.map((f, i) => fileLink(f, `${L(prop?.title) || key} ${i + 1}`)).join("、")
+        : esc(formValue(prop, value));
+      return `<dt>${esc(L(prop?.title) || key)}</dt><dd>${shown}</dd>`;
     }).join("");
+    const loose = files.filter((f) => !(f.field in form));
     const move = e.from_state && e.to_state && e.from_state !== e.to_state
       ? `${esc(stateLabel(type, e.from_state))} → ${esc(stateLabel(type, e.to_state))}`
       : esc(e.to_state ? stateLabel(type, e.to_state) : "");
@@ -168,7 +176,8 @@ function renderEvents(events) {
       <div class="event-meta">${esc(e.actor ?? "")} · <time datetime="${esc(e.at)}">${esc(chinaTime(e.at))}</time>
         · <span class="hash" title="${esc(e.hash ?? "")}">#${esc(String(e.hash ?? "").slice(0, 10))}</span></div>
       ${values ? `<dl class="event-form">${values}</dl>` : ""}
-      ${files.length ? `<p class="event-files">${esc(t("files"))}：${files.map(fileLink).join("、")}</p>` : ""}</li>`;
+      ${loose.length ? `<p class="event-files">${esc(t("files"))}：${loose.map((f, i) => fileLink(f, `${t("files")} ${i + 1}`))
+    .join("、")}</p>` : ""}</li>`;
   }).join("") : `<li class="empty">${esc(t("no_records"))}</li>`;
   onemap.events = events;
 }
@@ -199,7 +208,7 @@ function openForm(action) {
         toast(t("done_action", { label: L(action.label) || action.id }));
         await show(next);
       } catch (err) {
-        if (err.status === 409) offerReload(box);
+        if (err.status === 409 && RELOAD_CODES.has(err.problem?.code)) offerReload(box);
         throw err;
       }
     },
@@ -231,7 +240,8 @@ async function show(d) {
   renderRelated(d);
   renderActions(d);
   renderMap(d);
-  renderEvents(await api(`api/cases/${caseId}/events`));
+  const body = await api(`api/cases/${caseId}/events`);
+  renderEvents(Array.isArray(body) ? body : body.events ?? []);
 }
 
 async function reload() {
@@ -247,8 +257,10 @@ async function reload() {
 onemap.reload = reload;
 let liveTimer = null;
 onLiveCaseEvent((event) => {
-  const id = event.case_id ?? event.data?.case_id ?? event.id;
-  if (id != null && Number(id) !== Number(caseId)) return;
+  const ids = [event.data?.id, event.data?.parent_id].filter((x) => x != null).map(Number);
+  // this case, its parent or a child (children are listed here); an event that names no case: re-read to be safe
+  const related = [detail?.parent?.id, ...(detail?.children ?? []).map((c) => c.id)].filter((x) => x != null).map(Number);
+  if (ids.length && !ids.some((id) => id === Number(caseId) || related.includes(id))) return;
   clearTimeout(liveTimer);
   liveTimer = setTimeout(() => { if (openAction) stale = true; else reload(); }, 300);
 });

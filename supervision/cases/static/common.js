@@ -32,10 +32,11 @@ export function caseTypes() {
 }
 
 const definitions = new Map();
-/** GET /api/cases/types/<id>: the whole definition (transition forms, labels), cached per page. */
+/** GET /api/cases/types/<id> → its `definition` (the YAML document: transition forms, labels), cached per page. */
 export function caseTypeDefinition(id) {
   if (!definitions.has(id)) {
-    definitions.set(id, api(`api/cases/types/${encodeURIComponent(id)}`).catch(() => null));
+    definitions.set(id, api(`api/cases/types/${encodeURIComponent(id)}`)
+      .then((body) => body.definition ?? body).catch(() => null));
   }
   return definitions.get(id);
 }
@@ -89,11 +90,24 @@ export function clockState(clock) {
   return "running";
 }
 
-/** The time left on a running deadline, in words: working days when the server counts them, else days. */
+/** Working days after `from` up to and including `to` (negative when `to` is earlier), from the page's window of
+ * working days (BOOT.workdays, the administrator's holiday table with 调休); null outside the window. */
+export function workingDaysBetween(from, to) {
+  const w = BOOT.workdays;
+  if (!w || !from || !to) return null;
+  const [a, b] = from <= to ? [from, to] : [to, from];
+  const i = daysBetween(w.start, a);
+  const j = daysBetween(w.start, b);
+  if (i < 0 || j >= w.days.length) return null;
+  const n = [...w.days.slice(i + 1, j + 1)].filter((c) => c === "1").length;
+  return from <= to ? n : -n;
+}
+
+/** The time left on a running deadline, in words: working days (as the law counts most periods), else days. */
 export function timeLeft(clock) {
   const state = clockState(clock);
-  if (state === "done" || !clock.due_date) return "";
-  const working = clock.working_days_left ?? clock.workdays_left;
+  if (state === "done" || state === "paused" || !clock.due_date) return "";
+  const working = clock.working_days_left ?? workingDaysBetween(today(), clock.due_date);
   if (Number.isFinite(working)) {
     return working < 0 ? t("overdue_by", { n: -working }) : t("working_days_left", { n: working });
   }
@@ -123,12 +137,18 @@ export function clockChip(clock) {
 /** The deadline that matters most for a list row: the first overdue one, else the nearest running one. */
 export function mainClock(item) {
   if (item.clock) return item.clock;
+  if (item.closed_at) return null;
   const clocks = (item.clocks ?? []).filter((c) => clockState(c) !== "done");
   if (!clocks.length) {
     return item.due_date ? { due_date: item.due_date, warn_date: item.warn_date, overdue: item.overdue,
       due_soon: item.due_soon, working_days_left: item.working_days_left } : null;
   }
   return clocks.sort((a, b) => String(a.due_date).localeCompare(String(b.due_date)))[0];
+}
+
+/** The layer id a case type draws its cases in ("hidden_dangers"), if any. */
+export function typeLayer(type) {
+  return typeof type?.layer === "string" ? type.layer : type?.layer?.id ?? null;
 }
 
 /** The live event stream of the console (/api/events/stream), shared by whoever asks on this page. */

@@ -14,6 +14,8 @@ import { renderForm } from "./form.js";
 
 const ol = window.ol;
 const LAYER_KINDS = { enterprises: "enterprise", hazard_sources: "hazard_source", grid_cells: "grid_cell" };
+// a case is anchored to a feature by its natural key (the USCC, the hazard source's or the grid cell's code)
+const ANCHOR_KEYS = { enterprises: "uscc", hazard_sources: "code", grid_cells: "code" };
 const state = { count: null, types: new Map(), picking: false, formOpen: false };
 let map;
 let badge;
@@ -111,14 +113,15 @@ function decoratePanel(doc, el) {
     cell.innerHTML = `<a href="${caseUrl(row.case_id)}" title="${esc(t("open_case"))}">${esc(cell.textContent)}</a>`;
   });
   const starts = startActions(kind);
-  if (!starts.length) return;
+  const key = doc.attributes.find((a) => a.name === ANCHOR_KEYS[doc.layer])?.value;
+  if (!starts.length || key == null) return;
   const box = document.createElement("div");
   box.className = "btn-row case-starts";
   box.innerHTML = starts.map(({ type, action }, i) => `<button type="button" class="btn small case-start" data-i="${i}">${
     esc(t("start_case", { label: L(action.label) || L(type.title) }))}</button>`).join("");
   for (const button of box.querySelectorAll(".case-start")) {
     const { type, action } = starts[Number(button.dataset.i)];
-    button.addEventListener("click", () => openStartForm(type, action, { kind, id: doc.id }, doc.title));
+    button.addEventListener("click", () => openStartForm(type, action, { kind, id: String(key) }, doc.title));
   }
   section.append(box);
 }
@@ -185,7 +188,9 @@ export async function init(olMap) {
   const current = currentFeature(); // a panel drawn before this plug-in started
   if (current && LAYER_KINDS[current.layer]) refreshPanel();
   await refreshCount();
+  setInterval(refreshCount, 60_000); // a role without the live stream, or a dropped connection, still catches up
   window.onemap.cases.enabled = true;
+  window.onemap.cases.refreshCount = refreshCount;
   let timer = null;
   return {
     isPicking: () => state.picking,

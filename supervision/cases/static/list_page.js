@@ -61,11 +61,11 @@ function fillStates() {
 
 function row(item) {
   const type = types.get(item.case_type);
-  const anchor = item.anchor ?? {};
+  const anchor = item.anchor ?? { kind: item.anchor_kind, id: item.anchor_id };
   const anchorText = anchor.name ?? anchor.id ?? "";
   return `<tr data-case-id="${esc(item.id)}">
     <td><a href="${caseUrl(item.id)}">${esc(item.code)}</a></td>
-    <td>${esc(L(type?.title) || item.case_type)}</td>
+    <td>${esc(L(item.type_title) || L(type?.title) || item.case_type)}</td>
     <td>${esc(item.title ?? "")}</td>
     <td><span class="state state-${esc(item.state)}">${esc(L(item.state_label) || stateLabel(type, item.state))}</span></td>
     <td>${anchor.kind ? `${esc(anchorKindLabel(anchor.kind))} ${esc(anchorText)}` : ""}</td>
@@ -158,6 +158,7 @@ onLiveCaseEvent(() => { // a burst of events (one transition sends several): one
   liveTimer = setTimeout(() => { loadCounts(); loadList(); }, 300);
 });
 onemap.refresh = () => Promise.all([loadCounts(), loadList()]);
+setInterval(loadCounts, 60_000); // a role without the live stream, or a dropped connection, still catches up
 
 try {
   types = await caseTypes();
