@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from core import clock
 from core.panels import PanelContext, register_panel_section, table
 from core.scope import NOTHING, Scope
 
@@ -25,8 +26,7 @@ ANCHORS: dict[str, tuple[str, str]] = {
     "hazard_sources": ("hazard_source", "code"),
     "grid_cells": ("grid_cell", "code"),
 }
-COLUMNS = [("code", "编号", "Code"), ("type", "类型", "Type"), ("title", "标题", "Title"), ("state", "状态", "State"),
-           ("opened_at", "发起时间", "Opened")]
+COLUMNS = [("code", "编号", "Code"), ("title", "事项", "Case"), ("state", "状态", "State"), ("due", "期限", "Due")]
 
 
 def case_scope(ctx: PanelContext) -> Scope:
@@ -61,8 +61,20 @@ def anchor_sql(layer_id: str, attributes: Mapping[str, Any]) -> tuple[str, dict[
 
 
 def _labels(lang: str) -> Callable[[str, str | None], tuple[str, str | None]]:
-    """(case type, state) → (type title, state label) in ``lang``."""
-    return lambda case_type, state: (case_type, state)
+    """(case type, state) → (type title, state label) in ``lang``, from the active case types."""
+    from supervision.cases import registry  # noqa: PLC0415 - the case types are loaded on first use
+
+    i = "en" if lang.startswith("en") else "zh-CN"
+    types = registry.case_types()
+
+    def label(case_type: str, state: str | None) -> tuple[str, str | None]:
+        ct = types.get(case_type)
+        if ct is None:
+            return case_type, state
+        found = ct.states.get(state) if state else None
+        return ct.title.get(i) or ct.title["zh-CN"], (found.label.get(i) or found.label["zh-CN"]) if found else state
+
+    return label
 
 
 def open_cases(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
@@ -76,15 +88,19 @@ def open_cases(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
         return table(COLUMNS, [])
     anchor, anchor_params = found
     rows = ctx.conn.execute(text(
-        "SELECT c.id, c.code, c.case_type, c.title, c.state, c.opened_at FROM cases c "
-        f"WHERE c.closed_at IS NULL AND {anchor} AND {where} ORDER BY c.opened_at DESC, c.id DESC LIMIT {LIMIT}"),
-        {**params, **anchor_params}).mappings().all()
+        "SELECT c.id, c.code, c.case_type, c.title, c.state, c.due_date, "
+        "c.overdue OR c.due_date < CAST(:today AS date) AS overdue FROM cases c "
+        f"WHERE c.closed_at IS NULL AND {anchor} AND {where} "
+        f"ORDER BY c.due_date ASC NULLS LAST, c.id DESC LIMIT {LIMIT}"),
+        {**params, **anchor_params, "today": clock.today()}).mappings().all()
     label = _labels(ctx.lang)
+    late = " (overdue)" if ctx.lang.startswith("en") else "（逾期）"
     out = []
     for r in rows:
         type_title, state_label = label(r["case_type"], r["state"])
-        out.append({"code": r["code"], "type": type_title, "title": r["title"], "state": state_label,
-                    "opened_at": r["opened_at"], "case_id": r["id"]})
+        due = r["due_date"].isoformat() + (late if r["overdue"] else "") if r["due_date"] else None
+        out.append({"code": r["code"], "title": r["title"], "type": type_title, "state": state_label, "due": due,
+                    "case_id": r["id"], "case_type": r["case_type"], "overdue": bool(r["overdue"])})
     return table(COLUMNS, out)
 
 

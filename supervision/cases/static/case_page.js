@@ -80,11 +80,12 @@ function renderRelated(d) {
   }
   $(".case-related").innerHTML = parts.join("") || `<p class="empty">${esc(t("no_records"))}</p>`;
   const docs = d.documents ?? [];
+  const issued = docs.some((doc) => doc.issued_at); // the time of issue, when the API gives it
   $(".case-documents").innerHTML = docs.length ? `<table class="section-table documents"><thead><tr>
-    <th scope="col">${esc(t("doc_title"))}</th><th scope="col">${esc(t("doc_number"))}</th>
-    <th scope="col">${esc(t("issued_at"))}</th></tr></thead><tbody>${docs.map((doc) => `<tr>
-      <td>${esc(L(doc.title) || doc.document || doc.doc_type)}</td><td class="doc-number">${esc(doc.number)}</td>
-      <td>${esc(chinaTime(doc.issued_at))}</td></tr>`).join("")}</tbody></table>`
+    <th scope="col">${esc(t("doc_title"))}</th><th scope="col">${esc(t("doc_number"))}</th>${
+    issued ? `<th scope="col">${esc(t("issued_at"))}</th>` : ""}</tr></thead><tbody>${docs.map((doc) => `<tr>
+      <td>${esc(L(doc.title) || doc.document || doc.doc_type)}</td><td class="doc-number">${esc(doc.number)}</td>${
+      issued ? `<td>${esc(chinaTime(doc.issued_at))}</td>` : ""}</tr>`).join("")}</tbody></table>`
     : `<p class="empty">${esc(t("no_records"))}</p>`;
 }
 

@@ -110,7 +110,8 @@ function decoratePanel(doc, el) {
     const row = rows[i];
     const cell = tr.querySelector("td");
     if (!row || row.case_id == null || !cell) return;
-    cell.innerHTML = `<a href="${caseUrl(row.case_id)}" title="${esc(t("open_case"))}">${esc(cell.textContent)}</a>`;
+    cell.innerHTML = `<a href="${caseUrl(row.case_id)}" title="${esc(row.type ?? t("open_case"))}">${esc(cell.textContent)}</a>`;
+    if (row.overdue) tr.classList.add("clock-overdue");
   });
   const starts = startActions(kind);
   const key = doc.attributes.find((a) => a.name === ANCHOR_KEYS[doc.layer])?.value;
