@@ -221,6 +221,10 @@ def test_work_list_counts_and_rows_come_from_the_engine(browser, pages, server) 
     row.locator("a").click()
     page.wait_for_function("() => window.onemap?.page === 'case' && window.onemap.ready")
     assert page.locator("#case-title").inner_text() == case["title"]
+    page.click("#lang-link")  # English, same case
+    page.wait_for_function("() => window.onemap?.page === 'case' && window.onemap.ready")
+    assert "lang=en" in page.url and "Awaiting plan" in page.locator(".case-code").inner_text()
+    assert page.locator("#h-timeline").inner_text() == "Timeline"
 
 
 def test_console_badge_panel_cases_and_starting_a_case(browser, pages, server) -> None:  # noqa: ANN001, F811
@@ -236,6 +240,8 @@ def test_console_badge_panel_cases_and_starting_a_case(browser, pages, server) -
     page.evaluate("(id) => window.onemap.openFeature('enterprises', id)", server.enterprise["id"])
     section = page.locator('[data-section="cases"]')
     section.locator(f'a[href*="/cases/{case["id"]}"]').wait_for()
+    row = section.locator("tbody tr", has=page.locator(f'a[href*="/cases/{case["id"]}"]'))
+    assert "待制定整改方案" in row.inner_text() and "2026-11-09" in row.inner_text()  # state label, plan deadline
     start = section.locator(".case-start")
     assert start.count() >= 1 and "上报隐患" in start.first.inner_text()
     start.first.click()
