@@ -2,8 +2,8 @@
 grid cell (办理中案件).
 
 Cases are no layer of the registry the panel could filter by, so the section filters them itself with the caller's
-data scope of the case module (the ``cases`` rules of the policy: city, district or own enterprise), as the case
-API does. The console plug-in (static/console.js) turns each row into a link to its case page and adds a 发起 button
+data scope of the case module (the ``cases`` rules of the policy: city, district or own enterprise) and the
+engine's predicate, exactly as the case API does. The console plug-in (static/console.js) turns each row into a link to its case page and adds a 发起 button
 per start action the caller may use.
 """
 
@@ -17,8 +17,8 @@ from sqlalchemy import text
 from core import clock
 from core.panels import PanelContext, register_panel_section, table
 from core.scope import NOTHING, Scope
+from supervision.cases.engine import MODULE, scope_sql
 
-MODULE = "cases"
 LIMIT = 50
 # layer id → (anchor kind, the attribute that names the feature besides its row id)
 ANCHORS: dict[str, tuple[str, str]] = {
@@ -30,17 +30,10 @@ COLUMNS = [("code", "编号", "Code"), ("title", "事项", "Case"), ("state", "�
 
 
 def case_scope(ctx: PanelContext) -> Scope:
-    """The cases the caller may read: the case module's read scope (nothing when the access cannot tell)."""
+    """The cases the caller may read: the case module's read scope, as the case API reads it (nothing when the
+    access cannot tell)."""
     module_scope: Callable[[str, str], Scope] | None = getattr(ctx.access, "module_scope", None)
     return module_scope(MODULE, "read") if module_scope is not None else NOTHING
-
-
-def scope_sql(scope: Scope, alias: str = "c") -> tuple[str, dict[str, Any]]:
-    """The row predicate of ``scope`` on the cases table (district of the case, or its enterprise)."""
-    return (f"(CAST(:scope_all AS boolean) OR {alias}.district_code = ANY(CAST(:scope_districts AS text[])) "
-            f"OR {alias}.enterprise_uscc = ANY(CAST(:scope_usccs AS text[])))",
-            {"scope_all": scope.all, "scope_districts": sorted(scope.districts),
-             "scope_usccs": sorted(scope.enterprises)})
 
 
 def anchor_sql(layer_id: str, attributes: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:

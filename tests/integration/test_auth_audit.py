@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from access import audit
 from access.audit import AuditEvent
 from access.audit.chain import purge, verify_archive, verify_chain
+from layers import migrate
 from tests.integration.auth_support import audit_rows, make_app, rows, sign_in, superuser_url
 
 
@@ -49,7 +50,7 @@ def test_verify_names_the_row_a_superuser_edited(fresh_db: str, pg_cluster) -> N
     ids = _some_records(fresh_db)
     ok = _verify_cli(fresh_db)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert f"{len(ids)} rows" in ok.stdout
+    assert f"{ids[-1]} rows, head id {ids[-1]}" in ok.stdout   # the demo's own records (case events) and these
     # Someone with the keys to the server rewrites history (they can switch the trigger off; the app role cannot).
     _psql(superuser_url(pg_cluster, fresh_db),
           "ALTER TABLE audit.audit_log DISABLE TRIGGER audit_log_append_only",
@@ -82,16 +83,18 @@ def test_verify_notices_a_deleted_row(fresh_db: str, pg_cluster) -> None:  # noq
     "archive_name) VALUES (now(), 'x', 1, 'x', 1, 'x', 'x')",
 ])
 def test_the_application_role_cannot_rewrite_the_log(fresh_db: str, statement: str) -> None:
+    before = len(audit_rows(fresh_db))   # the demo city's own records (its hidden-danger history)
     _some_records(fresh_db, 2)
     engine = sa.create_engine(fresh_db)  # the app's own role, as the application connects
     with pytest.raises(sa.exc.DBAPIError) as err, engine.begin() as conn:
         conn.execute(sa.text(statement))
     assert isinstance(err.value.orig, psycopg.errors.InsufficientPrivilege)
     engine.dispose()
-    assert len(audit_rows(fresh_db)) == 2
+    assert len(audit_rows(fresh_db)) == before + 2
 
 
 def test_clients_cannot_choose_the_chain_fields(fresh_db: str) -> None:
+    before = audit_rows(fresh_db)
     engine = sa.create_engine(fresh_db)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO audit.audit_log (id, action, outcome, prev_hash, hash) "
@@ -99,14 +102,20 @@ def test_clients_cannot_choose_the_chain_fields(fresh_db: str) -> None:
         with pytest.raises(sa.exc.DBAPIError), conn.begin_nested():
             conn.execute(sa.text("INSERT INTO audit.audit_log (action, outcome, ts) "
                                  "VALUES ('backdated', 'success', now() - interval '1 day')"))
-    row = audit_rows(fresh_db)[0]
-    assert row.id == 1 and row.prev_hash == "0" * 64 and len(row.hash) == 64
+    row = audit_rows(fresh_db)[len(before)]
+    assert row.action == "forged" and row.id == len(before) + 1 and len(row.hash) == 64
+    assert row.prev_hash == (before[-1].hash if before else "0" * 64)
     with engine.connect() as conn:
         assert verify_chain(conn).ok
     engine.dispose()
 
 
-def test_purge_archives_old_rows_and_the_rest_still_verifies(fresh_db: str, tmp_path: Path) -> None:
+def test_purge_archives_old_rows_and_the_rest_still_verifies(empty_db: str, tmp_path: Path) -> None:
+    # a log that began long ago: only an empty log takes explicit timestamps, so not the demo city's
+    fresh_db = empty_db
+    migrate_engine = sa.create_engine(fresh_db)
+    migrate.upgrade(migrate_engine)
+    migrate_engine.dispose()
     engine = sa.create_engine(fresh_db)
     with engine.begin() as conn:
         # Only an empty log takes explicit timestamps (they may never go backwards): a log that began long ago.
@@ -136,6 +145,7 @@ def test_purge_archives_old_rows_and_the_rest_still_verifies(fresh_db: str, tmp_
 
 
 def test_concurrent_writers_keep_one_unbroken_chain(fresh_db: str) -> None:
+    before = len(audit_rows(fresh_db))
     engine = sa.create_engine(fresh_db, pool_size=8)
 
     def writer(n: int) -> None:
@@ -151,7 +161,7 @@ def test_concurrent_writers_keep_one_unbroken_chain(fresh_db: str) -> None:
     with engine.connect() as conn:
         report = verify_chain(conn)
     engine.dispose()
-    assert report.ok and report.rows == 120
+    assert report.ok and report.rows == before + 120
 
 
 def test_auditors_search_the_log_and_nobody_else_does(fresh_db: str, demo_artifacts) -> None:  # noqa: ANN001

@@ -1,7 +1,8 @@
 """The case pages (/cases, /cases/<id>) on the whole app behind the policy gate: who may open them, what they embed.
 
 The expectation comes from the requirement, not from the policy under test: the pages are for the roles that work
-cases (enterprise users, grid workers, district and city regulators); every other role is refused — a person who is
+cases (enterprise users, grid workers, district and city regulators) and for dispatchers, who read every case
+from the command centre; every other role is refused — a person who is
 not signed in is sent to the sign-in page (303), a signed-in one gets 403. The pages carry no inline script or style
 (CSP), load only OneMap's own assets, and speak Chinese by default and English on ``?lang=en``.
 """
@@ -24,7 +25,7 @@ from tests.system.test_permission_matrix import ROLES, InjectIdentity, find_gate
 
 pytestmark = pytest.mark.system
 
-CASE_WORKERS = {"city_regulator", "district_regulator", "grid_worker", "enterprise_user"}
+CASE_WORKERS = {"city_regulator", "district_regulator", "grid_worker", "enterprise_user", "dispatcher"}
 PAGES = ["/cases", "/cases/1", "/cases?list=overdue&type=hidden_danger&page=2", "/cases/2147483647"]
 HTML = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
 STATIC = "/static/modules/supervision.cases/"
@@ -123,7 +124,7 @@ def test_strings_for_the_console_plugin(world: SimpleNamespace) -> None:
     en = get(world, "grid_worker", "/cases/strings?lang=en", Accept="application/json").get_json()
     assert zh["todo_badge"] == "待办" and en["todo_badge"] == "To do"
     assert set(zh) == set(en)
-    assert get(world, "dispatcher", "/cases/strings", Accept="application/json").status_code == 403
+    assert get(world, "auditor", "/cases/strings", Accept="application/json").status_code == 403
 
 
 def _working(window: dict[str, Any], day: str) -> str:
