@@ -6,7 +6,9 @@ from supervision.cases.engine import EVENT_TYPES
 MANIFEST = Manifest(
     name="cases",
     label={"zh-CN": "案件办理", "en": "Cases"},
-    blueprints=("supervision.cases.views:bp",),
+    blueprints=("supervision.cases.views:bp", "supervision.cases.pages:pages_bp"),  # API; pages /cases, /cases/<id>
+    panel_sections=("supervision.cases.console:register",),
+    console_scripts=("supervision.cases:static/console.js",),  # 待办 badge, 发起, 隐患上报 (serves static/ too)
     realtime_topics=EVENT_TYPES,
     model_modules=("supervision.cases.models",),
     config="supervision.cases.config:SECTION",
