@@ -5,6 +5,10 @@ from core.manifest import Manifest
 MANIFEST = Manifest(
     name="records",
     label={"zh-CN": "企业与危险源档案", "en": "Enterprise and hazard-source records"},
+    blueprints=("supervision.records.views:bp",),
+    realtime_topics=("record.",),
     model_modules=("supervision.records.models",),
-    requires=("access",),
+    openapi="supervision.records:openapi.yaml",
+    policy="supervision.records:policy.yaml",
+    requires=("access", "hazard_sources"),
 )
