@@ -10,5 +10,7 @@ MANIFEST = Manifest(
     model_modules=("supervision.records.models",),
     openapi="supervision.records:openapi.yaml",
     policy="supervision.records:policy.yaml",
+    case_types=("supervision.records:cases/enterprise_change.yaml",),
+    case_effects={"apply_enterprise_change": "supervision.records.changes:apply_change"},
     requires=("access", "hazard_sources"),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import openpyxl
@@ -14,10 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from access.policy.rowscope import LayerAccess
+from core.changes import Changes
 from core.errors import Conflict, DomainError, InvalidInput
+from core.identity import Identity
 from core.uscc import make_uscc
 from supervision.hazard_sources.gb18218 import assess
 from supervision.records import imports, service
+from supervision.records.changes import apply_change
 from supervision.records.schemas import ENTERPRISE, HAZARD_SOURCE
 from tests.integration.emergency_support import KNOWN_GCJ, KNOWN_WGS, scratch_database
 
@@ -324,3 +328,43 @@ def test_an_import_header_problem_is_reported_before_any_row(conn: sa.Connection
         run_import(conn, ENTERPRISE, "d.csv", b"uscc,colour\n1,2\n")
     columns = {p["column"] for p in caught.value.details["problems"]}
     assert {"colour", "name", "lon", "lat"} <= columns
+
+
+# -- the enterprise self-edit: the effect an approved change request runs -------------------------------------------
+def approval(conn: sa.Connection, uscc: str, data: dict[str, Any], identity: Any = None) -> SimpleNamespace:
+    """What the case engine hands an effect (supervision.cases.engine.EffectContext), inside the approval's
+    transaction; its ``changes`` declare only the engine's own event types, as the engine's do."""
+    case = {"id": 4242, "code": "QB-2026-000001", "case_type": "enterprise_change", "state": "approved",
+            "anchor_kind": "enterprise", "anchor_id": uscc, "district_code": DISTRICT, "enterprise_uscc": uscc,
+            "data": data}
+    return SimpleNamespace(conn=conn, case=case, form={}, identity=identity,
+                           changes=Changes(event_types=("case.transition", "case.notice")), now=None)
+
+
+def test_an_approved_change_request_is_applied_like_a_regulators_edit(conn: sa.Connection) -> None:
+    uscc = create(conn, ENTERPRISE, enterprise(50))["uscc"]
+    approver = Identity(user_id=77, username="district_reviewer", roles=frozenset({"district_regulator"}),
+                        district_code=DISTRICT, method="session")
+    with conn.begin():
+        ctx = approval(conn, uscc, {"version": 1, "changes": {"phone": "025-5555555", "employees": 80}}, approver)
+        apply_change(ctx, {})
+    assert [t for t, _, _ in ctx.changes.pending] == ["record.updated"]  # handed to the engine's unit of work
+    last = history_of(conn, ENTERPRISE, uscc)[-1]
+    assert (last["action"], last["actor"], last["source"], last["case_id"]) == (
+        "updated", "district_reviewer", "change_request", 4242)
+    assert last["changes"]["phone"] == {"old": "025-0000000", "new": "025-5555555"}
+    # the same checks as a regulator's edit: a bad value names the field, a stale request is a conflict, and the
+    # approver's scope holds (a district regulator cannot approve a move out of the district)
+    for data, error, field in (({"version": 2, "changes": {"industry_code": "C9999"}}, InvalidInput, "industry_code"),
+                               ({"version": 1, "changes": {"phone": "1"}}, Conflict, None)):
+        with pytest.raises(error) as caught, conn.begin():
+            apply_change(approval(conn, uscc, data, approver), {})
+        assert field is None or caught.value.input_name == field
+    x, y = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts "
+                                "WHERE code = '329903') s")).one()
+    conn.rollback()
+    with pytest.raises(DomainError) as refused, conn.begin():
+        apply_change(approval(conn, uscc, {"version": 2, "changes": {"lon": x, "lat": y}}, approver), {})
+    assert refused.value.http_status == 403 and refused.value.details["district_code"] == "329903"
+    assert count(conn, "SELECT district_code FROM enterprises WHERE uscc = :u", u=uscc) == DISTRICT
+    assert history_of(conn, ENTERPRISE, uscc)[-1]["version"] == 2
