@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -368,3 +369,17 @@ def test_an_approved_change_request_is_applied_like_a_regulators_edit(conn: sa.C
     assert refused.value.http_status == 403 and refused.value.details["district_code"] == "329903"
     assert count(conn, "SELECT district_code FROM enterprises WHERE uscc = :u", u=uscc) == DISTRICT
     assert history_of(conn, ENTERPRISE, uscc)[-1]["version"] == 2
+
+
+def test_the_sample_import_files_go_in(conn: sa.Connection) -> None:
+    """data/samples/records_*.{csv,xlsx}: the files a user starts from import into the demo city as they are."""
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    enterprises = (samples / "records_enterprises.csv").read_bytes()
+    sources = (samples / "records_hazard_sources.xlsx").read_bytes()
+    assert run_import(conn, ENTERPRISE, "records_enterprises.csv", enterprises, dry_run=True)["rows"] == 3
+    assert run_import(conn, ENTERPRISE, "records_enterprises.csv", enterprises)["imported"] == 3
+    done = run_import(conn, HAZARD_SOURCE, "records_hazard_sources.xlsx", sources)
+    assert done["imported"] == 2
+    grades = conn.execute(sa.text("SELECT grade FROM hazard_sources WHERE code = ANY(:c)"), {"c": done["keys"]}).all()
+    conn.rollback()
+    assert all(1 <= g <= 4 for (g,) in grades) and len(grades) == 2
