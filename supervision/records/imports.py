@@ -75,7 +75,10 @@ def _csv(content: bytes) -> Iterator[tuple[int, list[Any]]]:
     try:
         decoded = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        decoded = content.decode("gb18030", errors="strict")
+        try:
+            decoded = content.decode("gb18030")
+        except UnicodeDecodeError:
+            raise InvalidInput("file", "UTF-8 or GB 18030 text", details={"reason": "not text"}) from None
     try:
         yield from enumerate(csv.reader(io.StringIO(decoded, newline="")), start=1)
     except csv.Error as exc:
