@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import time
 from typing import Any
@@ -203,10 +204,10 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     raster = resolve_path(settings["paths"]["var"]) / "data" / "population.tif"
     raster.parent.mkdir(parents=True, exist_ok=True)
     write_population_raster(city, raster)
-    from core.manifest import load, manifests
+    from core.manifest import in_dependency_order, load, manifests
 
     lines = []
-    for manifest in manifests(settings):  # each module's own demo rows (access: one account per role)
+    for manifest in in_dependency_order(manifests(settings)):  # each module's demo rows (access: an account per role)
         if manifest.demo_loader:
             with engine.begin() as conn:
                 lines.append(load(manifest.demo_loader)(conn, settings))
@@ -276,7 +277,49 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     ensure_built(settings)  # once, here: workers then find the generated files up to date and never race
 
     click.echo(f"OneMap serving on http://{host}:{port}")
-    run_gunicorn(host, port, workers or settings["server"]["workers"], settings["server"]["threads"])
+    # the modules' background loops (case timers, ...) run in a process of their own beside the server: a thread
+    # in gunicorn's master would hand its open database connections to every forked worker
+    background = _start_background(settings)
+    try:
+        run_gunicorn(host, port, workers or settings["server"]["workers"], settings["server"]["threads"])
+    finally:
+        if background is not None:
+            background.terminate()
+            background.wait(timeout=10)
+
+
+def _start_background(settings: dict[str, Any]) -> subprocess.Popen | None:
+    from core.manifest import collect
+
+    if not collect(settings, "background"):
+        return None
+    return subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['worker'])"])
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="run one round (fire the timers due now) and exit")
+def worker(once: bool) -> None:
+    """Run the modules' background work (case deadline timers) until stopped; `onemap serve` starts it too."""
+    import signal
+    import threading
+
+    from core.manifest import collect, load
+
+    settings = _config()
+    _engine(settings)
+    loops = collect(settings, "background")
+    stop = threading.Event()
+    if once:
+        stop.set()  # every loop does one round, then sees the stop
+    else:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    threads = [threading.Thread(target=load(ref), args=(settings, stop), name=ref, daemon=True) for ref in loops]
+    for t in threads:
+        t.start()
+    click.echo(f"worker running: {', '.join(loops) or 'nothing to run'}" + (" (one round)" if once else ""))
+    for t in threads:
+        t.join()
 
 
 

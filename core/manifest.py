@@ -55,6 +55,8 @@ class Manifest:
     demo_loader: str | None = None                    # fn(connection, rng) -> None: the module's demo rows
     case_types: tuple[str, ...] = ()                  # "package:cases/x.yaml": case types run by the case engine
     case_effects: Mapping[str, str] = field(default_factory=dict)  # effect name -> fn(ctx, spec): effects it adds
+    background: tuple[str, ...] = ()                  # fn(settings, stop: threading.Event): loops `onemap serve`
+                                                      # runs beside the server and `onemap worker` runs alone
     requires: tuple[str, ...] = ()                    # names of manifests this one needs
 
 
@@ -188,6 +190,18 @@ def _script_problems(m: Manifest) -> list[str]:
     return problems
 
 
+def in_dependency_order(found: Iterable[Manifest]) -> list[Manifest]:
+    """The manifests with each one after those it ``requires`` (otherwise by name): the order demo loaders run in,
+    since one module's demo rows may need another's (hidden dangers need the holiday schedule)."""
+    pending = {m.name: m for m in found}
+    done: list[Manifest] = []
+    while pending:
+        ready = [m for m in pending.values() if all(r not in pending for r in m.requires)] or list(pending.values())
+        first = min(ready, key=lambda m: m.name)
+        done.append(pending.pop(first.name))
+    return done
+
+
 def collect(config: Mapping[str, Any] | None, part: str) -> list[Any]:
     """One part of every active manifest, in order, flattened (``collect(cfg, "blueprints")``)."""
     out: list[Any] = []
@@ -203,4 +217,4 @@ def collect(config: Mapping[str, Any] | None, part: str) -> list[Any]:
 
 
 __all__ = ["ENTRY_POINT_GROUP", "STATIC_DIR", "STATIC_URL", "Manifest", "ManifestError", "check", "collect",
-           "console_script_path", "console_script_url", "installed_references", "load", "load_document", "manifests", "resource"]
+           "console_script_path", "console_script_url", "in_dependency_order", "installed_references", "load", "load_document", "manifests", "resource"]

@@ -74,6 +74,16 @@ def template_url(pg_cluster: PrivateCluster, demo_artifacts: Path) -> str:
 
     with engine.begin() as conn:  # the documented demo accounts, one per role (README "Demo users")
         seed_demo_users(conn)
+    from core.config import load_config
+    from core.manifest import in_dependency_order, load, manifests
+
+    settings = load_config({"database": {"url": url}, "paths": {"var": str(demo_artifacts)}})
+    # a smaller hidden-danger history than `make run` shows: every state and an escalation, in a minute less
+    os.environ.setdefault("ONEMAP_DEMO_HIDDEN_DANGERS", "300")
+    for manifest in in_dependency_order(manifests(settings)):  # other modules' demo rows, as `onemap demo build`
+        if manifest.demo_loader and manifest.name != "access":
+            with engine.begin() as conn:
+                load(manifest.demo_loader)(conn, settings)
     (demo_artifacts / "data").mkdir(exist_ok=True)
     write_population_raster(city, demo_artifacts / "data" / "population.tif")
     engine.dispose()  # a template must have no open connections

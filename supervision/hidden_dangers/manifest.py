@@ -5,5 +5,8 @@ from core.manifest import Manifest
 MANIFEST = Manifest(
     name="hidden_dangers",
     label={"zh-CN": "隐患排查治理", "en": "Hidden dangers"},
+    case_types=("supervision.hidden_dangers:cases/hidden_danger.yaml",
+                "supervision.hidden_dangers:cases/supervised_listing.yaml"),
+    demo_loader="supervision.hidden_dangers.demo:load_demo",
     requires=("access", "cases"),
 )
