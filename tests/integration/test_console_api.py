@@ -72,8 +72,9 @@ def test_layer_catalogue_follows_the_registry_groups(user_client) -> None:  # no
     assert by_id["incidents"]["render"] == "geojson"
     assert by_id["roads"]["render"] == "raster" and by_id["roads"]["urls"]["raster"].startswith("/tiles/wmts/roads/")
     legend = by_id["enterprises"]["style"]["legend"]
-    assert [item["name"] for item in legend] == ["red", "orange", "yellow", "blue"]
-    assert legend[0]["title"]["zh-CN"] == "重大风险"
+    # deactivated records (supervision/records) are greyed, whatever their colour: that class comes first
+    assert [item["name"] for item in legend] == ["deactivated", "red", "orange", "yellow", "blue"]
+    assert legend[1]["title"]["zh-CN"] == "重大风险"
 
 
 def catalogue_ids(catalog: dict) -> set[str]:
