@@ -336,7 +336,7 @@ def seed(conn: Connection, *, open_cases: int, events: int, unit: str, seed: int
     registry.record_versions(conn)
     rng = random.Random(seed + before["cases"])
     ents = conn.execute(text("SELECT uscc, district_code FROM enterprises ORDER BY uscc")).all()
-    weights = [rng.paretovariate(1.5) for _ in ents]   # a few enterprises with many hidden dangers, most with few
+    weights = [rng.lognormvariate(0, 0.75) for _ in ents]   # some enterprises with many hidden dangers, most few
     cumulative = list(itertools.accumulate(weights))
     planner = Planner(conn, rng, core_clock.now())
     for _ in range(need_open):
