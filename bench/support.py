@@ -1,20 +1,23 @@
-"""Shared by the benchmarks: requests reach the policy gate as a signed-in city dispatcher."""
+"""Shared by the benchmarks: requests reach the policy gate as a signed-in user of a given role."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def as_dispatcher(app: Any) -> Any:
-    """Requests reach the policy gate as a signed-in city dispatcher: the bench measures drawing, not signing in
-    (an anonymous caller would be refused most layers and see an empty map). The identity is set just in front of
-    the gate, inside the authentication middleware, which would otherwise reset it to anonymous."""
+def as_role(app: Any, role: str, *, district: str | None = None, uscc: str | None = None,
+            username: str | None = None) -> Any:
+    """Requests reach the policy gate as a signed-in user with ``role`` (and, for district- or enterprise-level
+    roles, their district or enterprise): the bench measures the work, not signing in (an anonymous caller would
+    be refused most of it). The identity is set just in front of the gate, inside the authentication middleware,
+    which would otherwise reset it to anonymous."""
     try:
         from access.policy.gate import PolicyGate
         from core.identity import ENVIRON_KEY, Identity
     except ImportError:  # no policy gate in this build
         return app
-    who = Identity(0, "bench-dispatcher", frozenset({"dispatcher"}), method="session")
+    who = Identity(0, username or f"bench-{role}", frozenset({role}), method="session", district_code=district,
+                   enterprise_uscc=uscc)
     parent, attr, node = app, "wsgi_app", app.wsgi_app
     while node is not None and not isinstance(node, PolicyGate):
         parent, attr, node = node, "app", getattr(node, "app", None)
@@ -28,3 +31,8 @@ def as_dispatcher(app: Any) -> Any:
 
     setattr(parent, attr, wsgi)
     return app
+
+
+def as_dispatcher(app: Any) -> Any:
+    """Requests reach the policy gate as a signed-in city dispatcher (see :func:`as_role`)."""
+    return as_role(app, "dispatcher", username="bench-dispatcher")

@@ -68,6 +68,9 @@ def define_tables(metadata: MetaData) -> None:
         Index("ix_cases_anchor", "anchor_kind", "anchor_id"),
         Index("ix_cases_parent_id", "parent_id"),
         Index("ix_cases_open_due", "due_date", postgresql_where=text("closed_at IS NULL")),
+        Index("ix_cases_open_worklist", "district_code", "case_type", "state",
+              postgresql_include=["enterprise_uscc", "due_date", "warn_date", "overdue"],
+              postgresql_where=text("closed_at IS NULL")),
         comment="案件(隐患、许可、备案、执法等，统一由案件引擎办理)",
     )
     Table(
