@@ -116,16 +116,21 @@ def current(engine: Engine) -> str | None:
 
 
 def layer_head() -> str:
-    """The head new layer revisions go on: the line from the base that carries no branch label (module branches
-    such as ``auth`` are labelled; the layer tables are the unlabelled main line)."""
+    """The head new layer revisions go on: the tip of the line from the base that carries no branch label (module
+    branches such as ``auth`` are labelled; the layer tables are the unlabelled main line). A module branch may
+    grow from a main-line revision (``records`` from 0004), so the tip is the main-line revision no other
+    main-line revision builds on, whether or not a module branch continues from it. Labels are read as each file
+    declares them: Alembic also applies a label to the unbranched revisions below it, main-line ones included."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_script_config())
-    unlabelled = [h for h in script.get_heads()
-                  if not any(rev.branch_labels for rev in script.iterate_revisions(h, "base"))]
-    if len(unlabelled) != 1:
-        raise RevisionProblem(f"expected one unlabelled head for layer revisions, found {sorted(unlabelled)}")
-    return unlabelled[0]
+    main = {rev.revision: rev for rev in script.walk_revisions()
+            if not any(r._orig_branch_labels for r in script.iterate_revisions(rev.revision, "base"))}
+    parents = {p for rev in main.values() for p in rev._all_down_revisions}
+    tips = sorted(r for r in main if r not in parents)
+    if len(tips) != 1:
+        raise RevisionProblem(f"expected one unlabelled head for layer revisions, found {tips}")
+    return tips[0]
 
 
 class RevisionProblem(Exception):
@@ -143,9 +148,11 @@ def autogenerate(engine: Engine, message: str, *, head: str | None = None) -> Pa
         raise RevisionProblem("the layer files and the database already agree: there is nothing to write")
     written: list[Any] = []
     cfg = alembic_config(engine)
+    base = head or layer_head()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        script = command.revision(cfg, message, autogenerate=True, head=head or layer_head(),
+        # a main-line revision a module branch grows from is no Alembic head: building on it again is a splice
+        script = command.revision(cfg, message, autogenerate=True, head=base, splice=base not in heads(),
                                   version_path=str(extra_versions_dir() or VERSIONS_DIR))
     written = script if isinstance(script, list) else [script]
     return Path(written[0].path)

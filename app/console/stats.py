@@ -17,6 +17,8 @@ from layers.registry import default_registry
 
 # Incidents still being handled (the workflow's states before 结束/评估).
 OPEN_INCIDENT_STATUSES = ("reported", "verified", "responding", "under_control")
+# Hidden dangers not yet closed (已销号) or dismissed (不予认定).
+OPEN_HIDDEN_DANGER_STATES = ("reported", "rectifying", "verifying")
 
 
 def _district_filter(conn: Connection, district: str | None) -> str | None:
@@ -111,8 +113,10 @@ def screen_kpis(conn: Connection, *, access: LayerAccess) -> dict[str, Any]:
         "open_incidents": q.count("incidents", "t.status = ANY(:s)", **statuses),
         # Until alarm records exist, the sensors' current status is the only alarm signal there is.
         "alarms": q.count("sensors", "t.status = 'alarm'"),
-        # No hidden-danger table yet: unknown, not zero.
-        "overdue_hidden_dangers": None,
+        # 逾期未整改: open hidden dangers past their rectification deadline (the case engine keeps the layer's
+        # state and overdue flag); the same figure as "overdue" of /api/hidden-dangers/stats
+        "overdue_hidden_dangers": q.count("hidden_dangers", "t.overdue AND t.state = ANY(:open)",
+                                          open=list(OPEN_HIDDEN_DANGER_STATES)),
         "enterprises_by_risk": None if risk is None else {c: dict(risk).get(c, 0)
                                                           for c in ("red", "orange", "yellow", "blue")},
         "hazard_sources_by_grade": None if grades is None else {int(g): n for g, n in grades},

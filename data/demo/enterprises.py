@@ -145,7 +145,8 @@ def build_enterprises(rng: np.random.Generator, atlas: Atlas, scale: int) -> Ent
         {"uscc": usccs[i], "name": names[i], "industry_code": industry[i], "sector": sector[i],
          "employees": int(employees[i]), "address": addresses[i], "legal_representative": legal[i],
          "phone": phones[i], "risk_colour": colours[i], "district_code": districts[i],
-         "grid_cell_code": cells[i], "park_code": parks[i], "geom": geoms[i]}
+         "grid_cell_code": cells[i], "park_code": parks[i], "status": "active", "updated_at": None,
+         "geom": geoms[i]}
         for i in range(n)
     ]
     return Enterprises(rows, placed, sector, role, park)

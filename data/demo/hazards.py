@@ -145,7 +145,8 @@ def build_hazard_sources(rng: np.random.Generator, atlas: Atlas, firms: Enterpri
         rows.append({"code": code, "name": f"{firm['name']}{unit_no[host[i]]}#{unit}",
                      "enterprise_uscc": firm["uscc"], "grade": int(result.grade), "s_value": float(result.s),
                      "r_value": float(result.r), "exposed_population": int(exposed[i]),
-                     "district_code": districts[i], "geom": None})
+                     "district_code": districts[i], "status": "active",
+                     "updated_at": None, "geom": None})
         for c, it in zip(chosen, items, strict=True):
             chemicals.append({"hazard_source_code": code, "chemical_name": c["name_zh"], "cas": c["cas"],
                               "quantity_t": it["quantity_t"], "critical_quantity_t": c["critical_quantity_t"]})

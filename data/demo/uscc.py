@@ -1,4 +1,6 @@
-"""Unified social credit codes (统一社会信用代码), GB 32100-2015.
+"""Unified social credit codes (统一社会信用代码), GB 32100-2015: generated in bulk for the demo city.
+
+The check characters themselves are :mod:`core.uscc` (the records module checks typed codes with them).
 
 Layout of the 18 characters::
 
@@ -16,54 +18,21 @@ check character is always one of them).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_VALUE = {c: i for i, c in enumerate(CHARSET)}
-WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-#: GB 11714 organisation code: weights of the 8 body characters; letters count A=10 … Z=35.
-ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-_BASE36 = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
+from core.uscc import (
+    CHARSET,
+    ORG_WEIGHTS,
+    WEIGHTS,
+    is_valid_uscc,
+    make_uscc,
+    org_code_check_digit,
+    uscc_check_digit,
+)
+from core.uscc import SYMBOL_VALUE as _VALUE
 
-
-def uscc_check_digit(first17: str) -> str:
-    """The 18th character for the given first 17 (GB 32100-2015, clause 5)."""
-    if len(first17) != 17 or any(c not in _VALUE for c in first17):
-        raise ValueError(f"expected 17 characters from {CHARSET!r}, got {first17!r}")
-    total = sum(_VALUE[c] * w for c, w in zip(first17, WEIGHTS, strict=True))
-    return CHARSET[(31 - total % 31) % 31]
-
-
-def org_code_check_digit(body8: str) -> str:
-    """The 9th character of a GB 11714 organisation code (0-9, or X for 10)."""
-    if len(body8) != 8 or any(c not in _BASE36 for c in body8):
-        raise ValueError(f"expected 8 digits or upper-case letters, got {body8!r}")
-    total = sum(int(c, 36) * w for c, w in zip(body8, ORG_WEIGHTS, strict=True))
-    check = 11 - total % 11
-    return "X" if check == 10 else "0" if check == 11 else str(check)
-
-
-def is_valid_uscc(code: str) -> bool:
-    """True when ``code`` is a well-formed USCC whose organisation-code and final check characters agree.
-
-    Strict on purpose: no separators, no lower case, no surrounding blanks — callers normalise input first.
-    """
-    if not isinstance(code, str) or not _SHAPE.fullmatch(code):
-        return False
-    org = code[8:17]
-    if org[8] != org_code_check_digit(org[:8]):
-        return False
-    return code[17] == uscc_check_digit(code[:17])
-
-
-def make_uscc(division: str, body8: str, authority: str = "9", org_type: str = "1") -> str:
-    """Assemble a code from its parts, computing both check characters."""
-    first17 = authority + org_type + division + body8 + org_code_check_digit(body8)
-    return first17 + uscc_check_digit(first17)
-
+__all__ = ["CHARSET", "ORG_WEIGHTS", "WEIGHTS", "generate_usccs", "is_valid_uscc", "make_uscc",
+           "org_code_check_digit", "uscc_check_digit"]
 
 # Generated bodies stay inside the USCC character set (GB 11714 alone would also allow I, O, S, V, Z).
 _DIGITS = "0123456789"

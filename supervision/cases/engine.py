@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from access.errors import Forbidden
 from access.policy.rowscope import LayerAccess
 from core import clock as core_clock
 from core.changes import Changes
@@ -40,11 +41,6 @@ MODULE = "cases"
 EVENT_TYPES = ("case.opened", "case.transition", "case.clock", "case.notice")
 ANCHOR_LAYERS = {"enterprise": "enterprises", "hazard_source": "hazard_sources", "grid_cell": "grid_cells"}
 MAX_DEPTH = 4   # effects that open or move other cases, which may have effects of their own
-
-
-class Forbidden(DomainError):
-    http_status = 403
-    code = "forbidden"
 
 
 @dataclass

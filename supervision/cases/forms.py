@@ -22,7 +22,9 @@ _CHECKER = jsonschema.FormatChecker()
 @_CHECKER.checks("date", raises=ValueError)
 def _is_date(value: object) -> bool:
     if isinstance(value, str):
-        date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("x")
+        if len(value) != 10:   # fromisoformat also takes 20261207 and 2026-W49-1; a form wants YYYY-MM-DD
+            raise ValueError(value)
+        date.fromisoformat(value)
     return True
 
 

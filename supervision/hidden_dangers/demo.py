@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -165,4 +165,3 @@ def _caller(role: str, ent: Any) -> tuple[Identity, LayerAccess]:
 
 
 __all__ = ["generate", "load_demo"]
-_ = (date, UTC)

@@ -5,5 +5,12 @@ from core.manifest import Manifest
 MANIFEST = Manifest(
     name="records",
     label={"zh-CN": "企业与危险源档案", "en": "Enterprise and hazard-source records"},
-    requires=("access",),
+    blueprints=("supervision.records.views:bp",),
+    realtime_topics=("record.",),
+    model_modules=("supervision.records.models",),
+    openapi="supervision.records:openapi.yaml",
+    policy="supervision.records:policy.yaml",
+    case_types=("supervision.records:cases/enterprise_change.yaml",),
+    case_effects={"apply_enterprise_change": "supervision.records.changes:apply_change"},
+    requires=("access", "hazard_sources"),
 )

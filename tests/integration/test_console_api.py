@@ -52,7 +52,7 @@ def test_screen_page_renders_with_its_kpi_cards(user_client) -> None:  # noqa: A
     html = user_client.get("/screen").get_data(as_text=True)
     for kpi in ("enterprises", "hazard_sources", "open_incidents", "alarms", "overdue_hidden_dangers"):
         assert f'data-kpi="{kpi}"' in html
-    assert "隐患排查治理模块尚未上线" in html  # the tooltip saying why overdue hidden dangers show "—"
+    assert "已过整改期限仍未销号的隐患数" in html  # the tooltip saying what the overdue card counts
 
 
 def test_service_index_moved_to_services(user_client) -> None:  # noqa: ANN001
@@ -72,8 +72,9 @@ def test_layer_catalogue_follows_the_registry_groups(user_client) -> None:  # no
     assert by_id["incidents"]["render"] == "geojson"
     assert by_id["roads"]["render"] == "raster" and by_id["roads"]["urls"]["raster"].startswith("/tiles/wmts/roads/")
     legend = by_id["enterprises"]["style"]["legend"]
-    assert [item["name"] for item in legend] == ["red", "orange", "yellow", "blue"]
-    assert legend[0]["title"]["zh-CN"] == "重大风险"
+    # deactivated records (supervision/records) are greyed, whatever their colour: that class comes first
+    assert [item["name"] for item in legend] == ["deactivated", "red", "orange", "yellow", "blue"]
+    assert legend[1]["title"]["zh-CN"] == "重大风险"
 
 
 def catalogue_ids(catalog: dict) -> set[str]:
@@ -84,7 +85,8 @@ def test_layer_catalogue_lists_only_the_layers_the_caller_may_read() -> None:
     assert catalogue_ids(console_catalog("/", access=access_of("public"))) == PUBLIC_LAYERS | {"basemap"}
     own = access_of("enterprise_user", enterprise_uscc="91329902MA0XRPNH8P")
     assert catalogue_ids(console_catalog("/", access=own)) == \
-        PUBLIC_LAYERS | {"basemap", "enterprises", "hazard_sources", "sensors", "incidents"}
+        PUBLIC_LAYERS | {"basemap", "enterprises", "hazard_sources", "sensors", "incidents", "hidden_dangers",
+                         "supervised_listings"}
     district = access_of("district_regulator", district_code="329902")
     assert catalogue_ids(console_catalog("/", access=district)) == {"basemap", *default_registry().ids}
     assert catalogue_ids(console_catalog("/", access=LayerAccess(None))) == {"basemap"}  # no gate: nothing
@@ -329,7 +331,8 @@ def test_screen_kpis_equal_the_database_and_unknowns_are_null(user_client, db) -
     assert body["alarms"] == scalar(db, "SELECT count(*) FROM sensors WHERE status = 'alarm'") > 0
     assert body["open_incidents"] == scalar(db, "SELECT count(*) FROM incidents WHERE status NOT IN ('closed', 'reviewed')")
     assert len(body["open_incident_list"]) == min(20, body["open_incidents"])
-    assert body["overdue_hidden_dangers"] is None
+    assert body["overdue_hidden_dangers"] == scalar(
+        db, "SELECT count(*) FROM hidden_dangers WHERE overdue AND state IN ('reported', 'rectifying', 'verifying')")
 
 
 def test_enterprise_grades_are_the_most_dangerous_hazard_source(user_client, db) -> None:  # noqa: ANN001

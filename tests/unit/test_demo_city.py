@@ -134,6 +134,8 @@ def test_side_tables_fit_their_columns(city: City) -> None:
 
 def test_unique_fields_are_unique_and_foreign_keys_resolve_in_load_order(city: City) -> None:
     for layer in default_registry():
+        if layer.table not in city.tables:   # a case layer: the engine writes it (test_every_row_fits_...)
+            continue
         for f in layer.fields:
             if f.unique:
                 values = [row[f.name] for row in city.tables[layer.table]]

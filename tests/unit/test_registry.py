@@ -118,8 +118,10 @@ def test_layer_files_say_how_the_layer_is_used() -> None:
     assert {k: layer.id for k, layer in registry.dispatchable.items()} == {
         "rescue_team": "rescue_teams", "depot": "depots", "shelter": "shelters", "expert": "experts",
         "hospital": "hospitals", "fire_station": "fire_stations"}
-    assert {x.id for x in registry if x.console.visible} == {"enterprises", "hazard_sources", "incidents"}
-    assert {x.id for x in registry if x.console.live} == {"incidents", "rescue_teams", "shelters", "sensors"}
+    assert {x.id for x in registry if x.console.visible} == {"enterprises", "hazard_sources", "incidents",
+                                                             "supervised_listings"}
+    assert {x.id for x in registry if x.console.live} == {"incidents", "rescue_teams", "shelters", "sensors",
+                                                          "hidden_dangers", "supervised_listings"}
     labels = registry.enum_labels("en")
     assert labels["incidents.kind"]["fire"] == "Fire" and registry.enum_labels("zh-CN")["hazard_sources.grade"]["1"]
     # every enum field of every layer has words in both languages

@@ -32,7 +32,7 @@ def styles(registry):  # noqa: ANN001, ANN201
 
 
 def test_every_registry_layer_has_a_valid_style(registry, styles) -> None:  # noqa: ANN001
-    assert len(registry) == 17
+    assert len(registry) == len(list(registry.layers[0].source.parent.glob("*.yaml")))   # every layer file
     for layer in registry:
         style = styles.for_layer(layer)
         assert style.classes, layer.id
@@ -41,8 +41,11 @@ def test_every_registry_layer_has_a_valid_style(registry, styles) -> None:  # no
 
 def test_enterprise_risk_colours_are_the_bureau_colours(registry, styles) -> None:  # noqa: ANN001
     style = styles.for_layer(registry.get("enterprises"))
-    got = {c.filter.value: (c.marker.fill, c.title_zh) for c in style.classes}
+    got = {c.filter.value: (c.marker.fill, c.title_zh) for c in style.classes if c.filter.property == "risk_colour"}
     assert got == RISK_COLOURS
+    # a deactivated record (supervision/records) is greyed whatever its colour: its class comes first
+    assert style.class_for({"risk_colour": "red", "status": "deactivated"}).name == "deactivated"
+    assert style.class_for({"risk_colour": "red", "status": "active"}).marker.fill == RISK_COLOURS["red"][0]
     for value, (fill, _) in RISK_COLOURS.items():
         assert style.class_for({"risk_colour": value}).marker.fill == fill
     assert style.class_for({"risk_colour": None}) is None
@@ -95,18 +98,18 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("file", "old", "new", "expected"),
     [
         ("enterprises.yaml", "{property: risk_colour, equals: red}", "{property: risk_color, equals: red}",
-         "enterprises.yaml: classes[0](name=red).filter.property: 'risk_color' is not a field of layer "
+         "enterprises.yaml: classes[1](name=red).filter.property: 'risk_color' is not a field of layer "
          "'enterprises'"),
         ("enterprises.yaml", 'fill: "#E02020"', 'fill: "#E0202"',
-         "enterprises.yaml: classes[0](name=red).marker.fill: '#E0202' does not match"),
+         "enterprises.yaml: classes[1](name=red).marker.fill: '#E0202' does not match"),
         ("enterprises.yaml", "{shape: circle, size: 10", "{shape: hexagon, size: 10",
-         "enterprises.yaml: classes[0](name=red).marker.shape: 'hexagon' is not one of"),
+         "enterprises.yaml: classes[1](name=red).marker.shape: 'hexagon' is not one of"),
         ("enterprises.yaml", "{property: risk_colour, equals: orange}", "{property: risk_colour, equals: purple}",
-         "enterprises.yaml: classes[1](name=orange).filter.equals: 'purple' is not one of 'risk_colour''s values"),
+         "enterprises.yaml: classes[2](name=orange).filter.equals: 'purple' is not one of 'risk_colour''s values"),
         ("hazard_sources.yaml", "{property: grade, equals: 2}", "{property: grade, equals: '2'}",
-         "hazard_sources.yaml: classes[1](name=grade2).filter.equals: '2' does not fit 'grade' (integer)"),
+         "hazard_sources.yaml: classes[2](name=grade2).filter.equals: '2' does not fit 'grade' (integer)"),
         ("hazard_sources.yaml", "{property: grade, equals: 4}", "{property: grade, equals: 5}",
-         "hazard_sources.yaml: classes[3](name=grade4).filter.equals: 5 is outside 'grade''s range"),
+         "hazard_sources.yaml: classes[4](name=grade4).filter.equals: 5 is outside 'grade''s range"),
         ("roads.yaml", "{property: road_class, equals: trunk}", "{property: road_class, range: {min: 1}}",
          "roads.yaml: classes[1](name=trunk).filter.range: property 'road_class' is not numeric"),
         ("shelters.yaml", "  property: name\n", "  property: nom\n",
@@ -157,7 +160,8 @@ def test_every_problem_is_reported_at_once(style_dir: Path, registry) -> None:  
 def test_mapserver_classes_for_enterprises(registry, styles) -> None:  # noqa: ANN001
     layer = registry.get("enterprises")
     text = compile_classes(styles.for_layer(layer), layer)
-    assert text.count("CLASS\n") == 4
+    assert text.count("CLASS\n") == 5  # the four risk colours after the greyed deactivated records
+    assert text.index('EXPRESSION ("[status]" = "deactivated")') < text.index('EXPRESSION ("[risk_colour]" = "red")')
     assert 'EXPRESSION ("[risk_colour]" = "red")' in text
     assert 'COLOR "#E02020"' in text and 'TITLE "重大风险"' in text
     assert 'FONT "cjk"' in text and 'TEXT "[name]"' in text
@@ -206,9 +210,10 @@ def test_openlayers_description(registry, styles) -> None:  # noqa: ANN001
     layer = registry.get("enterprises")
     desc = json.loads(json.dumps(compile_openlayers(styles.for_layer(layer), layer), ensure_ascii=False))
     assert desc["title"] == {"zh-CN": "生产经营单位", "en": "Enterprises"}
-    assert [r["filter"] for r in desc["rules"]] == [["==", ["get", "risk_colour"], v] for v in RISK_COLOURS]
-    assert [r["style"]["circle-fill-color"] for r in desc["rules"]] == [c for c, _ in RISK_COLOURS.values()]
-    assert [e["title"]["zh-CN"] for e in desc["legend"]] == [t for _, t in RISK_COLOURS.values()]
+    assert desc["rules"][0]["filter"] == ["==", ["get", "status"], "deactivated"]
+    assert [r["filter"] for r in desc["rules"][1:]] == [["==", ["get", "risk_colour"], v] for v in RISK_COLOURS]
+    assert [r["style"]["circle-fill-color"] for r in desc["rules"][1:]] == [c for c, _ in RISK_COLOURS.values()]
+    assert [e["title"]["zh-CN"] for e in desc["legend"][1:]] == [t for _, t in RISK_COLOURS.values()]
     assert desc["minZoom"] == layer.zoom_min and desc["label"]["style"]["text-value"] == ["get", "name"]
     experts = compile_openlayers(styles.for_layer(registry.get("experts")), registry.get("experts"))
     assert experts["rules"][0]["else"] is True and experts["rules"][0]["style"]["shape-points"] == 4

@@ -123,7 +123,7 @@ export async function refreshKpis() {
 
 // -- live events ------------------------------------------------------------------------------------------------
 const TYPE_LABELS = { incident: ["突发事件", "Incident"], alarm: ["报警", "Alarm"], sensor: ["监测", "Sensor"],
-  dispatch: ["调度", "Dispatch"], resource: ["资源", "Resource"] };
+  dispatch: ["调度", "Dispatch"], resource: ["资源", "Resource"], case: ["案件", "Case"] };
 
 function typeLabel(type) {
   const pair = TYPE_LABELS[type.split(".")[0]];
@@ -179,7 +179,8 @@ function connect() {
     addToTicker(event);
     const d = event.data || {};
     if (Number.isFinite(d.lon) && Number.isFinite(d.lat)) flash(d.lon, d.lat);
-    if (/^(incident|alarm|sensor)\./.test(event.type)) {
+    // case.opened / case.transition / case.clock: a hidden danger may have become (or stopped being) overdue
+    if (/^(incident|alarm|sensor|case)\./.test(event.type)) {
       refreshLive(layers, LIVE_LAYERS);
       scheduleKpiRefresh();
     }
