@@ -34,6 +34,7 @@ from tests.system.test_console_browser import (  # noqa: F401 - browser and page
     browser,
     pages,
     save,
+    set_view,
 )
 
 pytestmark = pytest.mark.system
@@ -55,7 +56,8 @@ def server(pg_cluster: Any, template_url: str, demo_artifacts: Path,
         with engine.begin() as conn:
             seed(conn, [2026])
             enterprise = conn.execute(sa.text(
-                "SELECT id, uscc, name FROM enterprises WHERE district_code = :d ORDER BY uscc LIMIT 1"),
+                "SELECT id, uscc, name, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM enterprises WHERE district_code = :d "
+                "ORDER BY uscc LIMIT 1"),
                 {"d": DISTRICT}).mappings().one()
             # signed in as the demo city regulator (a session of this database: no TOTP step to race for)
             uid = conn.execute(sa.text("SELECT id FROM users WHERE username = 'city_reg'")).scalar_one()
@@ -122,6 +124,17 @@ def open_as(chromium, server: SimpleNamespace, path: str, user: str = "city_reg"
     page.goto(server.url + path)
     page.wait_for_function("() => window.onemap && window.onemap.ready === true")
     return watched
+
+
+def png() -> bytes:
+    """A small real PNG (the server sniffs the type from the bytes)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def expect_only(w: Watched, status: int, count: int = 1) -> None:
@@ -197,6 +210,21 @@ def test_the_form_shows_the_servers_refusal_next_to_the_field(browser, pages, se
     rectify = page.locator('tr[data-clock="rectify"]').inner_text()
     # 3–30 November 2026: twenty weekdays, no holiday
     assert "2026-11-30" in rectify and "20 个工作日" in rectify, rectify
+
+    # an attachment is uploaded first (POST /api/cases/files) and sent by its sha256; the timeline links it
+    page.click('[data-action="submit_report"]')
+    field(page, "completed_on").locator("input").fill("2026-11-02")
+    field(page, "description").locator("textarea").fill("防火堤已修复，围堰完整")
+    field(page, "photos").locator("input[type=file]").set_input_files(
+        files=[{"name": "after.png", "mimeType": "image/png", "buffer": png()}])
+    field(page, "photos").locator(".uploads li").wait_for()
+    assert "after.png" in field(page, "photos").inner_text()
+    form.locator("button[type=submit]").click()
+    page.wait_for_function("() => window.onemap.detail.state === 'verifying' && window.onemap.events.length === 3")
+    photo = page.locator(".timeline .event").nth(2).locator('a[href*="/api/cases/files/"]')
+    assert photo.count() == 1
+    status, _ = call(server, "city_reg", "GET", "/api/cases/" + str(case["id"]))
+    assert status == 200
     save(page, "case-page.png")
 
 
@@ -259,3 +287,22 @@ def test_console_badge_panel_cases_and_starting_a_case(browser, pages, server) -
     page.wait_for_function("(n) => document.querySelector('#cases-todo .badge').textContent === String(n)",
                            arg=counts["todo"] + 1)
     save(page, "console-cases.png")
+
+    # 隐患上报 at a point: the next map click is the place (no feature panel opens), the same form follows
+    page.click("#btn-case-report")
+    assert page.locator("#btn-case-report").get_attribute("aria-pressed") == "true"
+    lon, lat = server.enterprise["lon"], server.enterprise["lat"]  # a place inside the district, for certain
+    set_view(page, lon, lat, 15)
+    x, y = page.evaluate("(ll) => window.onemap.getPixelFromLonLat(ll)", [lon, lat])
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    panel.wait_for(state="visible")
+    assert "CGCS2000" in panel.inner_text()
+    panel.locator('[data-field="title"] input').fill("路边违规停放危化品运输车（地图上报）")
+    panel.locator('[data-field="level"] select').select_option(label="重大隐患")
+    panel.locator('[data-field="category"] select').select_option(label="危险化学品储存使用")
+    panel.locator("button[type=submit]").click()
+    page.wait_for_function("(id) => window.onemap.cases.lastCase.id !== id", arg=created["id"])
+    point = page.evaluate("window.onemap.cases.lastCase")
+    assert point["anchor"]["kind"] == "point" and point["district_code"] == DISTRICT
+    assert abs(point["lon"] - lon) < 1e-4 and abs(point["lat"] - lat) < 1e-4
