@@ -159,10 +159,10 @@ def _start(conn: Connection, cal: Calendar, clock: Clock, case_id: int, today: d
         "generation = case_clocks.generation + 1"),
         {"id": case_id, "c": clock.id, "s": "paused" if paused else "running", "d": today,
          "p": json.dumps([[(today + ONE_DAY).isoformat(), None]] if paused else [])})
-    _drop_timers(conn, case_id, clock.id)
     if paused:
+        _drop_timers(conn, case_id, clock.id)
         return {"clock": clock.id, "status": "paused"}
-    return _recount(conn, cal, clock, case_id, names)
+    return _recount(conn, cal, clock, case_id, names)   # (which drops the timers of the earlier run)
 
 
 def _recount(conn: Connection, cal: Calendar, clock: Clock, case_id: int, names: Mapping[str, Any]) -> dict[str, Any]:
