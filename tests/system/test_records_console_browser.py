@@ -185,3 +185,74 @@ def test_the_enterprise_user_requests_a_change_instead(browser, pages, server) -
     assert case["data"]["reason"] == "联系电话变更"
     assert record["phone"] == own["phone"]  # not changed until a regulator approves
     w.assert_clean()
+
+
+def district_point(server: SimpleNamespace) -> tuple[float, float]:
+    with server.engine.connect() as conn:
+        return tuple(conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM "
+                                          "districts WHERE code = :d) s"), {"d": DISTRICT}).one())
+
+
+def test_a_regulator_adds_an_enterprise_at_a_map_click_and_imports_a_file(browser, pages, server) -> None:  # noqa: ANN001, F811
+    from core.uscc import make_uscc
+    from tests.system.test_console_browser import click_lonlat
+
+    w = open_as(browser, server, "/", user="district_reg")
+    pages.append(w)
+    page = w.page
+    page.wait_for_function("() => window.onemap.records && window.onemap.records.enabled")
+    lon, lat = district_point(server)
+    uscc = make_uscc(DISTRICT, "MB000001")
+
+    # 新增企业: the location comes from a click on the map (the click opens no feature panel)
+    page.click("#btn-record-new")
+    box = page.locator("#records-panel")
+    box.locator('[data-field="uscc"] input').wait_for()
+    box.locator(".rec-pick").click()
+    click_lonlat(page, lon, lat)
+    page.wait_for_function("() => document.querySelector('#records-panel [data-field=\"lon\"] input').value !== ''")
+    picked = float(box.locator('[data-field="lon"] input').input_value())
+    assert abs(picked - lon) < 1e-3, (picked, lon)
+    for name, value in (("uscc", uscc), ("name", "一张图新增测试企业"), ("industry_code", "2614"),
+                        ("employees", "25"), ("address", "示范路 1 号"), ("legal_representative", "王五")):
+        box.locator(f'[data-field="{name}"] input').fill(value)
+    box.locator('[data-field="sector"] select').select_option(label="危险化学品")
+    box.locator('[data-field="risk_colour"] select').select_option(label="低风险（蓝）")
+    box.locator("button[type=submit]").click()
+    page.wait_for_function("(u) => window.onemap.records.lastRecord?.uscc === u", arg=uscc)
+    status, record = call(server, "city_reg", "GET", f"/api/records/enterprises/{uscc}")
+    assert status == 200 and record["district_code"] == DISTRICT and record["employees"] == 25
+    assert abs(record["lon"] - lon) < 1e-3 and abs(record["lat"] - lat) < 1e-3
+
+    # 导入: a bad file is checked and its problems listed by row and column; nothing is written
+    header = "uscc,name,industry_code,sector,employees,address,legal_representative,risk_colour,lon,lat"
+    good = make_uscc(DISTRICT, "MB000002")
+    rows = [f"{good},导入测试企业甲,2614,hazchem,12,示范路 2 号,赵六,blue,{lon},{lat}",
+            f"{make_uscc(DISTRICT, 'MB000003')},导入测试企业乙,2614,hazchem,0,示范路 3 号,钱七,blue,{lon},{lat}"]
+    page.click("#btn-record-import")
+    form = box.locator("form.rec-import")
+    form.wait_for()
+    form.locator("#rec-import-file").set_input_files(
+        {"name": "bad.csv", "mimeType": "text/csv", "buffer": "\n".join([header, *rows]).encode()})
+    form.locator(".rec-dry-run").click()
+    problems = form.locator(".rec-import-problems tbody tr")
+    problems.first.wait_for()
+    assert problems.count() == 1
+    cells = [c.inner_text() for c in problems.first.locator("td").all()]
+    assert cells[0] == "3" and cells[1] == "employees", cells  # the spreadsheet's row number and the column
+    assert form.locator(".rec-do-import").is_disabled()
+    expect_only(w, 422)
+    assert call(server, "city_reg", "GET", f"/api/records/enterprises/{good}")[0] == 404
+
+    # a good file: the check passes and writes nothing, then the import writes it
+    form.locator("#rec-import-file").set_input_files(
+        {"name": "good.csv", "mimeType": "text/csv", "buffer": "\n".join([header, rows[0]]).encode()})
+    form.locator(".rec-dry-run").click()
+    form.locator(".ok", has_text="检查通过").wait_for()
+    assert call(server, "city_reg", "GET", f"/api/records/enterprises/{good}")[0] == 404
+    form.locator(".rec-do-import").click()
+    form.locator(".ok", has_text="已导入 1 条记录").wait_for()
+    status, imported = call(server, "city_reg", "GET", f"/api/records/enterprises/{good}")
+    assert status == 200 and imported["name"] == "导入测试企业甲"
+    save(page, "records-import.png")
+    w.assert_clean()
