@@ -75,6 +75,15 @@ def server(pg_cluster: Any, template_url: str, demo_artifacts: Path,
         engine.dispose()
 
 
+def district_point(server: SimpleNamespace, *, other: bool = False) -> Any:
+    """A point inside the regulator's district; with ``other``, (code, point) of another district."""
+    with server.engine.connect() as conn:
+        code, lon, lat = conn.execute(sa.text(
+            "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM districts WHERE "
+            f"code {'<>' if other else '='} :d ORDER BY code LIMIT 1) s"), {"d": DISTRICT}).one()
+    return (code, (lon, lat)) if other else (lon, lat)
+
+
 def open_panel(page, feature_id: int) -> Any:  # noqa: ANN001
     page.wait_for_function("() => window.onemap.records && window.onemap.records.enabled")
     page.evaluate("(id) => window.onemap.openFeature('enterprises', id)", feature_id)
@@ -143,6 +152,16 @@ def test_a_district_regulator_edits_an_enterprise_in_the_panel(browser, pages, s
     page.wait_for_selector('#records-panel [data-field="employees"].invalid')
     assert box.locator('[data-field="employees"] .cf-error').inner_text() == "不能小于 1"
     assert len(patches) == sent
+    # a move out of the regulator's district: the server's 403 above the form, naming the district
+    box.locator('[data-field="employees"] input').fill("30")
+    foreign, (lon, lat) = district_point(server, other=True)
+    box.locator('[data-field="lon"] input').fill(f"{lon:.7f}")
+    box.locator('[data-field="lat"] input').fill(f"{lat:.7f}")
+    box.locator("button[type=submit]").click()
+    page.wait_for_function("() => document.querySelector('#records-panel .form-error')?.textContent.length > 0")
+    refusal = box.locator(".form-error").inner_text()
+    assert foreign in refusal and "无权" in refusal, refusal
+    expect_only(w, 403)
     box.locator(".form-cancel").click()
 
     # 停用 asks first; the panel then offers 启用
@@ -187,10 +206,6 @@ def test_the_enterprise_user_requests_a_change_instead(browser, pages, server) -
     w.assert_clean()
 
 
-def district_point(server: SimpleNamespace) -> tuple[float, float]:
-    with server.engine.connect() as conn:
-        return tuple(conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM "
-                                          "districts WHERE code = :d) s"), {"d": DISTRICT}).one())
 
 
 def test_a_regulator_adds_an_enterprise_at_a_map_click_and_imports_a_file(browser, pages, server) -> None:  # noqa: ANN001, F811

@@ -10,7 +10,7 @@
 // Forms are supervision/cases/static/form.js (imported, one renderer for the whole application).
 
 import { BOOT, L, LANG, api, esc, t, toast } from "../../console/boot.js";
-import { onPanelRender, refreshPanel } from "../../console/panel.js";
+import { currentFeature, onPanelRender, refreshPanel } from "../../console/panel.js";
 import { caseTypes, ensureStrings } from "../supervision.cases/common.js";
 import { renderForm } from "../supervision.cases/form.js";
 import { addToolButtons } from "./records_tools.js";
@@ -353,5 +353,17 @@ export async function init(olMap, host) {
   if (document.body.classList.contains("panel-open")) refreshPanel(); // a panel drawn before this plug-in started
   window.onemap.records.enabled = true;
   window.onemap.records.lang = LANG;
-  return { isPicking: () => tools.isPicking?.() ?? false };
+  let timer = null;
+  return {
+    isPicking: () => tools.isPicking?.() ?? false,
+    onLiveEvent(event) {
+      // someone else changed a record: the panel on show is re-read (unless one of this plug-in's forms is open)
+      if (typeof event.type !== "string" || !event.type.startsWith("record.")) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const current = currentFeature();
+        if (current && KINDS[current.layer] && !state.open) refreshPanel({ keepIf: () => state.open });
+      }, 300);
+    },
+  };
 }
