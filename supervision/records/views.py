@@ -59,7 +59,8 @@ def industries() -> Response:
 
 @bp.get("/strings")
 def strings() -> Response:
-    return jsonify(forms.ui_strings(request.args.get("lang") or request.headers.get("Accept-Language", "")))
+    """``?lang=`` decides, as on the console (which always sends it); the default is Chinese."""
+    return jsonify(forms.ui_strings(request.args.get("lang", "")))
 
 
 @bp.get("/<collection>/schema")
