@@ -4,7 +4,9 @@ A district regulator edits an enterprise in the feature panel (编辑: a form bu
 sent as PATCH with the version read) and sees the new value in the panel and a row in 变更历史; a value the browser
 cannot judge (an industry code outside GB/T 4754) comes back from the server and is shown next to its field, a value
 the schema rules out (employees = 0) is refused before anything is sent; 停用 asks first and then deactivates. The
-enterprise user gets no 编辑 but 申请变更, which opens an enterprise_change case holding only what was changed.
+enterprise user gets no 编辑 but 申请变更, which opens an enterprise_change case holding only what was changed. A
+regulator adds an enterprise at a map click (新增企业) and imports a file (导入): the dry run lists each problem by row
+and column and writes nothing; a good file passes the check and is then imported.
 
 Writes, so it runs on its own clone of the demo city at a fixed time, with demo users signed in by sessions made in
 that database (as test_case_pages_browser.py). A request leaving 127.0.0.1 or a console error fails a test (the
