@@ -9,6 +9,8 @@
   GET   /api/records/<collection>/<key>/history          who changed what, when (old → new)
   POST  /api/records/<collection>/import?dry_run=&crs=   .csv / .xlsx, all or nothing (422 listing row and column)
   GET   /api/records/industries                          the GB/T 4754-2017 sections and divisions
+  GET   /api/records/<collection>/schema                 JSON Schema of the editable fields (the console's forms)
+  GET   /api/records/strings                             the records console plug-in's UI strings (?lang=)
 
 ``collection`` is ``enterprises`` (key: USCC) or ``hazard-sources`` (key: code).
 """
@@ -23,7 +25,7 @@ from core.errors import InvalidInput, NotFound
 from core.geo.points import parse_crs
 from core.identity import current_identity
 from core.params import bool_arg, json_object
-from supervision.records import imports, service
+from supervision.records import forms, imports, service
 from supervision.records.industry import DIVISIONS, SECTIONS, section_of
 from supervision.records.schemas import ENTERPRISE, HAZARD_SOURCE, Kind
 
@@ -53,6 +55,17 @@ def industries() -> Response:
     return jsonify({"sections": [{"code": k, "name": zh, "name_en": en, "divisions": [f"{n:02d}" for n in
                                   range(lo, hi + 1)]} for k, (zh, en, lo, hi) in SECTIONS.items()],
                     "divisions": [{"code": k, "name": v, "section": section_of(k)} for k, v in DIVISIONS.items()]})
+
+
+@bp.get("/strings")
+def strings() -> Response:
+    """``?lang=`` decides, as on the console (which always sends it); the default is Chinese."""
+    return jsonify(forms.ui_strings(request.args.get("lang", "")))
+
+
+@bp.get("/<collection>/schema")
+def schema(collection: str) -> Response:
+    return jsonify(forms.edit_schema(_kind(collection)))
 
 
 @bp.get("/<collection>")
