@@ -136,7 +136,7 @@ def test_the_boot_json_lists_the_console_script_and_it_is_served(dispatcher) -> 
         script = dispatcher.get(url)
         assert script.status_code == 200, url
         assert script.mimetype == "text/javascript"
-        assert "export function init(" in script.get_data(as_text=True)
+        assert re.search(r"export (async )?function init\(", script.get_data(as_text=True)), url
     # only the folders of packages that declare console scripts are served
     assert dispatcher.get("/static/modules/tests/conftest.py").status_code == 404
     assert dispatcher.get("/static/modules/tests.toy_module/../views.py").status_code == 404
