@@ -275,6 +275,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from mapserver.build import ensure_built
 
     ensure_built(settings)  # once, here: workers then find the generated files up to date and never race
+    # gunicorn forks its workers from this process: a pooled connection left open here would be shared by all of
+    # them (one socket, two conversations: "prepared statement already exists", answers read by the wrong worker)
+    engine.dispose()
 
     click.echo(f"OneMap serving on http://{host}:{port}")
     # the modules' background loops (case timers, ...) run in a process of their own beside the server: a thread

@@ -236,7 +236,8 @@ def verify_chain(conn: Connection, case_id: int, *, access: LayerAccess) -> dict
                              "FROM case_events e WHERE e.case_id = :id ORDER BY e.seq"), {"id": case_id}).all()
     audited = {int(r.seq): r.hash for r in conn.execute(text(
         "SELECT (details->>'seq') AS seq, details->>'hash' AS hash FROM audit.audit_log "
-        "WHERE object_type = 'case' AND object_id = :id"), {"id": str(case_id)})}
+        "WHERE object_type = 'case' AND object_id = :id AND action LIKE 'case.%' AND details ? 'seq'"),
+        {"id": str(case_id)})}   # (refusals about the case are on the record too, without an event)
     for expected_seq, r in enumerate(rows, start=1):
         problem = None
         if r.seq != expected_seq:

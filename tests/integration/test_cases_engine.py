@@ -263,3 +263,34 @@ def test_a_case_on_a_point_takes_its_district_and_grid_from_the_place(db: sa.Eng
                                              "anchor": {"kind": "point", "lon": 100.0, "lat": 30.0},
                                              "form": {"title": "城外", "level": "general", "category": "other"}})
     assert outside.value.code == "outside_city"
+
+
+def test_the_chain_check_ignores_other_records_about_the_case(db: sa.Engine, place: dict) -> None:
+    from access.audit import record
+
+    case = _report(db, place)
+    with db.connect() as conn, conn.begin():   # a refusal about the case, recorded as the gate does
+        record(conn=conn, action="access.access_denied", outcome="denied", object_type="case",
+               object_id=case["id"], details={"reason": "role"}, environ={})
+    identity, access = caller("city_regulator")
+    with db.connect() as conn:
+        assert service.verify_chain(conn, case["id"], access=access)["ok"] is True
+
+
+def test_an_altered_event_breaks_the_chain_check(db: sa.Engine, place: dict, pg_cluster) -> None:  # noqa: ANN001
+    from tests.integration.auth_support import superuser_url
+
+    case = _report(db, place)
+    with pytest.raises(sa.exc.DBAPIError), db.begin() as conn:   # the application cannot rewrite history
+        conn.execute(sa.text("UPDATE case_events SET form = '{}' WHERE case_id = :c"), {"c": case["id"]})
+    admin = sa.create_engine(superuser_url(pg_cluster, db.url.render_as_string(hide_password=False)))
+    with admin.begin() as conn:   # someone with the server's keys switches the guard off and edits the report
+        conn.execute(sa.text("ALTER TABLE case_events DISABLE TRIGGER case_events_append_only"))
+        conn.execute(sa.text("UPDATE case_events SET form = jsonb_set(form, '{level}', '\"general\"') || "
+                             "'{\"title\": \"改写\"}' WHERE case_id = :c"), {"c": case["id"]})
+        conn.execute(sa.text("ALTER TABLE case_events ENABLE TRIGGER case_events_append_only"))
+    admin.dispose()
+    identity, access = caller("city_regulator")
+    with db.connect() as conn:
+        check = service.verify_chain(conn, case["id"], access=access)
+    assert check["ok"] is False and check["broken_seq"] == 1 and "altered" in check["reason"]
