@@ -17,10 +17,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -28,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
+from core import tabular
 from core.errors import DomainError, InvalidInput
 from core.geo.points import districts_of, to_storage_many
 from core.scope import Scope
@@ -66,47 +64,6 @@ def _reject(problems: list[dict[str, Any]], rows: int) -> ImportRejected:
         details={"problems": problems[:MAX_REPORTED], "problem_count": len(problems), "rows": rows,
                  "imported": 0},
     )
-
-
-def _records(filename: str, content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    """(row number, cells) of every row, header included, for .csv and .xlsx files."""
-    name = filename.lower()
-    if content[:4] == b"PK\x03\x04" or name.endswith((".xlsx", ".xlsm")):
-        yield from _xlsx(content)
-    elif name.endswith(".csv") or name.endswith(".txt") or not name:
-        yield from _csv(content)
-    else:
-        raise InvalidInput("file", "a .csv or .xlsx file", value=filename, details={"reason": "unsupported format"})
-
-
-def _csv(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            decoded = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise InvalidInput("file", "UTF-8 or GB 18030 text")
-    try:
-        yield from enumerate(csv.reader(io.StringIO(decoded, newline="")), start=1)
-    except csv.Error as exc:
-        raise InvalidInput("file", "well-formed CSV", details={"reason": str(exc)}) from None
-
-
-def _xlsx(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    from openpyxl import load_workbook  # imported on use: only importers need it
-
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise InvalidInput("file", "a readable .xlsx workbook", details={"reason": type(exc).__name__}) from None
-    try:
-        sheet = workbook.worksheets[0]
-        for i, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield i, list(cells)
-    finally:
-        workbook.close()
 
 
 def _columns(layer: Layer, header: list[Any]) -> tuple[dict[int, str], list[dict[str, Any]]]:
@@ -157,7 +114,7 @@ def import_resources(conn: Connection, kind: str, filename: str, content: bytes,
     layer = resource_layer(kind)
     if len(content) > MAX_BYTES:
         raise InvalidInput("file", f"at most {MAX_BYTES // (1024 * 1024)} MiB", value=len(content))
-    records = _records(filename, content)
+    records = tabular.rows(filename, content)
     first = next(records, None)
     if first is None:
         raise InvalidInput("file", "a header row and at least one record", details={"reason": "empty file"})

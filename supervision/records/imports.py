@@ -16,15 +16,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
+from core import tabular
 from core.errors import DomainError, InvalidInput
 from supervision.records import history, service
 from supervision.records.schemas import HAZARD_SOURCE, Kind
@@ -59,44 +57,6 @@ def _reject(problems: list[dict[str, Any]], rows: int) -> ImportRejected:
         f"导入被拒绝，未写入任何数据：共 {len(problems)} 处问题，第一处在第 {first['row']} 行“{first['column']}”列："
         f"{first['reason_zh']}",
         details={"problems": problems[:MAX_REPORTED], "problem_count": len(problems), "rows": rows, "imported": 0})
-
-
-def _cells(filename: str, content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    """(row number, cells) of every row, header included."""
-    if content[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
-        yield from _xlsx(content)
-    elif filename.lower().endswith((".csv", ".txt")) or not filename:
-        yield from _csv(content)
-    else:
-        raise InvalidInput("file", "a .csv or .xlsx file", value=filename, details={"reason": "unsupported format"})
-
-
-def _csv(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    try:
-        decoded = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            decoded = content.decode("gb18030")
-        except UnicodeDecodeError:
-            raise InvalidInput("file", "UTF-8 or GB 18030 text", details={"reason": "not text"}) from None
-    try:
-        yield from enumerate(csv.reader(io.StringIO(decoded, newline="")), start=1)
-    except csv.Error as exc:
-        raise InvalidInput("file", "well-formed CSV", details={"reason": str(exc)}) from None
-
-
-def _xlsx(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    from openpyxl import load_workbook  # imported on use: only the importer needs it
-
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise InvalidInput("file", "a readable .xlsx workbook", details={"reason": type(exc).__name__}) from None
-    try:
-        for i, cells in enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1):
-            yield i, list(cells)
-    finally:
-        workbook.close()
 
 
 def _header(kind: Kind, cells: list[Any]) -> tuple[dict[int, str], dict[str, str], list[dict[str, Any]]]:
@@ -168,7 +128,7 @@ def import_records(conn: Connection, kind: Kind, filename: str, content: bytes, 
     if len(content) > MAX_BYTES:
         raise InvalidInput("file", f"at most {MAX_BYTES // (1024 * 1024)} MiB", value=len(content),
                            details={"reason": "too large"})
-    rows = iter(_cells(filename, content))
+    rows = iter(tabular.rows(filename, content))
     first = next(rows, None)
     if first is None:
         raise InvalidInput("file", "a header row and at least one record", details={"reason": "empty file"})
