@@ -26,8 +26,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import free_port, serving
-from tests.integration.emergency_support import scratch_database
+from tests.system.session_server import session_server
 from tests.system.test_console_browser import (  # noqa: F401 - browser and pages are fixtures
     LOCAL_HOSTS,
     Watched,
@@ -46,34 +45,15 @@ DISTRICT = "329902"
 @pytest.fixture(scope="module")
 def server(pg_cluster: Any, template_url: str, demo_artifacts: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from access.authn import sessions
-    from app import create_app
-    from core import clock
-    from core.workdays_store import seed
+    def prepare(conn: sa.Connection) -> dict[str, Any]:
+        return {"enterprise": dict(conn.execute(sa.text(
+            "SELECT id, uscc, name, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM enterprises WHERE district_code = :d "
+            "ORDER BY uscc LIMIT 1"),
+            {"d": DISTRICT}).mappings().one())}
 
-    with scratch_database(pg_cluster, "t_case_pages_browser") as url:
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            seed(conn, [2026])
-            enterprise = conn.execute(sa.text(
-                "SELECT id, uscc, name, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM enterprises WHERE district_code = :d "
-                "ORDER BY uscc LIMIT 1"),
-                {"d": DISTRICT}).mappings().one()
-            # signed in as the demo city regulator (a session of this database: no TOTP step to race for)
-            uid = conn.execute(sa.text("SELECT id FROM users WHERE username = 'city_reg'")).scalar_one()
-            logins = {"city_reg": sessions.create(conn, uid, "full", "127.0.0.1", "case pages browser test")}
-        var = tmp_path_factory.mktemp("case-pages-var")
-        (var / "data").mkdir()
-        (var / "data" / "population.tif").symlink_to(demo_artifacts / "data" / "population.tif")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        app = create_app({"database": {"url": url}, "paths": {"var": str(var)}, "server": {"public_url": base},
-                          "logging": {"level": "WARNING", "format": "json"}})
-        name = app.config["ONEMAP_AUTH"].cookie_name
-        with clock.freeze(NOW), serving(app, port):
-            yield SimpleNamespace(url=base, engine=engine, enterprise=dict(enterprise),
-                                  session={u: (name, cookie, s.csrf_token) for u, (cookie, s) in logins.items()})
-        engine.dispose()
+    with session_server(pg_cluster, demo_artifacts, tmp_path_factory, "t_case_pages_browser", users=("city_reg",),
+                        now=NOW, prepare=prepare) as server:
+        yield server
 
 
 def call(server: SimpleNamespace, user: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -19,8 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import clock
-from tests.conftest import free_port, serving
-from tests.integration.emergency_support import scratch_database
+from tests.system.session_server import session_server
 from tests.system.test_case_pages_browser import call, field, open_as
 from tests.system.test_console_browser import browser, pages, save  # noqa: F401 - fixtures
 
@@ -33,32 +32,16 @@ USERS = ("district_reg", "enterprise", "city_reg", "dispatcher", "grid_worker", 
 @pytest.fixture(scope="module")
 def server(pg_cluster: Any, template_url: str, demo_artifacts: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from access.authn import sessions
-    from access.demo import demo_enterprise_uscc
-    from app import create_app
+    def prepare(conn: sa.Connection) -> dict[str, Any]:
+        from access.demo import demo_enterprise_uscc
 
-    with scratch_database(pg_cluster, "t_hidden_danger_walk") as url:
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            uscc = demo_enterprise_uscc(conn)
-            enterprise = conn.execute(sa.text("SELECT id, uscc, name, district_code FROM enterprises WHERE uscc = :u"),
-                                      {"u": uscc}).mappings().one()
-            logins = {}
-            for user in USERS:
-                uid = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": user}).scalar_one()
-                logins[user] = sessions.create(conn, uid, "full", "127.0.0.1", "hidden danger walk")
-        var = tmp_path_factory.mktemp("walk-var")
-        (var / "data").mkdir()
-        (var / "data" / "population.tif").symlink_to(demo_artifacts / "data" / "population.tif")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        app = create_app({"database": {"url": url}, "paths": {"var": str(var)}, "server": {"public_url": base},
-                          "logging": {"level": "WARNING", "format": "json"}})
-        name = app.config["ONEMAP_AUTH"].cookie_name
-        with clock.freeze(START), serving(app, port):
-            yield SimpleNamespace(url=base, engine=engine, enterprise=dict(enterprise), settings=app.config["ONEMAP"],
-                                  session={u: (name, cookie, s.csrf_token) for u, (cookie, s) in logins.items()})
-        engine.dispose()
+        return {"enterprise": dict(conn.execute(sa.text(
+            "SELECT id, uscc, name, district_code FROM enterprises WHERE uscc = :u"),
+            {"u": demo_enterprise_uscc(conn)}).mappings().one())}
+
+    with session_server(pg_cluster, demo_artifacts, tmp_path_factory, "t_hidden_danger_walk", users=USERS,
+                        now=START, prepare=prepare) as server:
+        yield server
 
 
 def _submit(page, values: dict[str, str]) -> None:  # noqa: ANN001

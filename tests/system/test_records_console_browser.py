@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import free_port, serving
-from tests.integration.emergency_support import scratch_database
+from tests.system.session_server import session_server
 from tests.system.test_case_pages_browser import NOW, call, expect_only, field, open_as
 from tests.system.test_console_browser import (  # noqa: F401 - browser and pages are fixtures
     browser,
@@ -41,40 +40,20 @@ USERS = ("city_reg", "district_reg", "enterprise")
 @pytest.fixture(scope="module")
 def server(pg_cluster: Any, template_url: str, demo_artifacts: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from access.authn import sessions
-    from app import create_app
-    from core import clock
-    from core.workdays_store import seed
+    def prepare(conn: sa.Connection) -> dict[str, Any]:
+        own_uscc = conn.execute(sa.text("SELECT enterprise_uscc FROM users WHERE username = 'enterprise'")).scalar_one()
+        # the regulator edits an enterprise other than the enterprise user's own, in the regulator's district
+        enterprise = conn.execute(sa.text(
+            "SELECT id, uscc, name, phone, status FROM enterprises WHERE district_code = :d AND status = 'active' "
+            "AND uscc <> :own AND NOT EXISTS (SELECT 1 FROM hazard_sources h WHERE h.enterprise_uscc = uscc "
+            "AND h.status = 'active') ORDER BY uscc LIMIT 1"), {"d": DISTRICT, "own": own_uscc}).mappings().one()
+        own = conn.execute(sa.text("SELECT id, uscc, name, phone FROM enterprises WHERE uscc = :u"),
+                           {"u": own_uscc}).mappings().one()
+        return {"enterprise": dict(enterprise), "own": dict(own)}
 
-    with scratch_database(pg_cluster, "t_records_console_browser") as url:
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            seed(conn, [2026])
-            own_uscc = conn.execute(sa.text("SELECT enterprise_uscc FROM users WHERE username = 'enterprise'")
-                                    ).scalar_one()
-            # the regulator edits an enterprise other than the enterprise user's own, in the regulator's district
-            enterprises = conn.execute(sa.text(
-                "SELECT id, uscc, name, phone, status FROM enterprises WHERE district_code = :d AND status = 'active' "
-                "AND uscc <> :own AND NOT EXISTS (SELECT 1 FROM hazard_sources h WHERE h.enterprise_uscc = uscc "
-                "AND h.status = 'active') ORDER BY uscc LIMIT 1"), {"d": DISTRICT, "own": own_uscc}).mappings().one()
-            own = conn.execute(sa.text("SELECT id, uscc, name, phone FROM enterprises WHERE uscc = :u"),
-                               {"u": own_uscc}).mappings().one()
-            logins = {}
-            for user in USERS:
-                uid = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": user}).scalar_one()
-                logins[user] = sessions.create(conn, uid, "full", "127.0.0.1", "records console browser test")
-        var = tmp_path_factory.mktemp("records-console-var")
-        (var / "data").mkdir()
-        (var / "data" / "population.tif").symlink_to(demo_artifacts / "data" / "population.tif")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        app = create_app({"database": {"url": url}, "paths": {"var": str(var)}, "server": {"public_url": base},
-                          "logging": {"level": "WARNING", "format": "json"}})
-        name = app.config["ONEMAP_AUTH"].cookie_name
-        with clock.freeze(NOW), serving(app, port):
-            yield SimpleNamespace(url=base, engine=engine, enterprise=dict(enterprises), own=dict(own),
-                                  session={u: (name, cookie, s.csrf_token) for u, (cookie, s) in logins.items()})
-        engine.dispose()
+    with session_server(pg_cluster, demo_artifacts, tmp_path_factory, "t_records_console_browser", users=USERS,
+                        now=NOW, prepare=prepare) as server:
+        yield server
 
 
 def district_point(server: SimpleNamespace, *, other: bool = False) -> Any:
