@@ -221,7 +221,7 @@ def test_mapproxy_clips_a_district_scope_to_its_districts(world: SimpleNamespace
 
 
 def test_tile_capabilities_list_only_readable_layers(world: SimpleNamespace) -> None:
-    from tests.system.test_permission_matrix import TILE_LAYERS, visible
+    from tests.system.test_permission_matrix import OWN, READ, TILE_LAYERS, visible
 
     for role in ("anonymous", "district_regulator", "enterprise_user"):
         body = call(world, role, "/tiles/wmts/1.0.0/WMTSCapabilities.xml").data
@@ -229,7 +229,7 @@ def test_tile_capabilities_list_only_readable_layers(world: SimpleNamespace) -> 
                   if el.getparent().tag.endswith("}Layer")}
         tiled = visible(role) & TILE_LAYERS
         if role == "enterprise_user":  # an enterprise scope is no area: its scoped layers are not tiled for it
-            tiled = {layer for layer in tiled if layer not in ("enterprises", "hazard_sources")}
+            tiled = {layer for layer in tiled if READ[role].get(layer) != OWN}
         assert listed == tiled | {"basemap"}, role
 
 
