@@ -167,6 +167,10 @@ def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink 
         ("wms_include_items", "all"), ("gml_include_items", "all"), ("gml_featureid", layer.id_field),
         ("gml_types", "auto"), ("gml_geometries", "geom"), ("gml_geom_type", GML_GEOM_TYPES[layer.geometry]),
         ("wfs_getfeature_formatlist", "geojson,application/geo+json"),
+        # A timestamp typed "auto" is described as gml:TimeInstantType, which GDAL's WFS client cannot read: it then
+        # drops the whole DescribeFeatureType, guesses the schema from a sample and sends no BBOX with -spat.
+        # ISO 8601 text (what MapServer writes anyway) keeps every client working.
+        *((f"gml_{f.name}_type", "Character") for f in layer.fields if f.type == "datetime"),
         # The city's box (mapserver/extent.py) for every layer: what WMS and WFS capabilities advertise (QGIS zooms
         # to it) and the implicit filter of MapServer's WFS counts. Left unset, MapServer 8 takes ST_Extent() of
         # the table at each request (none for a scoped layer in capabilities, so no box at all), prints it with 15
