@@ -2,18 +2,7 @@
 
 The check characters themselves are :mod:`core.uscc` (the records module checks typed codes with them).
 
-Layout of the 18 characters::
-
-    9 1 329902 MA1K3BTP 2 B
-    | | |      |        | └ check character over the first 17 (GB 32100, mod 31)
-    | | |      |        └── check character of the organisation code (GB 11714, mod 11)
-    | | |      └─────────── organisation code body (8 characters)
-    | | └────────────────── administrative division of the registering authority (GB/T 2260)
-    | └──────────────────── organisation type (1 enterprise, 2 individual business, 3 farmers' cooperative …)
-    └────────────────────── registration authority (9 market regulation, 1 establishment offices, 5 civil affairs …)
-
-The character set is the digits and the upper-case letters without I, O, Z, S, V (31 symbols, so that the
-check character is always one of them).
+The layout of the 18 characters and the character set are described there.
 """
 
 from __future__ import annotations
