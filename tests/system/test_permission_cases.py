@@ -12,6 +12,7 @@ out by hand, so the generator cannot drift with the code it checks.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +28,8 @@ from core.identity import ROLES
 from supervision.cases import engine as case_engine
 from supervision.cases import registry, service
 from supervision.cases.definitions import CaseType, Transition
+from supervision.records import history as records_history
+from supervision.records.schemas import ENTERPRISE
 from tests.system.test_permission_matrix import InjectIdentity, build_world, identity
 
 pytestmark = pytest.mark.system
@@ -55,33 +58,49 @@ def world(pg_cluster, template_url: str, demo_artifacts: Path,  # noqa: ANN001
         yield world
 
 
+def sample_value(prop: dict[str, Any]) -> Any:
+    """A value the property's schema accepts."""
+    if "enum" in prop:
+        return prop["enum"][0]
+    if prop.get("format") == "date":
+        return (clock.today() + timedelta(days=40)).isoformat()
+    if prop.get("type") in ("number", "integer"):
+        return prop.get("minimum", 1)
+    if prop.get("type") == "object":
+        return sample_form(prop)
+    if prop.get("type") == "array":
+        return [sample_value(prop.get("items") or {})] * prop.get("minItems", 0)
+    if prop.get("type") == "boolean":
+        return True
+    return "权限测试内容"
+
+
 def sample_form(schema: dict[str, Any]) -> dict[str, Any]:
-    """A valid filling of a form: every required field with a value its schema accepts."""
-    out: dict[str, Any] = {}
-    for name in schema.get("required") or ():
-        prop = schema["properties"][name]
-        if "enum" in prop:
-            out[name] = prop["enum"][0]
-        elif prop.get("format") == "date":
-            out[name] = (clock.today() + timedelta(days=40)).isoformat()
-        elif prop.get("type") in ("number", "integer"):
-            out[name] = prop.get("minimum", 1)
-        else:
-            out[name] = "权限测试内容"
-    return out
+    """A valid filling of a form (or of an object field): every required field, and as many of the first optional
+    fields as ``minProperties`` asks for, with a value its schema accepts."""
+    props = schema.get("properties") or {}
+    names = list(schema.get("required") or ())
+    extra = [n for n in props if n not in names]
+    names += extra[:max(0, schema.get("minProperties", 0) - len(names))]
+    return {name: sample_value(props[name]) for name in names}
 
 
 def _case_in(world: SimpleNamespace, ct: CaseType, state: str, place: str) -> int:
     """A case of ``ct`` on the own or foreign enterprise, put into ``state`` (its data able to pass the guards)."""
     anchor = world.anchors[place]
     opening = next(t for t in ct.openings() if not t.system)
-    who = identity("city_regulator", world)
+    # opened by a holder of an opening role whose own scope holds the anchor (an enterprise user of that enterprise)
+    role = "city_regulator" if "city_regulator" in opening.roles else sorted(opening.roles)[0]
+    who = replace(identity(role, world), district_code=anchor.district,
+                  enterprise_uscc=anchor.uscc if role == "enterprise_user" else None)
     with world.engine.connect() as conn:
         case = service.open_case(conn, {"case_type": ct.id, "action": opening.id,
                                         "anchor": {"kind": "enterprise", "id": anchor.uscc}, "form": sample_form(opening.form)},
-                                 access=LayerAccess.unrestricted(), identity=who, config=CONFIG, answer=False)
+                                 access=LayerAccess(Authz(load_policy(), who)), identity=who, config=CONFIG, answer=False)
         with conn.begin():
-            data = {"rectify_by": (clock.today() + timedelta(days=20)).isoformat(), "level": "general"}
+            data: dict[str, Any] = {"rectify_by": (clock.today() + timedelta(days=20)).isoformat(), "level": "general"}
+            if "version" in (opening.form.get("properties") or {}):  # a change request is based on the record's version
+                data["version"] = records_history.current_version(conn, ENTERPRISE, anchor.uscc)
             conn.execute(sa.text("UPDATE cases SET state = :s, data = data || CAST(:d AS jsonb) WHERE id = :id"),
                          {"s": state, "d": __import__("json").dumps(data), "id": case["id"]})
     return case["id"]
