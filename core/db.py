@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +33,16 @@ def database_url(config: dict[str, Any], superuser: bool = False) -> str:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
-    return private_cluster(config).url(superuser=superuser)
+    pc = config["database"]["private_cluster"]
+    return _private_cluster_url(str(resolve_path(pc["dir"])), int(pc["port"]), pc["name"], superuser)
+
+
+@cache
+def _private_cluster_url(directory: str, port: int, name: str, superuser: bool) -> str:
+    """Once per process: the private cluster's URL is asked for on every request (``get_engine``), and finding
+    the cluster's directory can take a subprocess (may the postgres user reach it?) and a file read. A cluster's
+    credentials are written once, by ``init``, and never change; a failed look-up (no cluster yet) is not cached."""
+    return PrivateCluster(Path(directory), port, name).url(superuser=superuser)
 
 
 def safe_url(url: str) -> str:
