@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import yaml
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from core.yamlload import parse
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
     files = ensure_built(settings)
 
     def load(key: str) -> dict[str, Any]:
-        return yaml.safe_load(files[key].read_text(encoding="utf-8"))
+        return parse(files[key].read_text(encoding="utf-8"))
 
     mounts = {
         "/ogcapi": make_ogcapi_app(load("pygeoapi.pygeoapi"), load("pygeoapi.openapi")),

@@ -24,6 +24,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from core.yamlload import parse
+
 ENTRY_POINT_GROUP = "onemap.modules"
 
 
@@ -100,9 +102,8 @@ def resource(reference: str) -> Path:
 def load_document(reference: str) -> Any:
     """A YAML document a manifest names (``"package:file.yaml"``), or what a function it names returns."""
     if reference.endswith((".yaml", ".yml")):
-        import yaml
 
-        return yaml.safe_load(resource(reference).read_text(encoding="utf-8"))
+        return parse(resource(reference).read_text(encoding="utf-8"))
     return load(reference)()
 
 

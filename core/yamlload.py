@@ -10,6 +10,23 @@ from typing import Any
 import jsonschema
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # LibYAML when PyYAML has it: the same documents, ~8x faster
+
+
+def parse(text: str) -> Any:
+    """``yaml.safe_load`` through LibYAML when available. Every app start parses the generated pygeoapi
+    configuration and OpenAPI documents (MBs of YAML): the pure-Python loader took most of ``create_app``."""
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def dump(data: Any) -> str:
+    """``yaml.safe_dump`` (Unicode kept, keys in their order) through LibYAML when available: the generated
+    configuration files are rewritten whenever their inputs change (every test database has its own)."""
+    return yaml.dump(data, Dumper=_DUMPER, allow_unicode=True, sort_keys=False)
+
 
 class YamlProblem(Exception):
     """The file could not be read or parsed; ``str()`` is the one-line problem."""
@@ -18,7 +35,7 @@ class YamlProblem(Exception):
 def read_yaml(path: Path) -> Any:
     """Parse ``path`` or raise YamlProblem naming the file, line and column."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return parse(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise YamlProblem(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
@@ -29,8 +46,7 @@ def read_yaml(path: Path) -> Any:
 
 @cache
 def load_schema(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return parse(path.read_text(encoding="utf-8"))
 
 
 def path_of(error: jsonschema.ValidationError, doc: Any) -> str:

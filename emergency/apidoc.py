@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core.yamlload import parse
 
 DOCUMENT = Path(__file__).with_name("openapi.yaml")
 
@@ -14,6 +14,6 @@ def document() -> dict[str, Any]:
     """The fragment, the ``kind`` path parameter limited to the dispatchable layers' kinds (from the registry)."""
     from emergency.models import resource_layers
 
-    doc = yaml.safe_load(DOCUMENT.read_text(encoding="utf-8"))
+    doc = parse(DOCUMENT.read_text(encoding="utf-8"))
     doc["components"]["parameters"]["kind"]["schema"]["enum"] = list(resource_layers())
     return doc

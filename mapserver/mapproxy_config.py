@@ -186,8 +186,7 @@ def build_mapproxy_config(
 
 
 def write_mapproxy(settings: dict[str, Any], mapfile: Path, out_dir: Path) -> dict[str, Path]:
-    import yaml
-
+    from core.yamlload import dump
     from layers.registry import default_registry
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +199,7 @@ def write_mapproxy(settings: dict[str, Any], mapfile: Path, out_dir: Path) -> di
     config = build_mapproxy_config(default_registry(), mapfile=mapfile, mapserv=wrapper, cache_dir=cache_dir,
                                    work_dir=work, tianditu_key=os.environ.get("ONEMAP_TIANDITU_KEY") or None)
     path = out_dir / "mapproxy.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path.write_text(dump(config), encoding="utf-8")
     return {"mapproxy": path}
 
 

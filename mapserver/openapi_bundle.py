@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import yaml
+from core.yamlload import parse
 
 SCHEMAS_DIR = Path(__file__).with_name("ogc_schemas")
 # URL prefix → directory of its local copy
@@ -49,7 +49,7 @@ def _load(relative: str) -> Any:
     if not path.is_file():
         raise BundleError(f"no local copy of {relative!r} in {SCHEMAS_DIR} (see its README.md)")
     text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return json.loads(text) if path.suffix == ".json" else parse(text)
 
 
 def _local(url: str) -> str | None:

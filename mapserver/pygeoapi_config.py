@@ -151,12 +151,12 @@ def build_pygeoapi_config(
 
 def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write ``pygeoapi.yaml`` and ``openapi.yaml`` for the configured database into ``out_dir``."""
-    import yaml
     from pygeoapi.openapi import get_oas
 
     from core.config import public_url, resolve_path
     from core.db import database_url
     from core.manifest import collect
+    from core.yamlload import dump
     from layers.registry import default_registry
     from mapserver.extent import city_extent
     from mapserver.openapi_bundle import bundle, correct_pygeoapi
@@ -172,10 +172,10 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         templates=templates if templates.is_dir() else None, city_bbox=list(city) if city else None,
         processes=dict(collect(settings, "processes")))
     config_path = out_dir / "pygeoapi.yaml"
-    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config_path.write_text(dump(config), encoding="utf-8")
     config_path.chmod(0o600)  # it holds the database password
     openapi_path = out_dir / "openapi.yaml"
     # the OGC schemas it references are embedded from local copies: an offline client resolves every $ref
     openapi = bundle(correct_pygeoapi(get_oas(config, fail_on_invalid_collection=False)))
-    openapi_path.write_text(yaml.safe_dump(openapi, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    openapi_path.write_text(dump(openapi), encoding="utf-8")
     return {"pygeoapi": config_path, "openapi": openapi_path}

@@ -15,8 +15,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flask import Blueprint, Response, current_app, jsonify, request
+
+from core.yamlload import parse
 
 bp = Blueprint("apidoc", __name__)
 DOCUMENT = Path(__file__).with_name("openapi.yaml")
@@ -24,7 +25,7 @@ DOCUMENT = Path(__file__).with_name("openapi.yaml")
 
 @cache
 def _template() -> dict[str, Any]:
-    return yaml.safe_load(DOCUMENT.read_text(encoding="utf-8"))
+    return parse(DOCUMENT.read_text(encoding="utf-8"))
 
 
 class DocumentError(Exception):

@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from core import yamlload
 from core.docnumbers import DocumentType
 from core.identity import ROLES
 from supervision.cases import expressions
@@ -129,7 +130,7 @@ class CaseType:
 # -- loading ---------------------------------------------------------------------------------------------------
 @cache
 def _schema() -> dict[str, Any]:
-    return yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return yamlload.parse(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 def load_files(paths: Iterable[Path], *, layers: Mapping[str, Any] | None = None,
@@ -144,7 +145,7 @@ def load_files(paths: Iterable[Path], *, layers: Mapping[str, Any] | None = None
         name = _display(path)
         try:
             raw = Path(path).read_text(encoding="utf-8")
-            doc = yaml.safe_load(raw)
+            doc = yamlload.parse(raw)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             problems.append(f"{name}: cannot be read: {_one_line(exc)}")
             continue
