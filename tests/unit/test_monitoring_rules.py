@@ -1,0 +1,111 @@
+"""Alarm rules of the monitoring module: every kind, each national level, deadband and delay, on a test clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from core import clock
+from core.manifest import resource
+from supervision.monitoring.rules import Rule, check_rule_sets, evaluate, evaluate_stale, rules_for
+
+T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+DOC = yaml.safe_load(resource("supervision.monitoring:rules.yaml").read_text(encoding="utf-8"))
+
+
+def run(rule: Rule, series: list[tuple[float, float]], state: dict | None = None) -> tuple[dict, list[str]]:
+    """Feed (seconds after T0, value) readings through one rule: the final state and the actions taken."""
+    state, actions = dict(state or {}), []
+    for seconds, value in series:
+        state, outcome = evaluate(rule, state, T0 + timedelta(seconds=seconds), value)
+        actions.append(outcome.action if outcome else "-")
+    return state, actions
+
+
+def by_id(rule_set: str, params: dict) -> dict[str, Rule]:
+    return {r.id: r for r in rules_for(DOC, rule_set, params)}
+
+
+def test_the_shipped_rule_sets_are_sound() -> None:
+    assert check_rule_sets(DOC) == []
+    assert set(DOC) == {"combustible_gas", "toxic_gas", "tank_level", "temperature", "pressure"}
+
+
+@pytest.mark.parametrize(("doc", "problem"), [
+    ({"x": {"rules": [{"id": "a", "kind": "level"}]}}, "needs a threshold"),
+    ({"x": {"rules": [{"id": "a", "kind": "bogus"}]}}, "kind among"),
+    ({"x": {"rules": [{"id": "a", "kind": "rate", "max_per_min": 1}, {"id": "a", "kind": "stale"}]}}, "used twice"),
+    ({"x": {"rules": [{"id": "a", "kind": "stale", "afterr_s": 3}]}}, "unknown keys afterr_s"),
+    ({"x": {}}, "needs a list of rules"),
+])
+def test_bad_rule_sets_are_named(doc: dict, problem: str) -> None:
+    assert any(problem in p for p in check_rule_sets(doc))
+
+
+def test_combustible_gas_levels_25_and_50_percent_lel() -> None:
+    rules = by_id("combustible_gas", {})
+    assert (rules["gas_level_1"].threshold, rules["gas_level_2"].threshold) == (25.0, 50.0)
+    series = [(0, 10), (10, 24.9), (20, 25), (30, 49), (40, 50), (50, 60)]
+    assert run(rules["gas_level_1"], series)[1] == ["-", "-", "raise", "repeat", "repeat", "repeat"]
+    assert run(rules["gas_level_2"], series)[1] == ["-", "-", "-", "-", "raise", "repeat"]
+
+
+def test_toxic_gas_levels_follow_the_oel_of_the_gas() -> None:
+    rules = by_id("toxic_gas", {"oel": 7.0})  # H2S
+    assert (rules["gas_level_1"].threshold, rules["gas_level_2"].threshold) == (7.0, 14.0)
+    assert run(rules["gas_level_2"], [(0, 13.9), (5, 14.0)])[1] == ["-", "raise"]
+    assert "gas_level_1" not in by_id("toxic_gas", {})  # no OEL known: no level rule rather than a wrong one
+
+
+def test_tank_high_high_low_and_deadband() -> None:
+    rules = by_id("tank_level", {"alarm_low": 1.0, "alarm_high": 8.5, "range_high": 10.0})
+    assert (rules["high"].threshold, rules["high_high"].threshold, rules["low"].threshold) == (8.5, 9.5, 1.0)
+    high = Rule(**{**rules["high"].__dict__, "delay_s": 0})
+    # around the threshold: stays active inside the deadband (8.45..8.5), clears only below it
+    assert run(high, [(0, 8.6), (1, 8.46), (2, 8.5), (3, 8.44), (4, 8.49), (5, 8.5)])[1] == \
+        ["raise", "repeat", "repeat", "clear", "-", "raise"]
+    low = Rule(**{**rules["low"].__dict__, "delay_s": 0})
+    assert run(low, [(0, 2.0), (1, 1.0), (2, 1.04), (3, 1.06)])[1] == ["-", "raise", "repeat", "clear"]
+
+
+def test_delay_raises_only_once_the_condition_has_held() -> None:
+    rule = by_id("temperature", {"alarm_high": 40.0})["high"]
+    assert rule.delay_s == 10
+    # a spike that falls back before the delay raises nothing; a sustained excess raises after 10 s
+    assert run(rule, [(0, 41), (5, 39), (6, 41), (12, 41), (16, 42), (20, 42)])[1] == \
+        ["-", "-", "-", "-", "raise", "repeat"]
+    state, _ = run(rule, [(0, 41)])
+    assert state == {"active": False, "pending_since": T0.isoformat()}  # what survives a restart
+
+
+def test_rate_of_change_either_way() -> None:
+    rule = by_id("combustible_gas", {})["gas_rise"]  # 20 %LEL per minute
+    assert run(rule, [(0, 0), (60, 10), (90, 25), (150, 30), (180, 5)])[1] == \
+        ["-", "-", "raise", "clear", "raise"]
+
+
+def test_flat_line_finds_a_stuck_sensor() -> None:
+    rule = Rule(id="flat", kind="flat_line", window_s=600, tolerance=0.01)
+    assert run(rule, [(0, 5.0), (300, 5.005), (599, 5.0), (600, 5.01), (900, 5.0), (1000, 5.5)])[1] == \
+        ["-", "-", "-", "raise", "-", "clear"]
+
+
+def test_stale_data_on_the_test_clock() -> None:
+    rule = by_id("pressure", {"alarm_high": 1.0})["stale"]
+    last = T0
+    state: dict = {}
+    with clock.freeze(T0):
+        with clock.travel(timedelta(seconds=299)):
+            state, outcome = evaluate_stale(rule, state, last, clock.now())
+            assert outcome is None
+        with clock.travel(timedelta(seconds=300)):
+            state, outcome = evaluate_stale(rule, state, last, clock.now())
+            assert outcome is not None and outcome.action == "raise"
+            state, outcome = evaluate_stale(rule, state, last, clock.now())
+            assert outcome is None  # one active alarm, not one per sweep
+        with clock.travel(timedelta(seconds=400)):
+            state, outcome = evaluate(rule, state, clock.now(), 0.5)  # a reading arrives
+            assert outcome is not None and outcome.action == "clear"
+    assert evaluate_stale(rule, {}, None, T0)[1].action == "raise"  # never reported at all
