@@ -72,3 +72,29 @@ def broker_down() -> None:
     """Stop the private broker."""
     _broker(_settings()).stop()
     click.echo("broker stopped")
+
+
+@monitor.command("simulate")
+@click.option("--rate", default=80.0, type=click.FloatRange(min=1), show_default=True,
+              help="readings per second over all sensors (800 demo sensors: each every 10 s)")
+@click.option("--scenario", default="normal", type=click.Choice(["normal", "leak"]), show_default=True,
+              help="leak: one combustible-gas detector crosses 一级 and 二级 within minutes")
+@click.option("--sensor", default=None, help="the leaking detector's code (default: the first by code)")
+@click.option("--once", is_flag=True, help="one reading per sensor, then exit")
+def simulate(rate: float, scenario: str, sensor: str | None, once: bool) -> None:
+    """Publish realistic readings for every registered sensor through the broker, as their gateways would."""
+    from supervision.monitoring import simulate as sim
+
+    settings = _settings()
+    broker = _broker(settings)
+    if not broker.running():
+        from supervision.monitoring.broker import BrokerError
+
+        raise BrokerError("the MQTT broker is not running: start `onemap serve` or `onemap monitor broker-up` first",
+                          "MQTT 服务未运行：请先运行 onemap serve 或 onemap monitor broker-up")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"simulating: {rate:g} readings/s, scenario {scenario} (Ctrl-C stops)" if not once else "one round")
+    n = sim.run(_db_url(settings), broker, rate, sim.Scenario(scenario, sensor), stop, once=once)
+    click.echo(f"published {n} readings")

@@ -266,3 +266,18 @@ def test_malformed_payloads_are_counted_and_logged_and_the_worker_goes_on(
     assert readings(db, a["sensor"]).count((t, 4.0)) == 1 and (t, 1.0) not in readings(db, a["sensor"])
     logged = [r.getMessage() for r in caplog.records if "malformed message" in r.getMessage()]
     assert len(logged) == len(bad) and any("no UTC offset" in m for m in logged)
+
+
+def test_one_simulated_round_reaches_every_demo_sensor(db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
+    from supervision.monitoring import simulate
+
+    n_sensors = one(db, "SELECT count(*) FROM monitoring_sensors")[0]
+    with running_worker(db, mqtt_broker, "test-sim") as worker:
+        published = simulate.run(db, mqtt_broker, 1000, simulate.Scenario(), threading.Event(), once=True)
+        wait_until(lambda: worker.totals.get("readings", 0) >= published, "the simulated round")
+    assert published == n_sensors >= 800
+    assert worker.totals["stored"] == n_sensors and worker.totals.get("rejected", 0) == 0
+    assert one(db, "SELECT count(*) FROM monitoring_latest")[0] == n_sensors
+    # normal operation raises no level alarm (the demo city is quiet until a scenario says otherwise)
+    assert one(db, "SELECT count(*) FROM monitoring_alarms a WHERE a.kind = 'level' AND a.state = 'active' AND "
+                   "a.sensor_code <> ALL(%s)", [site["a"]["sensor"]])[0] == 0

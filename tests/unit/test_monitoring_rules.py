@@ -109,3 +109,34 @@ def test_stale_data_on_the_test_clock() -> None:
             state, outcome = evaluate(rule, state, clock.now(), 0.5)  # a reading arrives
             assert outcome is not None and outcome.action == "clear"
     assert evaluate_stale(rule, {}, None, T0)[1].action == "raise"  # never reported at all
+
+
+def test_the_simulated_leak_crosses_both_levels_and_normal_readings_raise_nothing() -> None:
+    from supervision.monitoring.simulate import Scenario, SimSensor, value
+
+    gas = SimSensor("HS1-GA01", "combustible_gas", "%LEL", 25.0, 50.0, 0.0, 100.0, "GW", "E")
+    tank = SimSensor("HS1-LV01", "tank_level", "m", 1.0, 8.5, 0.0, 10.0, "GW", "E")
+    temp = SimSensor("HS1-TE01", "temperature", "°C", -10.0, 40.0, -40.0, 80.0, "GW", "E")
+    leak = Scenario("leak", "HS1-GA01", leak_after_s=30, leak_ramp_s=180)
+    levels = {r.id: r for r in rules_for(DOC, "combustible_gas", {})}
+    state1: dict = {}
+    state2: dict = {}
+    raised = []
+    for second in range(0, 400, 5):
+        at = T0 + timedelta(seconds=second)
+        v = value(gas, at, second, leak)
+        for rule, state in ((levels["gas_level_1"], state1), (levels["gas_level_2"], state2)):
+            new, outcome = evaluate(rule, state, at, v)
+            state.clear()
+            state.update(new)
+            if outcome and outcome.action == "raise":
+                raised.append((rule.id, second))
+    assert [r for r, _ in raised] == ["gas_level_1", "gas_level_2"] and raised[0][1] < raised[1][1] <= 400
+    # without the leak, and for the other kinds, a day of readings stays inside every level rule
+    for sensor, params in ((gas, {}), (tank, {"alarm_low": 1.0, "alarm_high": 8.5, "range_high": 10.0}),
+                           (temp, {"alarm_high": 40.0})):
+        rules = [r for r in rules_for(DOC, sensor.rule_set, params) if r.kind == "level"]
+        for minute in range(0, 24 * 60, 7):
+            at = T0 + timedelta(minutes=minute)
+            v = value(sensor, at, minute * 60.0)
+            assert all(evaluate(r, {}, at, v)[1] is None for r in rules), (sensor.code, minute, v)
