@@ -281,3 +281,73 @@ def test_one_simulated_round_reaches_every_demo_sensor(db: str, mqtt_broker: Pri
     # normal operation raises no level alarm (the demo city is quiet until a scenario says otherwise)
     assert one(db, "SELECT count(*) FROM monitoring_alarms a WHERE a.kind = 'level' AND a.state = 'active' AND "
                    "a.sensor_code <> ALL(%s)", [site["a"]["sensor"]])[0] == 0
+
+
+def test_the_background_worker_of_onemap_serve_ingests(db: str, mqtt_broker: PrivateBroker, site: dict,
+                                                        tmp_path: Path) -> None:
+    """`onemap serve` runs `onemap worker` beside gunicorn; the monitoring manifest's background loop is in it."""
+    a = site["a"]
+    t = clock.now().replace(microsecond=0) - timedelta(minutes=3)
+    client_id = "test-background"
+    with running_worker(db, mqtt_broker, client_id):
+        pass  # the session exists: what is published next waits for the worker
+    with publisher(mqtt_broker, a["gateway"]) as client:
+        publish(client, readings_topic(a["enterprise"], a["gateway"]),
+                encode([{"device": a["sensor"], "ts": t, "value": 7.5, "unit": "%LEL"}]))
+    env = {**os.environ, "DATABASE_URL": db, "ONEMAP_MQTT_PORT": str(mqtt_broker.port),
+           "ONEMAP_MQTT_DIR": str(mqtt_broker.base), "ONEMAP_MQTT_CLIENT_ID": client_id, "ONEMAP_VAR": str(tmp_path)}
+    env.pop("ONEMAP_CONFIG", None)
+    worker = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['worker'])"], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: (t, 7.5) in readings(db, a["sensor"]), "the background worker to store the reading")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=20)
+    assert b"supervision.monitoring.ingest:background" in out
+    assert worker.returncode == 0, err.decode(errors="replace")[-2000:]
+
+
+def test_partitions_are_made_ahead_and_dropped_after_the_retention(db: str) -> None:
+    from supervision.monitoring import storage
+
+    today = clock.today()
+    with psycopg.connect(db) as conn:
+        storage.ensure_partitions(conn, [today - timedelta(days=d) for d in (40, 39)] + [today + timedelta(days=2)])
+        conn.execute("INSERT INTO monitoring_agg_1h VALUES ('X', %s, 1, 1, 1, 1)",
+                     (clock.now() - timedelta(days=40),))
+        days = storage.existing_partitions(conn)
+        assert {today - timedelta(days=40), today + timedelta(days=2)} <= days
+        dropped = storage.drop_expired(conn, today, retention_days=39)
+        assert dropped == [storage.partition_name(today - timedelta(days=40))]
+        assert today - timedelta(days=39) in storage.existing_partitions(conn)
+        assert conn.execute("SELECT count(*) FROM monitoring_agg_1h WHERE sensor_code = 'X'").fetchone()[0] == 0
+        # BRIN on time reaches every partition
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s AND indexdef LIKE '%%brin%%'",
+                            (storage.partition_name(today + timedelta(days=2)),)).fetchone()[0] == 1
+        conn.rollback()
+
+
+def test_stale_data_is_swept_on_the_test_clock_and_cleared_by_the_next_reading(db: str, site: dict) -> None:
+    from supervision.monitoring import alarms
+
+    sensor = site["b"]["sensor"]
+    book = alarms.RuleBook(RULES)
+    with psycopg.connect(db) as conn:
+        book.reload(conn)
+        last = clock.now().replace(microsecond=0) - timedelta(hours=1)
+        conn.execute("INSERT INTO monitoring_latest (sensor_code, ts, value, quality) VALUES (%s, %s, 1, 0) "
+                     "ON CONFLICT (sensor_code) DO UPDATE SET ts = excluded.ts", (sensor, last))
+        with clock.freeze(last + timedelta(seconds=299)):
+            alarms.sweep_stale(conn, book, clock.now())
+        assert conn.execute("SELECT count(*) FROM monitoring_alarms WHERE sensor_code = %s AND rule = 'stale'",
+                            (sensor,)).fetchone()[0] == 0
+        with clock.freeze(last + timedelta(seconds=300)):
+            first = alarms.sweep_stale(conn, book, clock.now())
+            again = alarms.sweep_stale(conn, book, clock.now())
+        assert first.get("alarms_raise") and not again.get("alarms_raise")
+        alarms.run_rules(conn, book, [(sensor, last + timedelta(seconds=400), 1.0, 0, True)])
+        rows = conn.execute("SELECT state, cleared_at FROM monitoring_alarms WHERE sensor_code = %s AND rule = 'stale'",
+                            (sensor,)).fetchall()
+        conn.rollback()
+    assert rows == [("cleared", last + timedelta(seconds=400))]
