@@ -351,3 +351,49 @@ def test_stale_data_is_swept_on_the_test_clock_and_cleared_by_the_next_reading(d
                             (sensor,)).fetchall()
         conn.rollback()
     assert rows == [("cleared", last + timedelta(seconds=400))]
+
+
+def test_a_broker_restart_mid_stream_loses_no_acknowledged_reading(
+        db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
+    a = site["a"]
+    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
+    t0 = clock.now().replace(microsecond=0) - timedelta(hours=3)
+    batches = [encode([{"device": sensors[i % 2], "ts": t0 + timedelta(seconds=10 * i + k), "value": 1.0,
+                        "unit": "%LEL"} for k in range(10)]) for i in range(100)]
+
+    def stored() -> int:
+        return one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = ANY(%s) AND ts >= %s AND "
+                       "ts < %s", sensors, t0, t0 + timedelta(seconds=1000))[0]
+
+    with running_worker(db, mqtt_broker, "test-broker-restart") as worker:
+        with publisher(mqtt_broker, a["gateway"]) as client:
+            for payload in batches[:50]:
+                publish(client, topic, payload)
+        mqtt_broker.stop()     # whatever it acknowledged and had not delivered is in its persistence file
+        mqtt_broker.start()
+        with publisher(mqtt_broker, a["gateway"]) as client:
+            for payload in batches[50:]:
+                publish(client, topic, payload)
+        wait_until(lambda: stored() >= 1000, "1000 stored readings", timeout=30)
+    assert stored() == 1000
+    assert worker.totals["stored"] == 1000
+
+
+def test_a_lost_database_connection_mid_batch_is_survived(db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
+    """The worker's session is killed while its batch waits inside the transaction: it reconnects and retries."""
+    a = site["a"]
+    sensor, topic = a["more"][0], readings_topic(a["enterprise"], a["gateway"])
+    t0 = clock.now().replace(microsecond=0) - timedelta(hours=4)
+    payload = encode([{"device": sensor, "ts": t0 + timedelta(seconds=k), "value": 2.0, "unit": "%LEL"}
+                      for k in range(20)])
+    with running_worker(db, mqtt_broker, "test-db-loss") as worker, publisher(mqtt_broker, a["gateway"]) as client:
+        with psycopg.connect(db) as blocker:
+            blocker.execute("LOCK TABLE monitoring_latest IN ACCESS EXCLUSIVE MODE")
+            publish(client, topic, payload)
+            pid = wait_until(lambda: one(db, "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                                             "'onemap-ingest' AND wait_event_type = 'Lock'"), "the blocked batch")[0]
+            assert one(db, "SELECT pg_terminate_backend(%s)", pid) == (True,)
+            blocker.rollback()
+        wait_until(lambda: worker.totals.get("stored", 0) >= 20, "the retried batch")
+    assert one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = %s AND ts >= %s AND ts < %s",
+               sensor, t0, t0 + timedelta(seconds=20)) == (20,)
