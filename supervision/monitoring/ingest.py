@@ -146,6 +146,15 @@ class IngestWorker:
                             m.topic[:120])
                 continue
             readings.extend(items)
+        try:
+            self._write(conn, readings, counts)
+        except BaseException:
+            self._known_days = None  # partitions made in the rolled-back transaction are gone again
+            raise
+        self._count(counts)
+
+    def _write(self, conn: psycopg.Connection, readings: list[storage.Reading], counts: dict[str, int]) -> None:
+        now = clock.now()
         with conn.transaction():
             if readings:
                 self._known_days = storage.ensure_partitions(conn, {r.ts.astimezone(now.tzinfo).date()
@@ -158,7 +167,18 @@ class IngestWorker:
                                 "rejected", stored.rejected)
                 counts.update(alarms.run_rules(conn, self.book, (r for r in stored.inserted if r[3] < 2)))
             storage.add_counters(conn, counts)
-        self._count(counts)
+
+    def _one_by_one(self, conn: psycopg.Connection, batch: list[_Message]) -> None:
+        for m in batch:
+            try:
+                self._store(conn, [m])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                log.warning("ingest: message on %s dropped, the database refused it: %s", m.topic[:120], exc)
+                with conn.transaction():
+                    storage.add_counters(conn, {"messages": 1, "failed": 1})
+                self._count({"messages": 1, "failed": 1})
 
     def _sweep(self, conn: psycopg.Connection) -> None:
         with conn.transaction():
@@ -194,10 +214,10 @@ class IngestWorker:
         client = self._client()
         client.connect_async(self.host, self.port, keepalive=30)
         client.loop_start()
-        last_sweep = last_maintenance = 0.0
+        last_sweep = last_maintenance = None
         try:
             while not stop.is_set():
-                if time.monotonic() - last_maintenance > 3600:
+                if last_maintenance is None or time.monotonic() - last_maintenance > 3600:
                     self._maintain(conn)
                     last_maintenance = time.monotonic()
                 batch = self._collect(stop)
@@ -211,12 +231,18 @@ class IngestWorker:
                         if conn is None:
                             return
                         continue
+                    except psycopg.Error as exc:
+                        # not the connection: some message the checks let through; store the batch message by
+                        # message so that one bad message cannot stop the others forever (it would come back
+                        # after every restart)
+                        log.warning("ingest: the batch failed (%s); storing its messages one by one", exc)
+                        self._one_by_one(conn, batch)
                     generation = self._generation
                     for m in batch:  # committed: now the broker may forget them
                         if m.generation == generation and m.qos > 0:
                             client.ack(m.mid, m.qos)
                     batch = []
-                if time.monotonic() - last_sweep > self.stale_sweep_s:
+                if last_sweep is None or time.monotonic() - last_sweep > self.stale_sweep_s:
                     self._sweep(conn)
                     last_sweep = time.monotonic()
         finally:

@@ -57,12 +57,12 @@ def _reading(gateway: str, item: object, i: int) -> Reading:
         raise PayloadError(f"reading {i}: not an object")
     device, ts, value, unit = item.get("device"), item.get("ts"), item.get("value"), item.get("unit")
     quality = item.get("quality", 0)
-    if not isinstance(device, str) or not 1 <= len(device) <= 24:
-        raise PayloadError(f"reading {i}: device must be a sensor code of 1 to 24 characters")
+    if not isinstance(device, str) or not 1 <= len(device) <= 24 or not device.isprintable():
+        raise PayloadError(f"reading {i}: device must be a sensor code of 1 to 24 printable characters")
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         raise PayloadError(f"reading {i}: value must be a finite number")
-    if not isinstance(unit, str) or not unit:
-        raise PayloadError(f"reading {i}: unit is required")
+    if not isinstance(unit, str) or not 1 <= len(unit) <= 10 or not unit.isprintable():
+        raise PayloadError(f"reading {i}: unit is required (at most 10 printable characters)")
     if not isinstance(quality, int) or isinstance(quality, bool) or quality not in (0, 1, 2):
         raise PayloadError(f"reading {i}: quality must be 0, 1 or 2")
     if not isinstance(ts, str):

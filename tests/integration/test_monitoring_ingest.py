@@ -253,6 +253,7 @@ def test_malformed_payloads_are_counted_and_logged_and_the_worker_goes_on(
                            "unit": "%LEL"}).encode(),                       # YAML, not JSON
            encode([{**good, "ts": t.replace(tzinfo=None), "value": 1.0}]),   # a time without UTC offset
            encode([{**good, "ts": t, "value": "NaN"}]),
+           encode([{**good, "ts": t, "device": "A\u0000B"}]),               # COPY would refuse the NUL
            encode([{**good, "ts": t, "value": 1.0}, {"device": a["sensor"], "ts": t}])]  # one bad reading of two
     before = one(db, "SELECT coalesce(max(value), 0) FROM monitoring_counters WHERE counter = 'malformed'")[0]
     caplog.set_level(logging.WARNING, logger="supervision.monitoring.ingest")
@@ -397,3 +398,20 @@ def test_a_lost_database_connection_mid_batch_is_survived(db: str, mqtt_broker: 
         wait_until(lambda: worker.totals.get("stored", 0) >= 20, "the retried batch")
     assert one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = %s AND ts >= %s AND ts < %s",
                sensor, t0, t0 + timedelta(seconds=20)) == (20,)
+
+
+def test_a_message_the_database_refuses_is_dropped_alone(db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
+    """Two finite values whose sum overflows a float8 make the aggregate update fail: the batch is stored message by
+    message, the refused one is counted as failed, the others are stored and the worker goes on."""
+    a = site["a"]
+    sensor, topic = a["more"][1], readings_topic(a["enterprise"], a["gateway"])
+    t = clock.now().replace(second=0, microsecond=0) - timedelta(hours=5)
+    with running_worker(db, mqtt_broker, "test-refused") as worker, publisher(mqtt_broker, a["gateway"]) as client:
+        publish(client, topic, encode([{"device": sensor, "ts": t, "value": 1.5e308, "unit": "%LEL"}]))
+        publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(seconds=1), "value": 1.5e308,
+                                        "unit": "%LEL"}]))
+        publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(minutes=5), "value": 3.0,
+                                        "unit": "%LEL"}]))
+        wait_until(lambda: worker.totals.get("messages", 0) >= 3, "three messages")
+    assert (worker.totals["stored"], worker.totals["failed"]) == (2, 1)
+    assert [v for _, v in readings(db, sensor) if t <= _ < t + timedelta(minutes=6)] == [1.5e308, 3.0]
