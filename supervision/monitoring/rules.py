@@ -7,7 +7,8 @@ A rule set lists rules of five kinds:
   (low / low-low) limits of tank level, temperature and pressure. ``deadband`` keeps an alarm active until the value
   is back by that much (no flapping around the threshold); ``delay_s`` raises it only once the condition has held that
   long (a single spike raises nothing);
-* ``rate`` — the value changes faster than ``max_per_min`` (either way) between two consecutive readings;
+* ``rate`` — the value rises (``direction: high``), falls (``low``) or changes (``both``) faster than
+  ``max_per_min``, measured over at least ``rate_window_s`` seconds (default 60);
 * ``stale`` — no reading for ``after_s`` seconds (found by the sweep, not by a reading);
 * ``flat_line`` — the value has stayed within ``tolerance`` for ``window_s`` seconds: a stuck sensor.
 
@@ -48,6 +49,7 @@ class Rule:
     deadband: float = 0.0
     delay_s: float = 0.0
     max_per_min: float | None = None
+    rate_window_s: float = 60.0
     window_s: float = 3600.0
     tolerance: float = 0.0
     after_s: float = 300.0
@@ -95,8 +97,9 @@ def check_rule_sets(doc: Any) -> list[str]:
             seen.add(r["id"])
             if r["kind"] == "level" and (r.get("threshold") is None or r.get("direction", "high") not in ("high", "low")):
                 problems.append(f"{where}: a level rule needs a threshold and direction high or low")
-            if r["kind"] == "rate" and not isinstance(r.get("max_per_min"), int | float):
-                problems.append(f"{where}: a rate rule needs max_per_min")
+            if r["kind"] == "rate" and (not isinstance(r.get("max_per_min"), int | float)
+                                        or r.get("direction", "high") not in ("high", "low", "both")):
+                problems.append(f"{where}: a rate rule needs max_per_min and direction high, low or both")
             unknown = set(r) - {f for f in Rule.__dataclass_fields__} - {"threshold"}
             if unknown:
                 problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
@@ -167,21 +170,25 @@ def _level(rule: Rule, state: dict, ts: datetime, value: float) -> tuple[dict, O
 
 
 def _rate(rule: Rule, state: dict, ts: datetime, value: float) -> tuple[dict, Outcome | None]:
+    """The change since a reference reading at least ``rate_window_s`` old: over a window, not between consecutive
+    readings (a few seconds apart, the sensor's noise alone would look like a fast change)."""
     label = rule.label or rule.id
-    last_ts, last_value = state.get("last_ts"), state.get("last_value")
-    new = {"active": bool(state.get("active")), "last_ts": _iso(ts), "last_value": value}
-    if last_ts is None or rule.max_per_min is None:
-        return new, None
-    dt = _seconds(_at(last_ts), ts)
-    if dt <= 0:
-        return new, None
-    per_min = abs(value - last_value) / dt * 60.0
-    if per_min > rule.max_per_min:
-        outcome = Outcome("repeat" if new["active"] else "raise", value, rule.max_per_min,
-                          f"{label}: 变化 {per_min:.3g}/min（限值 {rule.max_per_min:g}/min）")
+    ref_ts, ref_value = state.get("ref_ts"), state.get("ref_value")
+    active = bool(state.get("active"))
+    if ref_ts is None or rule.max_per_min is None:
+        return {"active": active, "ref_ts": _iso(ts), "ref_value": value}, None
+    dt = _seconds(_at(ref_ts), ts)
+    if dt < rule.rate_window_s:
+        return dict(state), None
+    new = {"active": active, "ref_ts": _iso(ts), "ref_value": value}
+    change = (value - ref_value) / dt * 60.0
+    fast = {"high": change > rule.max_per_min, "low": -change > rule.max_per_min,
+            "both": abs(change) > rule.max_per_min}[rule.direction]
+    if fast:
         new["active"] = True
-        return new, outcome
-    if new["active"]:
+        return new, Outcome("repeat" if active else "raise", value, rule.max_per_min,
+                            f"{label}: 变化 {change:+.3g}/min（限值 {rule.max_per_min:g}/min）")
+    if active:
         new["active"] = False
         return new, Outcome("clear", value, rule.max_per_min, f"{label}: 变化恢复正常")
     return new, None

@@ -37,6 +37,7 @@ def test_the_shipped_rule_sets_are_sound() -> None:
     ({"x": {"rules": [{"id": "a", "kind": "level"}]}}, "needs a threshold"),
     ({"x": {"rules": [{"id": "a", "kind": "bogus"}]}}, "kind among"),
     ({"x": {"rules": [{"id": "a", "kind": "rate", "max_per_min": 1}, {"id": "a", "kind": "stale"}]}}, "used twice"),
+    ({"x": {"rules": [{"id": "a", "kind": "rate", "max_per_min": 1, "direction": "up"}]}}, "high, low or both"),
     ({"x": {"rules": [{"id": "a", "kind": "stale", "afterr_s": 3}]}}, "unknown keys afterr_s"),
     ({"x": {}}, "needs a list of rules"),
 ])
@@ -80,10 +81,18 @@ def test_delay_raises_only_once_the_condition_has_held() -> None:
     assert state == {"active": False, "pending_since": T0.isoformat()}  # what survives a restart
 
 
-def test_rate_of_change_either_way() -> None:
-    rule = by_id("combustible_gas", {})["gas_rise"]  # 20 %LEL per minute
-    assert run(rule, [(0, 0), (60, 10), (90, 25), (150, 30), (180, 5)])[1] == \
-        ["-", "-", "raise", "clear", "raise"]
+def test_rate_of_change_over_a_window() -> None:
+    rule = by_id("combustible_gas", {})["gas_rise"]  # rising faster than 20 %LEL per minute
+    assert (rule.direction, rule.rate_window_s) == ("high", 60)
+    # 0 → 30 within the window is not judged until the window is full; then 30 %LEL/min raises; slower clears
+    assert run(rule, [(0, 0), (30, 30), (60, 30), (90, 0), (120, 55), (180, 60)])[1] == \
+        ["-", "-", "raise", "-", "repeat", "clear"]
+    # noise a few seconds apart (±0.8 %LEL every 4 s would be 24 %LEL/min between neighbours) raises nothing
+    assert set(run(rule, [(4 * i, 1.0 + 0.8 * (-1) ** i) for i in range(60)])[1]) == {"-"}
+    # a fall is not a rise; a rule for both ways sees it
+    assert set(run(rule, [(0, 60), (60, 0)])[1]) == {"-"}
+    both = Rule(**{**rule.__dict__, "direction": "both"})
+    assert run(both, [(0, 60), (60, 0)])[1] == ["-", "raise"]
 
 
 def test_flat_line_finds_a_stuck_sensor() -> None:
