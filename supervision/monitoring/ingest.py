@@ -69,16 +69,19 @@ class IngestWorker:
         self.book = alarms.RuleBook(self.rules_doc)
 
     # -- MQTT side (paho's network thread) ------------------------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
             log.error("ingest: the broker refused the connection: %s", reason)
             return
         self._generation += 1
         client.subscribe(SUBSCRIPTION, qos=1)
         log.info("ingest: connected to %s:%s as %s (session present: %s)", self.host, self.port, self.client_id,
-                 _flags.session_present)
+                 flags.session_present)
 
-    def _on_subscribe(self, *_args: Any) -> None:
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list, _props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("ingest: the broker refused the subscription to %s: %s", SUBSCRIPTION, reasons)
+            return
         self.ready.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
