@@ -9,14 +9,14 @@ want_test=0
 
 pg=${PG_VERSION:-15}
 runtime=(postgresql-$pg postgresql-$pg-postgis-3 postgresql-$pg-pgrouting cgi-mapserver mapserver-bin
-         fonts-noto-cjk gdal-bin)
+         fonts-noto-cjk gdal-bin mosquitto)
 testing=(chromium redis-server)
 pkgs=("${runtime[@]}")
 [ $want_test = 1 ] && pkgs+=("${testing[@]}")
 
 if [ ! -r /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
   echo "error: this is not a Debian/Ubuntu system; install these yourself and re-run:" >&2
-  echo "  PostgreSQL $pg with PostGIS 3 and pgRouting, MapServer 8 (mapserv CGI + shp2img/map2img), GDAL command-line tools, Noto CJK fonts${want_test:+, Chromium}" >&2
+  echo "  PostgreSQL $pg with PostGIS 3 and pgRouting, MapServer 8 (mapserv CGI + shp2img/map2img), GDAL command-line tools, Mosquitto, Noto CJK fonts${want_test:+, Chromium}" >&2
   echo "  (or set DATABASE_URL to an existing PostGIS and SKIP_SYSTEM_INSTALL=1)" >&2
   exit 1
 fi

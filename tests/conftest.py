@@ -44,6 +44,21 @@ def pg_cluster() -> Iterator[PrivateCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def mqtt_broker() -> Iterator[Any]:
+    """One private Mosquitto for the test session (supervision/monitoring/broker.py); tests give it their gateways
+    with ``set_gateways`` + ``reload``."""
+    from supervision.monitoring.broker import PrivateBroker
+
+    broker = PrivateBroker(Path(tempfile.mkdtemp(prefix="onemap-test-mqtt-", dir="/var/tmp")), free_port())
+    broker.set_gateways([])
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.destroy()
+
+
 def admin_conn(cluster: PrivateCluster) -> psycopg.Connection:
     url = sa.engine.make_url(cluster.url(superuser=True))
     return psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
@@ -161,7 +176,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     """A developer's own DATABASE_URL or config file must never leak into the tests (nor GDAL's WMS cache, which
     defaults to ./gdalwmscache, into the checkout)."""
     for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR",
-                "ONEMAP_STYLES_DIR", "ONEMAP_MIGRATIONS_DIR"):
+                "ONEMAP_STYLES_DIR", "ONEMAP_MIGRATIONS_DIR", "ONEMAP_MQTT_PORT", "ONEMAP_MQTT_DIR",
+                "ONEMAP_MQTT_CLIENT_ID", "ONEMAP_MQTT_INGEST"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GDAL_DEFAULT_WMS_CACHE_PATH", str(tmp_path_factory.getbasetemp() / "gdalwmscache"))
 

@@ -1,0 +1,121 @@
+"""Running the alarm rules over stored readings, and the stale-data sweep: rule states and alarms in the database.
+
+At most one active alarm per sensor and rule (a partial unique index): a raise while one is active, or a repeat,
+updates it (value, time, ``repeats``); a clear closes it. Each rule's remembered state (``monitoring_rule_state``)
+is written in the same transaction as the readings that moved it, so a restart of the worker resumes delays and
+flat-line windows where they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from supervision.monitoring.rules import Outcome, Rule, evaluate, evaluate_stale, rules_for
+
+PARAMS = """
+SELECT ms.sensor_code, ms.rule_set, s.alarm_low, s.alarm_high, ms.range_low, ms.range_high, ms.thresholds
+FROM monitoring_sensors ms JOIN sensors s ON s.code = ms.sensor_code
+"""
+
+
+class RuleBook:
+    """The rules of each registered sensor, thresholds resolved (loaded once per worker; :meth:`reload` refreshes)."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self.by_sensor: dict[str, list[Rule]] = {}
+
+    def reload(self, conn: psycopg.Connection) -> None:
+        book = {}
+        for code, rule_set, low, high, rlow, rhigh, thresholds in conn.execute(PARAMS).fetchall():
+            params = {"alarm_low": low, "alarm_high": high, "range_low": rlow, "range_high": rhigh,
+                      **(thresholds or {})}
+            book[code] = rules_for(self.doc, rule_set, params)
+        self.by_sensor = book
+
+    def rules(self, sensor: str) -> list[Rule]:
+        return self.by_sensor.get(sensor, [])
+
+
+def _states(conn: psycopg.Connection, sensors: list[str]) -> dict[tuple[str, str], dict]:
+    rows = conn.execute("SELECT sensor_code, rule, state FROM monitoring_rule_state WHERE sensor_code = ANY(%s)",
+                        (sensors,)).fetchall()
+    return {(s, r): st for s, r, st in rows}
+
+
+def _apply(conn: psycopg.Connection, sensor: str, rule: Rule, at: datetime, outcome: Outcome) -> str:
+    if outcome.action in ("raise", "repeat"):
+        conn.execute(
+            "INSERT INTO monitoring_alarms AS a (sensor_code, rule, kind, level, value, threshold, message, raised_at, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (sensor_code, rule) WHERE state = 'active' DO UPDATE SET value = excluded.value, "
+            "message = excluded.message, updated_at = excluded.updated_at, repeats = a.repeats + 1",
+            (sensor, rule.id, rule.kind, rule.level, outcome.value, outcome.threshold, outcome.message, at, at))
+        return outcome.action
+    conn.execute("UPDATE monitoring_alarms SET state = 'cleared', cleared_at = %s, updated_at = %s, value = "
+                 "coalesce(%s, value) WHERE sensor_code = %s AND rule = %s AND state = 'active'",
+                 (at, at, outcome.value, sensor, rule.id))
+    return "clear"
+
+
+def _save(conn: psycopg.Connection, changed: dict[tuple[str, str], dict]) -> None:
+    if changed:
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO monitoring_rule_state (sensor_code, rule, state) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (sensor_code, rule) DO UPDATE SET state = excluded.state",
+                            [(s, r, Jsonb(st)) for (s, r), st in changed.items()])
+
+
+def run_rules(conn: psycopg.Connection, book: RuleBook,
+              inserted: Iterable[tuple[str, datetime, float, int, bool]]) -> dict[str, int]:
+    """The stored readings that advance their sensor's latest value, in time order, through its rules."""
+    advancing = [r for r in inserted if r[4]]
+    if not advancing:
+        return {}
+    states = _states(conn, sorted({r[0] for r in advancing}))
+    changed: dict[tuple[str, str], dict] = {}
+    counts: dict[str, int] = {}
+    for sensor, ts, value, _quality, _adv in sorted(advancing, key=lambda r: (r[0], r[1])):
+        for rule in book.rules(sensor):
+            key = (sensor, rule.id)
+            before = states.get(key, {})
+            after, outcome = evaluate(rule, before, ts, value)
+            if after != before:
+                states[key] = changed[key] = after
+            if outcome is not None:
+                action = _apply(conn, sensor, rule, ts, outcome)
+                counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
+    _save(conn, changed)
+    return counts
+
+
+def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> dict[str, int]:
+    """Raise (or clear) the stale-data alarms of every registered sensor at ``now``."""
+    latest = dict(conn.execute("SELECT sensor_code, ts FROM monitoring_latest").fetchall())
+    # a sensor that never reported is not "stale" (it may not be connected yet): it has no latest value to age
+    sensors = [s for s, rules in book.by_sensor.items() if s in latest and any(r.kind == "stale" for r in rules)]
+    states = _states(conn, sensors)
+    changed: dict[tuple[str, str], dict] = {}
+    counts: dict[str, int] = {}
+    for sensor in sensors:
+        for rule in book.rules(sensor):
+            if rule.kind != "stale":
+                continue
+            key = (sensor, rule.id)
+            before = states.get(key, {})
+            after, outcome = evaluate_stale(rule, before, latest.get(sensor), now)
+            if after != before:
+                changed[key] = after
+            if outcome is not None:
+                action = _apply(conn, sensor, rule, now, outcome)
+                counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
+    _save(conn, changed)
+    return counts
+
+
+__all__ = ["RuleBook", "run_rules", "sweep_stale"]

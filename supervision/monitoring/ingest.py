@@ -1,0 +1,302 @@
+"""The ingest worker: MQTT (QoS 1, persistent session) → batches → PostgreSQL, acknowledged only once committed.
+
+The worker connects with a fixed client id and ``clean_session=False``, so the broker keeps its subscription and
+queues QoS 1 messages while it is down; it acknowledges a message (PUBACK, ``manual_ack``) only after the batch that
+holds it has been committed. A worker killed at any point therefore loses nothing the broker acknowledged to a
+gateway: what it had not committed is delivered again, and what it had committed but not yet acknowledged comes again
+as a duplicate, which the unique key on (sensor, time) stores once (storage.py). After a reconnection the broker
+redelivers every unacknowledged message, so acknowledgements of a previous connection are never sent (their message
+ids may have been reused).
+
+A malformed message is logged, counted (``monitoring_counters.malformed``), acknowledged and dropped; it never stops
+the worker. A database error keeps the batch and retries it on a new connection.
+
+Run by ``onemap serve`` (through ``Manifest.background``, in the ``onemap worker`` process) and alone as
+``onemap ingest``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from core import clock
+from supervision.monitoring import alarms, storage
+from supervision.monitoring.payload import SUBSCRIPTION, PayloadError, parse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Message:
+    generation: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class IngestWorker:
+    db_url: str                              # a libpq URL (postgresql://...)
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    rules_doc: Mapping[str, Any]
+    client_id: str = "onemap-ingest"
+    batch_max: int = 5000
+    batch_interval_ms: int = 200
+    retention_days: int = 90
+    partitions_ahead_days: int = 2
+    stale_sweep_s: float = 30.0
+    ready: threading.Event = field(default_factory=threading.Event)   # subscribed (tests wait for it)
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._queue: queue.Queue[_Message] = queue.Queue()
+        self._generation = 0
+        self._known_days: set | None = None
+        self.book = alarms.RuleBook(self.rules_doc)
+
+    # -- MQTT side (paho's network thread) ------------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("ingest: the broker refused the connection: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe(SUBSCRIPTION, qos=1)
+        log.info("ingest: connected to %s:%s as %s (session present: %s)", self.host, self.port, self.client_id,
+                 flags.session_present)
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list, _props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("ingest: the broker refused the subscription to %s: %s", SUBSCRIPTION, reasons)
+            return
+        self.ready.set()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(_Message(self._generation, msg.mid, msg.qos, msg.topic, msg.payload))
+
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False,
+                             manual_ack=True)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(1, 10)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    # -- database side -----------------------------------------------------------------------------------
+    def _connect_db(self, stop: threading.Event) -> psycopg.Connection | None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                conn = psycopg.connect(self.db_url, connect_timeout=5, application_name="onemap-ingest")
+                conn.execute("SET TIME ZONE 'UTC'")
+                conn.commit()
+                self.book.reload(conn)
+                conn.commit()
+                self._known_days = None
+                return conn
+            except psycopg.OperationalError as exc:
+                log.warning("ingest: database unavailable (%s); retrying in %.1f s", exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None
+
+    def _maintain(self, conn: psycopg.Connection) -> None:
+        today = clock.now().date()
+        with conn.transaction():
+            self._known_days = storage.ensure_partitions(
+                conn, (today + timedelta(days=d) for d in range(-1, self.partitions_ahead_days + 1)), self._known_days)
+            dropped = storage.drop_expired(conn, today, self.retention_days)
+        if dropped:
+            self._known_days = None
+            log.info("ingest: dropped expired partitions %s", ", ".join(dropped))
+
+    def _count(self, counts: Mapping[str, int]) -> None:
+        for k, v in counts.items():
+            self.totals[k] = self.totals.get(k, 0) + v
+
+    def _store(self, conn: psycopg.Connection, batch: list[_Message]) -> None:
+        readings: list[storage.Reading] = []
+        counts = {"messages": len(batch), "malformed": 0, "out_of_window": 0}
+        now = clock.now()
+        oldest, newest = now - timedelta(days=self.retention_days), now + timedelta(days=1)
+        for m in batch:
+            try:
+                _enterprise, _gateway, items = parse(m.topic, m.payload)
+            except PayloadError as exc:
+                counts["malformed"] += 1
+                log.warning("ingest: malformed message on %s dropped: %s", m.topic[:120], exc)
+                continue
+            if any(not oldest <= r.ts <= newest for r in items):
+                counts["out_of_window"] += 1
+                log.warning("ingest: message on %s dropped: a reading is older than the retention or in the future",
+                            m.topic[:120])
+                continue
+            readings.extend(items)
+        try:
+            self._write(conn, readings, counts)
+        except BaseException:
+            self._known_days = None  # partitions made in the rolled-back transaction are gone again
+            raise
+        self._count(counts)
+
+    def _write(self, conn: psycopg.Connection, readings: list[storage.Reading], counts: dict[str, int]) -> None:
+        now = clock.now()
+        with conn.transaction():
+            if readings:
+                self._known_days = storage.ensure_partitions(conn, {r.ts.astimezone(now.tzinfo).date()
+                                                                    for r in readings}, self._known_days)
+                stored = storage.store_batch(conn, readings)
+                counts.update(readings=len(readings), stored=len(stored.inserted), duplicates=stored.duplicates,
+                              rejected=stored.rejected)
+                if stored.rejected:
+                    log.warning("ingest: %d readings of unregistered sensors, of another gateway or in another unit "
+                                "rejected", stored.rejected)
+                counts.update(alarms.run_rules(conn, self.book, (r for r in stored.inserted if r[3] < 2)))
+            storage.add_counters(conn, counts)
+
+    def _one_by_one(self, conn: psycopg.Connection, batch: list[_Message]) -> None:
+        for m in batch:
+            try:
+                self._store(conn, [m])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                log.warning("ingest: message on %s dropped, the database refused it: %s", m.topic[:120], exc)
+                with conn.transaction():
+                    storage.add_counters(conn, {"messages": 1, "failed": 1})
+                self._count({"messages": 1, "failed": 1})
+
+    def _sweep(self, conn: psycopg.Connection) -> None:
+        with conn.transaction():
+            counts = alarms.sweep_stale(conn, self.book, clock.now())
+            storage.add_counters(conn, counts)
+        self._count(counts)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def _collect(self, stop: threading.Event) -> list[_Message]:
+        batch: list[_Message] = []
+        try:
+            batch.append(self._queue.get(timeout=0.2))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self.batch_interval_ms / 1000
+        size = 0
+        while size < self.batch_max and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                m = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            batch.append(m)
+            size += max(1, len(m.payload) // 80)   # about one reading per 80 bytes: a bound, not a count
+        return batch
+
+    def run(self, stop: threading.Event) -> None:
+        conn = self._connect_db(stop)
+        if conn is None:
+            return
+        client = self._client()
+        client.connect_async(self.host, self.port, keepalive=30)
+        client.loop_start()
+        last_sweep = last_maintenance = None
+        try:
+            while not stop.is_set():
+                if last_maintenance is None or time.monotonic() - last_maintenance > 3600:
+                    self._maintain(conn)
+                    last_maintenance = time.monotonic()
+                batch = self._collect(stop)
+                while batch and not stop.is_set():
+                    try:
+                        self._store(conn, batch)
+                    except psycopg.OperationalError as exc:
+                        log.warning("ingest: database error, the batch is kept and retried: %s", exc)
+                        conn.close()
+                        conn = self._connect_db(stop)
+                        if conn is None:
+                            return
+                        continue
+                    except psycopg.Error as exc:
+                        # not the connection: some message the checks let through; store the batch message by
+                        # message so that one bad message cannot stop the others forever (it would come back
+                        # after every restart)
+                        log.warning("ingest: the batch failed (%s); storing its messages one by one", exc)
+                        self._one_by_one(conn, batch)
+                    generation = self._generation
+                    for m in batch:  # committed: now the broker may forget them
+                        if m.generation == generation and m.qos > 0:
+                            client.ack(m.mid, m.qos)
+                    batch = []
+                if last_sweep is None or time.monotonic() - last_sweep > self.stale_sweep_s:
+                    self._sweep(conn)
+                    last_sweep = time.monotonic()
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            if conn is not None:
+                conn.close()
+
+
+def from_settings(settings: Mapping[str, Any], db_url: str) -> IngestWorker:
+    """The worker the configuration describes; with a private broker, the broker is started (its gateways synced
+    from the database first, so every registered gateway has a credential)."""
+    from core.config import resolve_path
+    from core.manifest import load_document
+    from supervision.monitoring.broker import PrivateBroker
+
+    cfg = settings["monitoring"]
+    b = cfg["broker"]
+    username, password = b["username"], b["password"]
+    if b["private"]:
+        broker = PrivateBroker(resolve_path(b["dir"]), b["port"], b["host"])
+        with psycopg.connect(db_url) as conn:
+            gateways = conn.execute("SELECT code, enterprise_uscc FROM monitoring_gateways ORDER BY code").fetchall()
+        broker.set_gateways(gateways)
+        if broker.running():
+            broker.reload()
+        else:
+            broker.start()
+        username, password = broker.ingest_credentials()
+    return IngestWorker(db_url, b["host"], b["port"], username, password, load_document(cfg["rules"]),
+                        client_id=cfg["client_id"], batch_max=cfg["batch_max"],
+                        batch_interval_ms=cfg["batch_interval_ms"], retention_days=cfg["retention_days"],
+                        partitions_ahead_days=cfg["partitions_ahead_days"], stale_sweep_s=cfg["stale_sweep_s"])
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def background(settings: Mapping[str, Any], stop: threading.Event) -> None:
+    """``Manifest.background``: the ingest loop beside the server (not in ``onemap worker --once``)."""
+    if not settings["monitoring"]["ingest"] or stop.is_set():
+        return
+    from core.db import database_url
+
+    while not stop.is_set():
+        try:
+            from_settings(settings, libpq_url(database_url(dict(settings)))).run(stop)
+        except Exception:  # noqa: BLE001 — the server keeps running; the worker starts again
+            log.exception("ingest: the worker failed; restarting in 5 s")
+            stop.wait(5)
+
+
+__all__ = ["IngestWorker", "background", "from_settings", "libpq_url"]

@@ -1,0 +1,16 @@
+"""在线监测预警 (online monitoring of major hazard sources): the MQTT broker and ingest worker, readings storage,
+alarm rules. The alarm closed loop, the map and the screen come later."""
+
+from core.manifest import Manifest
+
+MANIFEST = Manifest(
+    name="monitoring",
+    label={"zh-CN": "在线监测预警", "en": "Online monitoring"},
+    cli_groups=("supervision.monitoring.cli:ingest", "supervision.monitoring.cli:monitor"),
+    config="supervision.monitoring.config:SECTION",
+    policy="supervision.monitoring:policy.yaml",
+    config_checks=("supervision.monitoring.checks:check_rules",),
+    background=("supervision.monitoring.ingest:background",),
+    demo_loader="supervision.monitoring.demo:load_demo",
+    requires=("kernel", "layers", "hazard_sources"),
+)

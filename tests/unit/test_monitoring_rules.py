@@ -1,0 +1,151 @@
+"""Alarm rules of the monitoring module: every kind, each national level, deadband and delay, on a test clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from core import clock
+from core.manifest import resource
+from supervision.monitoring.rules import Rule, check_rule_sets, evaluate, evaluate_stale, rules_for
+
+T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+DOC = yaml.safe_load(resource("supervision.monitoring:rules.yaml").read_text(encoding="utf-8"))
+
+
+def run(rule: Rule, series: list[tuple[float, float]], state: dict | None = None) -> tuple[dict, list[str]]:
+    """Feed (seconds after T0, value) readings through one rule: the final state and the actions taken."""
+    state, actions = dict(state or {}), []
+    for seconds, value in series:
+        state, outcome = evaluate(rule, state, T0 + timedelta(seconds=seconds), value)
+        actions.append(outcome.action if outcome else "-")
+    return state, actions
+
+
+def by_id(rule_set: str, params: dict) -> dict[str, Rule]:
+    return {r.id: r for r in rules_for(DOC, rule_set, params)}
+
+
+def test_the_shipped_rule_sets_are_sound() -> None:
+    assert check_rule_sets(DOC) == []
+    assert set(DOC) == {"combustible_gas", "toxic_gas", "tank_level", "temperature", "pressure"}
+
+
+@pytest.mark.parametrize(("doc", "problem"), [
+    ({"x": {"rules": [{"id": "a", "kind": "level"}]}}, "needs a threshold"),
+    ({"x": {"rules": [{"id": "a", "kind": "bogus"}]}}, "kind among"),
+    ({"x": {"rules": [{"id": "a", "kind": "rate", "max_per_min": 1}, {"id": "a", "kind": "stale"}]}}, "used twice"),
+    ({"x": {"rules": [{"id": "a", "kind": "rate", "max_per_min": 1, "direction": "up"}]}}, "high, low or both"),
+    ({"x": {"rules": [{"id": "a", "kind": "stale", "afterr_s": 3}]}}, "unknown keys afterr_s"),
+    ({"x": {}}, "needs a list of rules"),
+])
+def test_bad_rule_sets_are_named(doc: dict, problem: str) -> None:
+    assert any(problem in p for p in check_rule_sets(doc))
+
+
+def test_combustible_gas_levels_25_and_50_percent_lel() -> None:
+    rules = by_id("combustible_gas", {})
+    assert (rules["gas_level_1"].threshold, rules["gas_level_2"].threshold) == (25.0, 50.0)
+    series = [(0, 10), (10, 24.9), (20, 25), (30, 49), (40, 50), (50, 60)]
+    assert run(rules["gas_level_1"], series)[1] == ["-", "-", "raise", "repeat", "repeat", "repeat"]
+    assert run(rules["gas_level_2"], series)[1] == ["-", "-", "-", "-", "raise", "repeat"]
+
+
+def test_toxic_gas_levels_follow_the_oel_of_the_gas() -> None:
+    rules = by_id("toxic_gas", {"oel": 7.0})  # H2S
+    assert (rules["gas_level_1"].threshold, rules["gas_level_2"].threshold) == (7.0, 14.0)
+    assert run(rules["gas_level_2"], [(0, 13.9), (5, 14.0)])[1] == ["-", "raise"]
+    assert "gas_level_1" not in by_id("toxic_gas", {})  # no OEL known: no level rule rather than a wrong one
+
+
+def test_tank_high_high_low_and_deadband() -> None:
+    rules = by_id("tank_level", {"alarm_low": 1.0, "alarm_high": 8.5, "range_high": 10.0})
+    assert (rules["high"].threshold, rules["high_high"].threshold, rules["low"].threshold) == (8.5, 9.5, 1.0)
+    high = Rule(**{**rules["high"].__dict__, "delay_s": 0})
+    # around the threshold: stays active inside the deadband (8.45..8.5), clears only below it
+    assert run(high, [(0, 8.6), (1, 8.46), (2, 8.5), (3, 8.44), (4, 8.49), (5, 8.5)])[1] == \
+        ["raise", "repeat", "repeat", "clear", "-", "raise"]
+    low = Rule(**{**rules["low"].__dict__, "delay_s": 0})
+    assert run(low, [(0, 2.0), (1, 1.0), (2, 1.04), (3, 1.06)])[1] == ["-", "raise", "repeat", "clear"]
+
+
+def test_delay_raises_only_once_the_condition_has_held() -> None:
+    rule = by_id("temperature", {"alarm_high": 40.0})["high"]
+    assert rule.delay_s == 10
+    # a spike that falls back before the delay raises nothing; a sustained excess raises after 10 s
+    assert run(rule, [(0, 41), (5, 39), (6, 41), (12, 41), (16, 42), (20, 42)])[1] == \
+        ["-", "-", "-", "-", "raise", "repeat"]
+    state, _ = run(rule, [(0, 41)])
+    assert state == {"active": False, "pending_since": T0.isoformat()}  # what survives a restart
+
+
+def test_rate_of_change_over_a_window() -> None:
+    rule = by_id("combustible_gas", {})["gas_rise"]  # rising faster than 20 %LEL per minute
+    assert (rule.direction, rule.rate_window_s) == ("high", 60)
+    # 0 → 30 within the window is not judged until the window is full; then 30 %LEL/min raises; slower clears
+    assert run(rule, [(0, 0), (30, 30), (60, 30), (90, 0), (120, 55), (180, 60)])[1] == \
+        ["-", "-", "raise", "-", "repeat", "clear"]
+    # noise a few seconds apart (±0.8 %LEL every 4 s would be 24 %LEL/min between neighbours) raises nothing
+    assert set(run(rule, [(4 * i, 1.0 + 0.8 * (-1) ** i) for i in range(60)])[1]) == {"-"}
+    # a fall is not a rise; a rule for both ways sees it
+    assert set(run(rule, [(0, 60), (60, 0)])[1]) == {"-"}
+    both = Rule(**{**rule.__dict__, "direction": "both"})
+    assert run(both, [(0, 60), (60, 0)])[1] == ["-", "raise"]
+
+
+def test_flat_line_finds_a_stuck_sensor() -> None:
+    rule = Rule(id="flat", kind="flat_line", window_s=600, tolerance=0.01)
+    assert run(rule, [(0, 5.0), (300, 5.005), (599, 5.0), (600, 5.01), (900, 5.0), (1000, 5.5)])[1] == \
+        ["-", "-", "-", "raise", "-", "clear"]
+
+
+def test_stale_data_on_the_test_clock() -> None:
+    rule = by_id("pressure", {"alarm_high": 1.0})["stale"]
+    last = T0
+    state: dict = {}
+    with clock.freeze(T0):
+        with clock.travel(timedelta(seconds=299)):
+            state, outcome = evaluate_stale(rule, state, last, clock.now())
+            assert outcome is None
+        with clock.travel(timedelta(seconds=300)):
+            state, outcome = evaluate_stale(rule, state, last, clock.now())
+            assert outcome is not None and outcome.action == "raise"
+            state, outcome = evaluate_stale(rule, state, last, clock.now())
+            assert outcome is None  # one active alarm, not one per sweep
+        with clock.travel(timedelta(seconds=400)):
+            state, outcome = evaluate(rule, state, clock.now(), 0.5)  # a reading arrives
+            assert outcome is not None and outcome.action == "clear"
+    assert evaluate_stale(rule, {}, None, T0)[1].action == "raise"  # never reported at all
+
+
+def test_the_simulated_leak_crosses_both_levels_and_normal_readings_raise_nothing() -> None:
+    from supervision.monitoring.simulate import Scenario, SimSensor, value
+
+    gas = SimSensor("HS1-GA01", "combustible_gas", "%LEL", 25.0, 50.0, 0.0, 100.0, "GW", "E")
+    tank = SimSensor("HS1-LV01", "tank_level", "m", 1.0, 8.5, 0.0, 10.0, "GW", "E")
+    temp = SimSensor("HS1-TE01", "temperature", "°C", -10.0, 40.0, -40.0, 80.0, "GW", "E")
+    leak = Scenario("leak", "HS1-GA01", leak_after_s=30, leak_ramp_s=180)
+    levels = {r.id: r for r in rules_for(DOC, "combustible_gas", {})}
+    state1: dict = {}
+    state2: dict = {}
+    raised = []
+    for second in range(0, 400, 5):
+        at = T0 + timedelta(seconds=second)
+        v = value(gas, at, second, leak)
+        for rule, state in ((levels["gas_level_1"], state1), (levels["gas_level_2"], state2)):
+            new, outcome = evaluate(rule, state, at, v)
+            state.clear()
+            state.update(new)
+            if outcome and outcome.action == "raise":
+                raised.append((rule.id, second))
+    assert [r for r, _ in raised] == ["gas_level_1", "gas_level_2"] and raised[0][1] < raised[1][1] <= 400
+    # without the leak, and for the other kinds, a day of readings stays inside every level rule
+    for sensor, params in ((gas, {}), (tank, {"alarm_low": 1.0, "alarm_high": 8.5, "range_high": 10.0}),
+                           (temp, {"alarm_high": 40.0})):
+        rules = [r for r in rules_for(DOC, sensor.rule_set, params) if r.kind == "level"]
+        for minute in range(0, 24 * 60, 7):
+            at = T0 + timedelta(minutes=minute)
+            v = value(sensor, at, minute * 60.0)
+            assert all(evaluate(r, {}, at, v)[1] is None for r in rules), (sensor.code, minute, v)
