@@ -111,6 +111,7 @@ class CaseType:
     layer: str | None = None
     layer_fields: Mapping[str, str] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)   # the file as read (stored with the version)
+    console_start: bool = True        # offered by the console's generic 发起 (false: a module's own tool starts it)
 
     def transition(self, action: str) -> Transition | None:
         return next((t for t in self.transitions if t.id == action), None)
@@ -335,7 +336,7 @@ def build(name: str, version: str, doc: Mapping[str, Any]) -> CaseType:
         states={sid: State(sid, s["label"], bool(s.get("final")), tuple(s.get("pause") or ()))
                 for sid, s in doc["states"].items()},
         clocks=clocks, transitions=tuple(transitions), documents=documents, layer=layer.get("id"),
-        layer_fields=dict(layer.get("fields") or {}), document=doc)
+        layer_fields=dict(layer.get("fields") or {}), document=doc, console_start=doc.get("console_start", True))
 
 
 def _display(path: Path) -> str:

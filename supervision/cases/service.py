@@ -260,7 +260,7 @@ def types_for(identity: Identity, access: LayerAccess) -> list[dict[str, Any]]:
         starts = [action_json(t) for t in ct.openings() if not t.system and identity.roles & t.roles]
         out.append({"id": ct.id, "title": dict(ct.title), "anchor": list(ct.anchor), "layer": ct.layer,
                     "states": {s.id: {"label": dict(s.label), "final": s.final} for s in ct.states.values()},
-                    "start_actions": starts})
+                    "start_actions": starts, "console_start": ct.console_start})
     return out
 
 

@@ -54,10 +54,17 @@ def test_the_packaged_case_types_load() -> None:
 def test_a_good_file_loads(tmp_path: Path) -> None:
     types = load_files([_write(tmp_path, GOOD)])
     assert types["demo"].transition("finish").guard == "form.ok == True"
+    assert types["demo"].console_start is True   # offered by the console's generic 发起 unless the file says not
+
+
+def test_a_type_with_a_tool_of_its_own_is_not_offered_by_the_generic_start(tmp_path: Path) -> None:
+    assert load_files([_write(tmp_path, _edit(lambda d: d.update(console_start=False)))])["demo"].console_start is False
+    assert case_types()["enterprise_change"].console_start is False   # records' 申请变更 starts it
 
 
 @pytest.mark.parametrize(("change", "where"), [
     (lambda d: d.update(id="Bad-Id"), "id"),
+    (lambda d: d.update(console_start="no"), "console_start"),
     (lambda d: d["transitions"][1].update(to="nowhere"), "transitions[1] (finish).to: unknown state 'nowhere'"),
     (lambda d: d["transitions"][1].update(roles=["mayor"]), "transitions[1] (finish).roles: unknown role 'mayor'"),
     (lambda d: d["transitions"][1].update(guard="__import__('os').system('x')"), "transitions[1] (finish).guard"),

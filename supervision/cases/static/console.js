@@ -22,10 +22,12 @@ let badge;
 let formBox;
 const pickSource = new ol.source.Vector();
 
-/** Start actions that may open a case anchored to a feature of `kind`: [{type, action}]. */
+/** Start actions that may open a case anchored to a feature of `kind`: [{type, action}] (not those of a type
+ * its module starts with a tool of its own: console_start false, e.g. records' 申请变更). */
 function startActions(kind) {
   const out = [];
   for (const type of state.types.values()) {
+    if (type.console_start === false) continue;
     if (Array.isArray(type.anchor) && !type.anchor.includes(kind)) continue;
     for (const action of type.start_actions ?? []) out.push({ type, action });
   }
