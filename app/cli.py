@@ -192,6 +192,8 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
     if if_missing and marker.exists() and json.loads(marker.read_text()) == stamp and _has_data(engine):
         click.echo(f"demo city already loaded (scale {scale}, seed {seed})")
         return
+    if _has_data(engine):
+        engine = _empty_again(settings, engine)
     t0 = time.perf_counter()
     city = build_city(scale=scale, seed=seed)
     t1 = time.perf_counter()
@@ -217,6 +219,27 @@ def demo_build(scale: int, seed: int, if_missing: bool) -> None:
         click.echo(f"  {table:<24} {n:>8}")
     for line in lines:
         click.echo(line)
+
+
+def _empty_again(settings: dict[str, Any], engine):  # noqa: ANN001, ANN202
+    """A demo city is loaded already (another scale, seed or schema revision): the new one starts from an empty
+    database. The modules' demo rows cannot be reloaded in place (a case's history and the audit log are
+    append-only). The private cluster's database is dropped and created again; another database is the
+    operator's to empty."""
+    from core.db import private_cluster, safe_url
+    from layers import migrate
+
+    if settings["database"]["url"]:
+        raise click.ClickException(
+            f"{safe_url(settings['database']['url'])} holds a demo city already (another scale, seed or schema "
+            "revision): `onemap demo build` loads into an empty database; drop and create it again, or point "
+            "DATABASE_URL at a new one (`--if-missing` keeps a city of the same build)")
+    click.echo("a demo city of another build is loaded: the private cluster's database is created again")
+    engine.dispose()
+    private_cluster(settings).recreate_database()
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    return engine
 
 
 def _has_data(engine) -> bool:  # noqa: ANN001

@@ -250,6 +250,17 @@ class PrivateCluster:
             for reference in self.setup if self.setup is not None else collect(None, "cluster_setup"):
                 load(reference)(conn, APP_ROLE)
 
+    def recreate_database(self) -> None:
+        """Drop the database (closing its sessions) and create it anew, empty (``onemap demo build`` over a demo
+        city of another build: case histories and the audit log are append-only and cannot be reloaded in place)."""
+        import psycopg
+
+        creds = self._credentials()
+        with psycopg.connect(dbname="postgres", autocommit=True, host="127.0.0.1", port=self.port, user="postgres",
+                             password=creds["superuser"]) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+        self.ensure_database()
+
     def up(self) -> None:
         self.init()
         self.start()
