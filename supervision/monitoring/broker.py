@@ -19,7 +19,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DomainError
+from core.pgcluster import port_in_use
 
 INGEST_USER = "onemap-ingest"
 TOPIC_ROOT = "onemap/v1"
@@ -56,12 +56,6 @@ def find_mosquitto() -> str:
             return candidate
     raise BrokerError("the MQTT broker (mosquitto) is not installed: run `make install-system` "
                       "(Debian: apt-get install mosquitto)", "未找到 MQTT 服务 mosquitto：请运行 make install-system")
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 @dataclass
@@ -179,13 +173,13 @@ class PrivateBroker:
             return
         if not self.conf_file.exists():
             self._write(self._credentials())
-        if port_open(self.port, self.host):
+        if port_in_use(self.port, self.host):
             raise BrokerError(f"port {self.port} is already in use by another program: set ONEMAP_MQTT_PORT "
                               "to a free port", f"端口 {self.port} 已被占用：请设置 ONEMAP_MQTT_PORT")
         self.pid_file.unlink(missing_ok=True)
         subprocess.run([find_mosquitto(), "-c", str(self.conf_file), "-d"], check=True, capture_output=True)
         deadline = time.monotonic() + timeout
-        while not port_open(self.port, self.host):
+        while not port_in_use(self.port, self.host):
             if time.monotonic() > deadline:
                 raise BrokerError(f"the MQTT broker did not start (log: {self.logfile})")
             time.sleep(0.05)
@@ -202,7 +196,7 @@ class PrivateBroker:
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while self.running() or port_open(self.port, self.host):
+        while self.running() or port_in_use(self.port, self.host):
             if time.monotonic() > deadline:
                 raise BrokerError(f"the MQTT broker (pid {pid}) did not stop")
             time.sleep(0.05)
