@@ -95,3 +95,18 @@ def test_config_check_command_reports_a_bad_snap_limit(tmp_path: Path, monkeypat
         main(["config", "check"])
     assert exit_info.value.code == 2
     assert f"{file}: emergency.snap_limit_m: 0 is less than the minimum of 1" in capsys.readouterr().err
+
+
+# -- the monitoring section (MQTT broker) --------------------------------------------------------------------------
+def test_an_external_broker_needs_the_ingest_account(tmp_path: Path) -> None:
+    file = tmp_path / "onemap.yaml"
+    file.write_text("monitoring: {broker: {private: false, host: mqtt.example, username: ingest}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={"ONEMAP_CONFIG": str(file)})
+    assert info.value.problems == ["monitoring.broker.password: an external broker (private: false) needs the ingest "
+                                   "worker's password"]
+    file.write_text("monitoring: {broker: {private: false, username: ingest, password: s3cret}}\n", encoding="utf-8")
+    assert load_config(environ={"ONEMAP_CONFIG": str(file)})["monitoring"]["broker"]["username"] == "ingest"
+    file.write_text("monitoring: {ingest: false, broker: {private: false}}\n", encoding="utf-8")  # no ingest here
+    assert load_config(environ={"ONEMAP_CONFIG": str(file)})["monitoring"]["ingest"] is False
