@@ -71,6 +71,27 @@ def _save(conn: psycopg.Connection, changed: dict[tuple[str, str], dict]) -> Non
                             [(s, r, Jsonb(st)) for (s, r), st in changed.items()])
 
 
+# A device fault (no data, a value that no longer moves) shows the sensor offline; a reading beyond a threshold or
+# rising too fast, in alarm; an alarm outranks a fault (a leak whose detector then went quiet is still a leak).
+FAULT_KINDS = ("stale", "flat_line")
+
+
+def sync_status(conn: psycopg.Connection, sensors: Iterable[str]) -> int:
+    """Set the ``sensors`` layer's status (what the map, WMS/WFS and the console show) from the sensors' active
+    alarms; returns how many rows changed. Runs in the caller's transaction, with the alarms it raised or cleared."""
+    codes = sorted(set(sensors))
+    if not codes:
+        return 0
+    return conn.execute(
+        "UPDATE sensors s SET status = v.status FROM (SELECT c.code, CASE "
+        "WHEN EXISTS (SELECT 1 FROM monitoring_alarms a WHERE a.sensor_code = c.code AND a.state = 'active' "
+        "             AND a.kind <> ALL(%(faults)s)) THEN 'alarm' "
+        "WHEN EXISTS (SELECT 1 FROM monitoring_alarms a WHERE a.sensor_code = c.code AND a.state = 'active') "
+        "             THEN 'offline' ELSE 'normal' END AS status FROM unnest(%(codes)s::text[]) AS c(code)) v "
+        "WHERE s.code = v.code AND s.status IS DISTINCT FROM v.status",
+        {"codes": codes, "faults": list(FAULT_KINDS)}).rowcount
+
+
 def run_rules(conn: psycopg.Connection, book: RuleBook,
               inserted: Iterable[tuple[str, datetime, float, int, bool]]) -> dict[str, int]:
     """The stored readings that advance their sensor's latest value, in time order, through its rules."""
@@ -80,6 +101,7 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
     states = _states(conn, sorted({r[0] for r in advancing}))
     changed: dict[tuple[str, str], dict] = {}
     counts: dict[str, int] = {}
+    touched: set[str] = set()
     for sensor, ts, value, _quality, _adv in sorted(advancing, key=lambda r: (r[0], r[1])):
         for rule in book.rules(sensor):
             key = (sensor, rule.id)
@@ -90,8 +112,15 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
             if outcome is not None:
                 action = _apply(conn, sensor, rule, ts, outcome)
                 counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
+                touched.add(sensor)
     _save(conn, changed)
+    _count_status(counts, sync_status(conn, touched))
     return counts
+
+
+def _count_status(counts: dict[str, int], n: int) -> None:
+    if n:
+        counts["sensor_status"] = counts.get("sensor_status", 0) + n
 
 
 def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> dict[str, int]:
@@ -102,6 +131,7 @@ def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> dict
     states = _states(conn, sensors)
     changed: dict[tuple[str, str], dict] = {}
     counts: dict[str, int] = {}
+    touched: set[str] = set()
     for sensor in sensors:
         for rule in book.rules(sensor):
             if rule.kind != "stale":
@@ -114,8 +144,10 @@ def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> dict
             if outcome is not None:
                 action = _apply(conn, sensor, rule, now, outcome)
                 counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
+                touched.add(sensor)
     _save(conn, changed)
+    _count_status(counts, sync_status(conn, touched))
     return counts
 
 
-__all__ = ["RuleBook", "run_rules", "sweep_stale"]
+__all__ = ["FAULT_KINDS", "RuleBook", "run_rules", "sweep_stale", "sync_status"]

@@ -163,6 +163,8 @@ def test_duplicates_and_late_readings_are_stored_once_and_never_move_state_back(
     # the 一级 alarm was raised once and not cleared by the late 1.0 %LEL reading (older than the latest)
     assert one(db, "SELECT count(*), min(state), min(level), max(repeats) FROM monitoring_alarms "
                    "WHERE sensor_code = %s AND rule = 'gas_level_1'", sensor) == (1, "active", 1, 1)
+    # and the map shows it: the sensors layer's status comes from the active alarms (not the demo's dice)
+    assert one(db, "SELECT status FROM sensors WHERE code = %s", sensor) == ("alarm",)
 
 
 def test_a_worker_killed_mid_stream_loses_no_acknowledged_reading(
@@ -347,11 +349,36 @@ def test_stale_data_is_swept_on_the_test_clock_and_cleared_by_the_next_reading(d
             first = alarms.sweep_stale(conn, book, clock.now())
             again = alarms.sweep_stale(conn, book, clock.now())
         assert first.get("alarms_raise") and not again.get("alarms_raise")
+        status = [conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0]]
         alarms.run_rules(conn, book, [(sensor, last + timedelta(seconds=400), 1.0, 0, True)])
         rows = conn.execute("SELECT state, cleared_at FROM monitoring_alarms WHERE sensor_code = %s AND rule = 'stale'",
                             (sensor,)).fetchall()
+        status.append(conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0])
         conn.rollback()
     assert rows == [("cleared", last + timedelta(seconds=400))]
+    assert status == ["offline", "normal"]   # no data: offline on the map; data again: normal
+
+
+def test_an_alarm_outranks_a_device_fault_on_the_map(db: str, site: dict) -> None:
+    from supervision.monitoring import alarms
+
+    sensor = site["a"]["more"][0]
+    now = clock.now()
+    with psycopg.connect(db) as conn:
+        def status_with(*kinds: str) -> str:
+            conn.execute("DELETE FROM monitoring_alarms WHERE sensor_code = %s", (sensor,))
+            for i, kind in enumerate(kinds):
+                conn.execute("INSERT INTO monitoring_alarms (sensor_code, rule, kind, level, value, threshold, message, "
+                             "raised_at, updated_at) VALUES (%s, %s, %s, 1, 1, 1, 'x', %s, %s)",
+                             (sensor, f"r{i}", kind, now, now))
+            alarms.sync_status(conn, [sensor])
+            return conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0]
+
+        seen = {kinds: status_with(*kinds) for kinds in
+                [("level",), ("stale",), ("flat_line",), ("stale", "rate"), ("level", "flat_line"), ()]}
+        conn.rollback()
+    assert seen == {("level",): "alarm", ("stale",): "offline", ("flat_line",): "offline",
+                    ("stale", "rate"): "alarm", ("level", "flat_line"): "alarm", (): "normal"}
 
 
 def test_a_broker_restart_mid_stream_loses_no_acknowledged_reading(
