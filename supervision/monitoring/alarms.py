@@ -101,7 +101,6 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
     states = _states(conn, sorted({r[0] for r in advancing}))
     changed: dict[tuple[str, str], dict] = {}
     counts: dict[str, int] = {}
-    touched: set[str] = set()
     for sensor, ts, value, _quality, _adv in sorted(advancing, key=lambda r: (r[0], r[1])):
         for rule in book.rules(sensor):
             key = (sensor, rule.id)
@@ -112,9 +111,10 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
             if outcome is not None:
                 action = _apply(conn, sensor, rule, ts, outcome)
                 counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
-                touched.add(sensor)
     _save(conn, changed)
-    _count_status(counts, sync_status(conn, touched))
+    # every reporting sensor, not only those whose alarms moved: its status may still be the demo's (or a stale
+    # one from before the worker ran); the statement writes only rows whose status changes
+    _count_status(counts, sync_status(conn, {r[0] for r in advancing}))
     return counts
 
 

@@ -442,3 +442,17 @@ def test_a_message_the_database_refuses_is_dropped_alone(db: str, mqtt_broker: P
         wait_until(lambda: worker.totals.get("messages", 0) >= 3, "three messages")
     assert (worker.totals["stored"], worker.totals["failed"]) == (2, 1)
     assert [v for _, v in readings(db, sensor) if t <= _ < t + timedelta(minutes=6)] == [1.5e308, 3.0]
+
+
+def test_a_reporting_sensor_shows_its_own_state_not_the_demo_s(db: str, site: dict) -> None:
+    from supervision.monitoring import alarms
+
+    sensor = site["a"]["more"][1]
+    book = alarms.RuleBook(RULES)
+    with psycopg.connect(db) as conn:
+        book.reload(conn)
+        conn.execute("UPDATE sensors SET status = 'alarm' WHERE code = %s", (sensor,))   # as the city was built
+        counts = alarms.run_rules(conn, book, [(sensor, clock.now().replace(microsecond=0), 3.0, 0, True)])
+        status = conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0]
+        conn.rollback()
+    assert status == "normal" and counts == {"sensor_status": 1}   # a quiet 3 %LEL: no alarm raised
