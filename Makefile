@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PORT  ?= 8000
+# `make run`: the demo city's sensors report through the private MQTT broker (`make run SIMULATE=0`: quiet)
+SIMULATE ?= 1
 export PORT
 
 .PHONY: run test system system-test venv demo lint bench clean distclean vendor vendor-check
@@ -10,7 +12,7 @@ export PORT
 run: system venv
 	$(VENV)/bin/onemap config check
 	$(VENV)/bin/onemap demo build --if-missing
-	$(VENV)/bin/onemap serve --port $(PORT)
+	ONEMAP_MQTT_SIMULATE=$(SIMULATE) $(VENV)/bin/onemap serve --port $(PORT)
 
 test: system-test venv
 	$(VENV)/bin/ruff check .

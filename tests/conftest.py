@@ -177,7 +177,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     defaults to ./gdalwmscache, into the checkout)."""
     for var in ("DATABASE_URL", "ONEMAP_CONFIG", "PORT", "ONEMAP_PG_PORT", "ONEMAP_VAR", "ONEMAP_LAYERS_DIR",
                 "ONEMAP_STYLES_DIR", "ONEMAP_MIGRATIONS_DIR", "ONEMAP_MQTT_PORT", "ONEMAP_MQTT_DIR",
-                "ONEMAP_MQTT_CLIENT_ID", "ONEMAP_MQTT_INGEST"):
+                "ONEMAP_MQTT_CLIENT_ID", "ONEMAP_MQTT_INGEST", "ONEMAP_MQTT_SIMULATE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GDAL_DEFAULT_WMS_CACHE_PATH", str(tmp_path_factory.getbasetemp() / "gdalwmscache"))
 

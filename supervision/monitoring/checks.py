@@ -21,7 +21,11 @@ def check_rules(config: dict[str, Any]) -> list[str]:
 def check_broker(config: dict[str, Any]) -> list[str]:
     section = config["monitoring"]
     broker = section["broker"]
+    problems = []
+    if section["simulate"]["enabled"] and not broker["private"]:
+        problems.append("monitoring.simulate.enabled: the simulator publishes through the private broker (the demo "
+                        "gateways' credentials are its own); an external broker has real gateways")
     if broker["private"] or not section["ingest"]:
-        return []  # the private broker makes its own credentials; without ingest no broker is used
-    return [f"monitoring.broker.{key}: an external broker (private: false) needs the ingest worker's {key}"
-            for key in ("username", "password") if not broker.get(key)]
+        return problems  # the private broker makes its own credentials; without ingest no broker is used
+    return problems + [f"monitoring.broker.{key}: an external broker (private: false) needs the ingest worker's {key}"
+                       for key in ("username", "password") if not broker.get(key)]

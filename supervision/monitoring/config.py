@@ -23,10 +23,21 @@ SCHEMA = section_object({
     "partitions_ahead_days": {"type": "integer", "minimum": 1, "maximum": 30},
     "stale_sweep_s": {"type": "number", "minimum": 1, "maximum": 3600},
     "rules": {"type": "string", "pattern": "^[A-Za-z_][\\w.]*:.+\\.ya?ml$"},
+    "simulate": section_object({
+        "enabled": {"type": "boolean"},
+        "rate": {"type": "number", "minimum": 1, "maximum": 100000},
+        "scenario": {"enum": ["normal", "leak"]},
+    }),
 })
+
+
+def _flag(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
 
 SECTION = ConfigSection("monitoring", SCHEMA, defaults="supervision.monitoring:defaults.yaml",
                         env={"ONEMAP_MQTT_PORT": (("broker", "port"), int),
                              "ONEMAP_MQTT_DIR": (("broker", "dir"), str),
                              "ONEMAP_MQTT_CLIENT_ID": (("client_id",), str),
-                             "ONEMAP_MQTT_INGEST": (("ingest",), lambda v: v.lower() in ("1", "true", "yes", "on"))})
+                             "ONEMAP_MQTT_INGEST": (("ingest",), _flag),
+                             "ONEMAP_MQTT_SIMULATE": (("simulate", "enabled"), _flag)})

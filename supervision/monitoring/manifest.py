@@ -10,7 +10,7 @@ MANIFEST = Manifest(
     config="supervision.monitoring.config:SECTION",
     policy="supervision.monitoring:policy.yaml",
     config_checks=("supervision.monitoring.checks:check_rules", "supervision.monitoring.checks:check_broker"),
-    background=("supervision.monitoring.ingest:background",),
+    background=("supervision.monitoring.ingest:background", "supervision.monitoring.simulate:background"),
     demo_loader="supervision.monitoring.demo:load_demo",
     requires=("kernel", "layers", "hazard_sources"),
 )

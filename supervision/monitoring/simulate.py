@@ -12,12 +12,14 @@ first by code, or ``leak_sensor``) sees a leak ``leak_after_s`` after the start 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -25,6 +27,8 @@ import psycopg
 from core import clock
 from supervision.monitoring.broker import PrivateBroker, readings_topic
 from supervision.monitoring.payload import encode
+
+log = logging.getLogger(__name__)
 
 SENSORS = """
 SELECT ms.sensor_code, ms.rule_set, s.unit, s.alarm_low, s.alarm_high, ms.range_low, ms.range_high, ms.gateway_code,
@@ -157,4 +161,33 @@ def run(db_url: str, broker: PrivateBroker, rate: float, scenario: Scenario, sto
     return published
 
 
-__all__ = ["Scenario", "SimSensor", "load_sensors", "rounds", "run", "value"]
+def background(settings: Mapping[str, Any], stop: threading.Event) -> None:
+    """``Manifest.background``: with ``monitoring.simulate.enabled`` (the demo under `make run`: ONEMAP_MQTT_SIMULATE),
+    the demo city's sensors report through the private broker as their gateways would, so the map is alive. Off by
+    default: a real deployment has real gateways. It waits for the ingest loop to start the broker (with the
+    gateways' credentials) and starts again after a failure."""
+    cfg = settings["monitoring"]
+    sim = cfg["simulate"]
+    if not sim["enabled"] or stop.is_set():
+        return
+    from core.config import resolve_path
+    from core.db import database_url
+    from supervision.monitoring.ingest import libpq_url
+
+    b = cfg["broker"]
+    broker = PrivateBroker(resolve_path(b["dir"]), b["port"], b["host"])
+    db_url = libpq_url(database_url(dict(settings)))
+    log.info("simulate: %s readings/s, scenario %s", sim["rate"], sim["scenario"])
+    while not stop.is_set():
+        if not broker.running():
+            stop.wait(1)
+            continue
+        try:
+            if run(db_url, broker, sim["rate"], Scenario(sim["scenario"]), stop) == 0:
+                stop.wait(30)  # no sensor registered yet
+        except Exception:  # noqa: BLE001 - the server keeps running; the simulator starts again
+            log.exception("simulate: failed; starting again in 5 s")
+            stop.wait(5)
+
+
+__all__ = ["Scenario", "SimSensor", "background", "load_sensors", "rounds", "run", "value"]

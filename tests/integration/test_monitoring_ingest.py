@@ -456,3 +456,38 @@ def test_a_reporting_sensor_shows_its_own_state_not_the_demo_s(db: str, site: di
         status = conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0]
         conn.rollback()
     assert status == "normal" and counts == {"sensor_status": 1}   # a quiet 3 %LEL: no alarm raised
+
+
+def _simulator_settings(db: str, broker: PrivateBroker, **simulate: Any) -> dict[str, Any]:
+    from core.config import load_config
+
+    return load_config({"database": {"url": db},
+                        "monitoring": {"broker": {"dir": str(broker.base), "port": broker.port, "host": broker.host},
+                                       "simulate": simulate}}, environ={})
+
+
+def test_the_demo_simulator_runs_beside_the_server_only_when_asked(db: str, mqtt_broker: PrivateBroker,
+                                                                   site: dict) -> None:
+    """`make run` sets ONEMAP_MQTT_SIMULATE: the demo city's sensors then report through their gateways, each
+    within a round, and the map is alive; a deployment (the default) publishes nothing."""
+    from supervision.monitoring import simulate
+
+    quiet = threading.Event()
+    simulate.background(_simulator_settings(db, mqtt_broker, enabled=False), quiet)  # returns at once: nothing runs
+    start = clock.now().replace(microsecond=0)
+    n_sensors = one(db, "SELECT count(*) FROM monitoring_sensors")[0]
+    stop = threading.Event()
+    settings = _simulator_settings(db, mqtt_broker, enabled=True, rate=400)
+    thread = threading.Thread(target=simulate.background, args=(settings, stop), daemon=True)
+    with running_worker(db, mqtt_broker, "test-simulate"):
+        thread.start()
+        try:
+            wait_until(lambda: one(db, "SELECT count(DISTINCT sensor_code) FROM monitoring_readings WHERE ts >= %s",
+                                   start)[0] == n_sensors, "every demo sensor to report")
+        finally:
+            stop.set()
+            thread.join(30)
+    assert not thread.is_alive()
+    assert one(db, "SELECT count(*) FROM sensors WHERE status <> 'normal' AND code IN "
+                   "(SELECT sensor_code FROM monitoring_latest WHERE ts >= %s)", start)[0] == \
+        one(db, "SELECT count(DISTINCT sensor_code) FROM monitoring_alarms WHERE state = 'active'")[0]
