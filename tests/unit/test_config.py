@@ -110,3 +110,14 @@ def test_an_external_broker_needs_the_ingest_account(tmp_path: Path) -> None:
     assert load_config(environ={"ONEMAP_CONFIG": str(file)})["monitoring"]["broker"]["username"] == "ingest"
     file.write_text("monitoring: {ingest: false, broker: {private: false}}\n", encoding="utf-8")  # no ingest here
     assert load_config(environ={"ONEMAP_CONFIG": str(file)})["monitoring"]["ingest"] is False
+
+
+def test_the_simulator_is_off_unless_asked_and_only_with_the_private_broker(tmp_path: Path) -> None:
+    assert load_config(environ={})["monitoring"]["simulate"]["enabled"] is False            # a deployment
+    assert load_config(environ={"ONEMAP_MQTT_SIMULATE": "1"})["monitoring"]["simulate"]["enabled"] is True  # make run
+    file = tmp_path / "onemap.yaml"
+    file.write_text("monitoring: {simulate: {enabled: true}, broker: {private: false, username: i, password: p}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={"ONEMAP_CONFIG": str(file)})
+    assert [p.split(":")[0] for p in info.value.problems] == ["monitoring.simulate.enabled"]
