@@ -329,10 +329,12 @@ def worker(once: bool) -> None:
     import signal
     import threading
 
+    from core import realtime_backends
     from core.manifest import collect, load
 
     settings = _config()
     _engine(settings)
+    realtime_backends.install(settings)   # the loops' events (deadlines, alarms) must reach the web workers' streams
     loops = collect(settings, "background")
     stop = threading.Event()
     if once:

@@ -137,13 +137,14 @@ SCHEMA: dict[str, Any] = {
                 "format": {"enum": ["json", "text"]},
             },
         },
-        # Live events (SSE): in-process fan-out, or Redis pub/sub so that every gunicorn worker sees every event.
+        # Live events (SSE): PostgreSQL LISTEN/NOTIFY or Redis pub/sub (every process's events reach every web worker),
+        # or an in-process fan-out for a single process.
         "realtime": {
             "type": "object",
             "additionalProperties": False,
             "required": ["backend", "redis_url", "channel", "keepalive_s"],
             "properties": {
-                "backend": {"enum": ["memory", "redis"]},
+                "backend": {"enum": ["postgres", "redis", "memory"]},
                 "redis_url": {"type": ["string", "null"], "pattern": "^(redis|rediss|unix)://"},
                 "channel": {"type": "string", "minLength": 1},
                 "keepalive_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},

@@ -1,8 +1,11 @@
 """One publish API for live events (incidents, alarms, dispatch) fanned out to every subscriber.
 
 Business modules call :func:`publish`; the console and the large screen receive the events over Server-Sent
-Events. In one process the broker is an in-memory fan-out; across gunicorn workers a Redis pub/sub backend is
-configured (see the console module), behind the same two functions.
+Events. ``realtime.backend`` selects the broker behind the same two functions (``core.realtime_backends.install``, called when
+the app or a worker process starts): ``postgres`` (the default) carries events between processes over the database's
+LISTEN/NOTIFY (core/realtime_pg.py), so the ingest worker's alarms and the background worker's deadline events
+reach every web worker; ``redis`` does the same over Redis pub/sub (core/realtime_redis.py); ``memory`` is an
+in-process fan-out, for a single process that publishes and serves alone.
 """
 
 from __future__ import annotations
@@ -116,3 +119,4 @@ def publish(event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = N
     """Publish a live event, e.g. ``publish("incident.created", {"id": 12, ...}, scope=ScopeTag("incidents",
     "329902"))``; with ``scope`` only subscribers who may read that row receive it."""
     return _broker.publish(event_type, data, scope=scope)
+

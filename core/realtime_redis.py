@@ -20,8 +20,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from core.config import ConfigError
-from core.realtime import Broker, Event, ScopeTag, use_broker
+from core.realtime import Broker, Event, ScopeTag
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 5.0
@@ -111,28 +110,3 @@ class RedisBroker(Broker):
             log.warning("ignoring a malformed event on the redis channel")
             return
         self.deliver(event)
-
-
-def install_broker(settings: dict[str, Any]) -> Broker:
-    """Select the broker named by ``realtime.backend`` for this process (called when the app is built)."""
-    from core import realtime
-
-    conf = settings.get("realtime") or {"backend": "memory"}
-    current = realtime.broker()
-    if conf["backend"] == "redis":
-        if isinstance(current, RedisBroker) and (current._url, current._channel) == (conf["redis_url"],
-                                                                                     conf["channel"]):
-            return current
-        try:
-            new: Broker = RedisBroker(conf["redis_url"], conf["channel"])
-        except ImportError:
-            raise ConfigError(["realtime.backend: 'redis' needs the Python package redis (pip install redis)"]) \
-                from None
-    elif type(current) is Broker:
-        return current
-    else:
-        new = Broker()
-    old = use_broker(new)
-    if isinstance(old, RedisBroker):
-        old.close()
-    return new

@@ -38,13 +38,13 @@ bp = Blueprint("console", __name__)
 def _setup(state: BlueprintSetupState) -> None:
     """Run the declared panel-section registrations and select the live-event backend, once per app."""
     from app.console import sections
+    from core import realtime_backends
     from core.manifest import collect, load
-    from core.realtime_redis import install_broker
 
     sections.register()  # the console's own sections; each module adds its own through its manifest
     for reference in collect(state.app.config["ONEMAP"], "panel_sections"):
         load(reference)()
-    install_broker(state.app.config["ONEMAP"])
+    realtime_backends.install(state.app.config["ONEMAP"])
 
 
 def request_lang() -> str:

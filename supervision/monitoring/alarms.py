@@ -9,6 +9,7 @@ flat-line windows where they were.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,25 @@ PARAMS = """
 SELECT ms.sensor_code, ms.rule_set, s.alarm_low, s.alarm_high, ms.range_low, ms.range_high, ms.thresholds
 FROM monitoring_sensors ms JOIN sensors s ON s.code = ms.sensor_code
 """
+
+
+@dataclass
+class Changes:
+    """What a batch (or a sweep) changed, for the live events sent once it commits (``events.publish_changes``)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    alarms: list[int] = field(default_factory=list)            # ids of the alarms raised or cleared
+    statuses: list[tuple[str, str]] = field(default_factory=list)   # (sensor code, new status)
+
+    def count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def merge(self, other: Changes) -> None:
+        for k, v in other.counts.items():
+            self.count(k, v)
+        self.alarms.extend(other.alarms)
+        self.statuses.extend(other.statuses)
 
 
 class RuleBook:
@@ -48,19 +68,25 @@ def _states(conn: psycopg.Connection, sensors: list[str]) -> dict[tuple[str, str
     return {(s, r): st for s, r, st in rows}
 
 
-def _apply(conn: psycopg.Connection, sensor: str, rule: Rule, at: datetime, outcome: Outcome) -> str:
+def _apply(conn: psycopg.Connection, sensor: str, rule: Rule, at: datetime, outcome: Outcome,
+           changes: Changes) -> None:
     if outcome.action in ("raise", "repeat"):
-        conn.execute(
+        alarm_id, inserted = conn.execute(
             "INSERT INTO monitoring_alarms AS a (sensor_code, rule, kind, level, value, threshold, message, raised_at, "
             "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (sensor_code, rule) WHERE state = 'active' DO UPDATE SET value = excluded.value, "
-            "message = excluded.message, updated_at = excluded.updated_at, repeats = a.repeats + 1",
-            (sensor, rule.id, rule.kind, rule.level, outcome.value, outcome.threshold, outcome.message, at, at))
-        return outcome.action
-    conn.execute("UPDATE monitoring_alarms SET state = 'cleared', cleared_at = %s, updated_at = %s, value = "
-                 "coalesce(%s, value) WHERE sensor_code = %s AND rule = %s AND state = 'active'",
-                 (at, at, outcome.value, sensor, rule.id))
-    return "clear"
+            "message = excluded.message, updated_at = excluded.updated_at, repeats = a.repeats + 1 "
+            "RETURNING id, xmax = 0",
+            (sensor, rule.id, rule.kind, rule.level, outcome.value, outcome.threshold, outcome.message, at, at)).fetchone()
+        action = "raise" if inserted else "repeat"
+    else:
+        row = conn.execute("UPDATE monitoring_alarms SET state = 'cleared', cleared_at = %s, updated_at = %s, value = "
+                           "coalesce(%s, value) WHERE sensor_code = %s AND rule = %s AND state = 'active' RETURNING id",
+                           (at, at, outcome.value, sensor, rule.id)).fetchone()
+        alarm_id, action = (row[0] if row else None), "clear"
+    changes.count(f"alarms_{action}")
+    if action != "repeat" and alarm_id is not None:
+        changes.alarms.append(alarm_id)
 
 
 def _save(conn: psycopg.Connection, changed: dict[tuple[str, str], dict]) -> None:
@@ -76,31 +102,32 @@ def _save(conn: psycopg.Connection, changed: dict[tuple[str, str], dict]) -> Non
 FAULT_KINDS = ("stale", "flat_line")
 
 
-def sync_status(conn: psycopg.Connection, sensors: Iterable[str]) -> int:
+def sync_status(conn: psycopg.Connection, sensors: Iterable[str]) -> list[tuple[str, str]]:
     """Set the ``sensors`` layer's status (what the map, WMS/WFS and the console show) from the sensors' active
-    alarms; returns how many rows changed. Runs in the caller's transaction, with the alarms it raised or cleared."""
+    alarms; returns the (sensor, status) rows that changed. Runs in the caller's transaction, with the alarms it
+    raised or cleared."""
     codes = sorted(set(sensors))
     if not codes:
-        return 0
+        return []
     return conn.execute(
         "UPDATE sensors s SET status = v.status FROM (SELECT c.code, CASE "
         "WHEN EXISTS (SELECT 1 FROM monitoring_alarms a WHERE a.sensor_code = c.code AND a.state = 'active' "
         "             AND a.kind <> ALL(%(faults)s)) THEN 'alarm' "
         "WHEN EXISTS (SELECT 1 FROM monitoring_alarms a WHERE a.sensor_code = c.code AND a.state = 'active') "
         "             THEN 'offline' ELSE 'normal' END AS status FROM unnest(%(codes)s::text[]) AS c(code)) v "
-        "WHERE s.code = v.code AND s.status IS DISTINCT FROM v.status",
-        {"codes": codes, "faults": list(FAULT_KINDS)}).rowcount
+        "WHERE s.code = v.code AND s.status IS DISTINCT FROM v.status RETURNING s.code, s.status",
+        {"codes": codes, "faults": list(FAULT_KINDS)}).fetchall()
 
 
 def run_rules(conn: psycopg.Connection, book: RuleBook,
-              inserted: Iterable[tuple[str, datetime, float, int, bool]]) -> dict[str, int]:
+              inserted: Iterable[tuple[str, datetime, float, int, bool]]) -> Changes:
     """The stored readings that advance their sensor's latest value, in time order, through its rules."""
+    changes = Changes()
     advancing = [r for r in inserted if r[4]]
     if not advancing:
-        return {}
+        return changes
     states = _states(conn, sorted({r[0] for r in advancing}))
     changed: dict[tuple[str, str], dict] = {}
-    counts: dict[str, int] = {}
     for sensor, ts, value, _quality, _adv in sorted(advancing, key=lambda r: (r[0], r[1])):
         for rule in book.rules(sensor):
             key = (sensor, rule.id)
@@ -109,28 +136,27 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
             if after != before:
                 states[key] = changed[key] = after
             if outcome is not None:
-                action = _apply(conn, sensor, rule, ts, outcome)
-                counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
+                _apply(conn, sensor, rule, ts, outcome, changes)
     _save(conn, changed)
     # every reporting sensor, not only those whose alarms moved: its status may still be the demo's (or a stale
     # one from before the worker ran); the statement writes only rows whose status changes
-    _count_status(counts, sync_status(conn, {r[0] for r in advancing}))
-    return counts
+    _statuses(changes, sync_status(conn, {r[0] for r in advancing}))
+    return changes
 
 
-def _count_status(counts: dict[str, int], n: int) -> None:
-    if n:
-        counts["sensor_status"] = counts.get("sensor_status", 0) + n
+def _statuses(changes: Changes, rows: list[tuple[str, str]]) -> None:
+    changes.statuses.extend(rows)
+    changes.count("sensor_status", len(rows))
 
 
-def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> dict[str, int]:
+def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> Changes:
     """Raise (or clear) the stale-data alarms of every registered sensor at ``now``."""
     latest = dict(conn.execute("SELECT sensor_code, ts FROM monitoring_latest").fetchall())
     # a sensor that never reported is not "stale" (it may not be connected yet): it has no latest value to age
     sensors = [s for s, rules in book.by_sensor.items() if s in latest and any(r.kind == "stale" for r in rules)]
     states = _states(conn, sensors)
     changed: dict[tuple[str, str], dict] = {}
-    counts: dict[str, int] = {}
+    changes = Changes()
     touched: set[str] = set()
     for sensor in sensors:
         for rule in book.rules(sensor):
@@ -142,12 +168,11 @@ def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> dict
             if after != before:
                 changed[key] = after
             if outcome is not None:
-                action = _apply(conn, sensor, rule, now, outcome)
-                counts[f"alarms_{action}"] = counts.get(f"alarms_{action}", 0) + 1
+                _apply(conn, sensor, rule, now, outcome, changes)
                 touched.add(sensor)
     _save(conn, changed)
-    _count_status(counts, sync_status(conn, touched))
-    return counts
+    _statuses(changes, sync_status(conn, touched))
+    return changes
 
 
-__all__ = ["FAULT_KINDS", "RuleBook", "run_rules", "sweep_stale", "sync_status"]
+__all__ = ["FAULT_KINDS", "Changes", "RuleBook", "run_rules", "sweep_stale", "sync_status"]

@@ -36,11 +36,13 @@ def _broker(settings: dict):  # noqa: ANN202
 @click.command("ingest")
 def ingest() -> None:
     """Run the MQTT ingest worker until stopped (`onemap serve` starts it too)."""
+    from core import realtime_backends
     from supervision.monitoring.ingest import from_settings
 
     settings = _settings()
     logging.basicConfig(level=settings["logging"]["level"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     worker = from_settings(settings, _db_url(settings))
+    realtime_backends.install(settings)   # alarms reach the web workers' SSE streams
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from core import clock
-from supervision.monitoring import alarms, storage
+from supervision.monitoring import alarms, events, storage
 from supervision.monitoring.payload import SUBSCRIPTION, PayloadError, parse
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,11 @@ class IngestWorker:
                 if stored.rejected:
                     log.warning("ingest: %d readings of unregistered sensors, of another gateway or in another unit "
                                 "rejected", stored.rejected)
-                counts.update(alarms.run_rules(conn, self.book, (r for r in stored.inserted if r[3] < 2)))
+                changes = alarms.run_rules(conn, self.book, (r for r in stored.inserted if r[3] < 2))
+                counts.update(changes.counts)
             storage.add_counters(conn, counts)
+        if readings:   # committed: now tell the consoles
+            events.publish_changes(conn, changes)
 
     def _one_by_one(self, conn: psycopg.Connection, batch: list[_Message]) -> None:
         for m in batch:
@@ -185,9 +188,10 @@ class IngestWorker:
 
     def _sweep(self, conn: psycopg.Connection) -> None:
         with conn.transaction():
-            counts = alarms.sweep_stale(conn, self.book, clock.now())
-            storage.add_counters(conn, counts)
-        self._count(counts)
+            changes = alarms.sweep_stale(conn, self.book, clock.now())
+            storage.add_counters(conn, changes.counts)
+        events.publish_changes(conn, changes)
+        self._count(changes.counts)
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _collect(self, stop: threading.Event) -> list[_Message]:

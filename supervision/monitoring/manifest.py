@@ -1,5 +1,5 @@
 """在线监测预警 (online monitoring of major hazard sources): the MQTT broker and ingest worker, readings storage,
-alarm rules. The alarm closed loop, the map and the screen come later."""
+alarm rules, and their live events (``monitoring.alarm``, ``monitoring.sensor_status``: supervision/monitoring/events.py)."""
 
 from core.manifest import Manifest
 
@@ -10,6 +10,7 @@ MANIFEST = Manifest(
     config="supervision.monitoring.config:SECTION",
     policy="supervision.monitoring:policy.yaml",
     config_checks=("supervision.monitoring.checks:check_rules", "supervision.monitoring.checks:check_broker"),
+    realtime_topics=("monitoring.",),
     background=("supervision.monitoring.ingest:background", "supervision.monitoring.simulate:background"),
     demo_loader="supervision.monitoring.demo:load_demo",
     requires=("kernel", "layers", "hazard_sources"),

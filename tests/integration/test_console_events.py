@@ -119,7 +119,8 @@ def test_a_stream_that_only_sees_others_events_is_kept_alive() -> None:
 
 
 def test_realtime_configuration_is_validated() -> None:
-    assert load_config(environ={})["realtime"]["backend"] == "memory"
+    assert load_config(environ={})["realtime"]["backend"] == "postgres"   # across processes, with no extra service
+    assert load_config({"realtime": {"backend": "memory"}}, environ={})["realtime"]["backend"] == "memory"
     with pytest.raises(ConfigError, match="redis_url"):
         load_config({"realtime": {"backend": "redis"}}, environ={})
     with pytest.raises(ConfigError, match="backend"):
@@ -185,7 +186,8 @@ def test_app_built_with_redis_backend_installs_it(redis_url: str, demo_db: str, 
         create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
                     "realtime": {"backend": "redis", "redis_url": redis_url}})
         assert isinstance(realtime.broker(), RedisBroker)
-        create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)}})
+        create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
+                    "realtime": {"backend": "memory"}})
         assert type(realtime.broker()) is realtime.Broker
     finally:
         replaced = realtime.use_broker(previous)

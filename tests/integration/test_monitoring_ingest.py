@@ -348,7 +348,8 @@ def test_stale_data_is_swept_on_the_test_clock_and_cleared_by_the_next_reading(d
         with clock.freeze(last + timedelta(seconds=300)):
             first = alarms.sweep_stale(conn, book, clock.now())
             again = alarms.sweep_stale(conn, book, clock.now())
-        assert first.get("alarms_raise") and not again.get("alarms_raise")
+        assert first.counts.get("alarms_raise") and not again.counts.get("alarms_raise")
+        assert len(first.alarms) == 1 and first.statuses == [(sensor, "offline")] and not again.alarms
         status = [conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0]]
         alarms.run_rules(conn, book, [(sensor, last + timedelta(seconds=400), 1.0, 0, True)])
         rows = conn.execute("SELECT state, cleared_at FROM monitoring_alarms WHERE sensor_code = %s AND rule = 'stale'",
@@ -455,7 +456,8 @@ def test_a_reporting_sensor_shows_its_own_state_not_the_demo_s(db: str, site: di
         counts = alarms.run_rules(conn, book, [(sensor, clock.now().replace(microsecond=0), 3.0, 0, True)])
         status = conn.execute("SELECT status FROM sensors WHERE code = %s", (sensor,)).fetchone()[0]
         conn.rollback()
-    assert status == "normal" and counts == {"sensor_status": 1}   # a quiet 3 %LEL: no alarm raised
+    assert status == "normal" and counts.counts == {"sensor_status": 1}   # a quiet 3 %LEL: no alarm raised
+    assert counts.statuses == [(sensor, "normal")] and counts.alarms == []
 
 
 def _simulator_settings(db: str, broker: PrivateBroker, **simulate: Any) -> dict[str, Any]:
@@ -491,3 +493,58 @@ def test_the_demo_simulator_runs_beside_the_server_only_when_asked(db: str, mqtt
     assert one(db, "SELECT count(*) FROM sensors WHERE status <> 'normal' AND code IN "
                    "(SELECT sensor_code FROM monitoring_latest WHERE ts >= %s)", start)[0] == \
         one(db, "SELECT count(DISTINCT sensor_code) FROM monitoring_alarms WHERE state = 'active'")[0]
+
+
+def test_alarms_and_statuses_reach_subscribers_once_committed_tagged_with_the_sensor_s_owner(
+        db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
+    """The worker is another process in production: its events go through the database (LISTEN/NOTIFY)."""
+    from core.realtime import ScopeTag
+    from core.realtime_pg import PostgresBroker
+
+    b = site["b"]
+    sensor, topic = b["sensor"], readings_topic(b["enterprise"], b["gateway"])
+    owner = one(db, "SELECT s.district_code, h.enterprise_uscc, s.hazard_source_code FROM sensors s JOIN "
+                    "hazard_sources h ON h.code = s.hazard_source_code WHERE s.code = %s", sensor)
+    web = PostgresBroker(db, "onemap:events")           # what a web worker's SSE streams listen to
+    previous = realtime_use(PostgresBroker(db, "onemap:events"))   # what the ingest worker publishes with
+    stream = web.subscribe(timeout=10, announce=True)
+    next(stream)
+    t = clock.now().replace(microsecond=0) + timedelta(minutes=3)
+    try:
+        with running_worker(db, mqtt_broker, "test-events") as worker, \
+                publisher(mqtt_broker, b["gateway"]) as client:
+            publish(client, topic, encode([{"device": sensor, "ts": t, "value": 60.0, "unit": "%LEL"}]))
+            wait_until(lambda: worker.totals.get("alarms_raise", 0) >= 2, "the level-1 and level-2 alarms")
+            publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(seconds=1), "value": 61.0,
+                                            "unit": "%LEL"}]))   # a repeat: no event
+            publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(seconds=2), "value": 1.0,
+                                            "unit": "%LEL"}]))
+            wait_until(lambda: worker.totals.get("alarms_clear", 0) >= 2, "the clears")
+        got = []
+        while len(got) < 6:
+            event = next(stream)
+            assert event is not None, f"only {got}"
+            got.append(event)
+    finally:
+        stream.close()
+        web.close()
+        realtime_use(previous).close()
+    tag = ScopeTag("sensors", owner[0], owner[1])
+    assert all(e.scope == tag for e in got)
+    kinds = [(e.type, e.data.get("rule"), e.data.get("action") or e.data.get("status")) for e in got]
+    assert sorted(kinds[:2]) == [("monitoring.alarm", "gas_level_1", "raise"), ("monitoring.alarm", "gas_level_2",
+                                                                                  "raise")]
+    assert kinds[2] == ("monitoring.sensor_status", None, "alarm")
+    assert sorted(kinds[3:5]) == [("monitoring.alarm", "gas_level_1", "clear"), ("monitoring.alarm", "gas_level_2",
+                                                                                  "clear")]
+    assert kinds[5] == ("monitoring.sensor_status", None, "normal")
+    raised = got[0].data
+    assert (raised["sensor_code"], raised["hazard_source_code"], raised["enterprise_uscc"], raised["unit"]) == (
+        sensor, owner[2], owner[1], "%LEL")
+    assert raised["value"] == 60.0 and raised["state"] == "active" and -180 <= raised["lon"] <= 180
+
+
+def realtime_use(broker: Any) -> Any:
+    from core import realtime
+
+    return realtime.use_broker(broker)
