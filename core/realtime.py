@@ -104,7 +104,19 @@ class Broker:
 _broker = Broker()
 
 
+APP_KEY = "onemap.realtime"   # Flask app.extensions: the broker of that app's database
+
+
 def broker() -> Broker:
+    """The broker of the current app (inside a request or app context), else the process's. A process normally
+    serves one app; the test suite builds many, each on its own database, and an app's events must stay on its own
+    database's channel whichever app was built last."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        own = current_app.extensions.get(APP_KEY)
+        if own is not None:
+            return own
     return _broker
 
 
@@ -118,5 +130,5 @@ def use_broker(new: Broker) -> Broker:
 def publish(event_type: str, data: dict[str, Any], *, scope: ScopeTag | None = None) -> Event:
     """Publish a live event, e.g. ``publish("incident.created", {"id": 12, ...}, scope=ScopeTag("incidents",
     "329902"))``; with ``scope`` only subscribers who may read that row receive it."""
-    return _broker.publish(event_type, data, scope=scope)
+    return broker().publish(event_type, data, scope=scope)
 

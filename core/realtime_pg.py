@@ -132,7 +132,7 @@ class PostgresBroker(Broker):
         self._drop_connection()
 
     def _listen(self) -> None:
-        backoff = 0.5
+        backoff, lost_since = 0.5, None
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5,
@@ -140,7 +140,10 @@ class PostgresBroker(Broker):
                     self._listen_conn = conn
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     self._ready.set()
-                    backoff = 0.5
+                    if lost_since is not None:
+                        log.warning("live-event listener is back after %.0f s (events sent meanwhile are not "
+                                    "replayed)", time.monotonic() - lost_since)
+                    backoff, lost_since = 0.5, None
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self._handle(note.payload)
@@ -148,8 +151,13 @@ class PostgresBroker(Broker):
                 self._ready.clear()
                 if self._stop.is_set():
                     return
-                log.warning("live-event listener lost the database (%s); retrying in %.1f s",
-                            exc.__class__.__name__, backoff)
+                # once per outage (and every few minutes while it lasts), not once per retry
+                first = lost_since is None
+                lost_since = time.monotonic() if first else lost_since
+                loud = first or backoff >= 10.0 and int(time.monotonic() - lost_since) % 300 < 10
+                log.log(logging.WARNING if loud else logging.DEBUG,
+                        "live-event listener lost the database (%s); retrying every %.1f s or less",
+                        exc.__class__.__name__, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:

@@ -44,7 +44,7 @@ def _setup(state: BlueprintSetupState) -> None:
     sections.register()  # the console's own sections; each module adds its own through its manifest
     for reference in collect(state.app.config["ONEMAP"], "panel_sections"):
         load(reference)()
-    realtime_backends.install(state.app.config["ONEMAP"])
+    realtime_backends.install(state.app.config["ONEMAP"], state.app)
 
 
 def request_lang() -> str:

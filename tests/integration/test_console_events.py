@@ -15,7 +15,7 @@ import pytest
 from access.policy.rowscope import LayerAccess
 from access.policy.rules import Authz, load_policy
 from app.console.events import event_stream
-from core import realtime
+from core import realtime, realtime_backends
 from core.config import ConfigError, load_config
 from core.identity import Identity
 from core.realtime import ScopeTag
@@ -182,14 +182,21 @@ def test_app_built_with_redis_backend_installs_it(redis_url: str, demo_db: str, 
     from core.realtime_redis import RedisBroker
 
     previous = realtime.broker()
+    redis_broker = None
     try:
-        create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
-                    "realtime": {"backend": "redis", "redis_url": redis_url}})
-        assert isinstance(realtime.broker(), RedisBroker)
-        create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
-                    "realtime": {"backend": "memory"}})
+        app = create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
+                          "realtime": {"backend": "redis", "redis_url": redis_url}})
+        redis_broker = realtime.broker()
+        assert isinstance(redis_broker, RedisBroker) and app.extensions[realtime.APP_KEY] is redis_broker
+        other = create_app({"database": {"url": demo_db}, "paths": {"var": str(demo_artifacts)},
+                            "realtime": {"backend": "memory"}})
         assert type(realtime.broker()) is realtime.Broker
+        with app.app_context():   # each app keeps its own, whichever was built last
+            assert realtime.broker() is redis_broker
+        with other.app_context():
+            assert type(realtime.broker()) is realtime.Broker
     finally:
-        replaced = realtime.use_broker(previous)
-        if isinstance(replaced, RedisBroker):
-            replaced.close()
+        realtime.use_broker(previous)
+        if redis_broker is not None:
+            redis_broker.close()
+            realtime_backends.forget(redis_broker)
