@@ -5,8 +5,13 @@ past rest days) from the day it started, skipping the days it stood paused; or i
 gives (a rectification deadline). A due date that runs into a year whose holiday schedule is not yet known is
 counted by the weekday rule and marked *provisional*; the worker recounts it once the year is entered.
 
+A clock may instead count elapsed time (``{minutes: N}`` or ``{hours: N}``: an alarm's escalation): from the instant
+it started (``started_at``) it is due at an instant (``due_at``; ``due_date`` holds that instant's China date), warns
+``warn`` minutes (or hours) before it (``warn_at``), and its breach fires at the due instant itself. Such a clock
+never pauses (the loader refuses a ``pause`` of it) and is not extended by days.
+
 Each running clock has up to two timers: a warning on its warning date and a breach at 00:00 (China) of the day
-after its due date. A timer carries the clock's *generation*: restarting, pausing or stopping a clock bumps it or
+after its due date (for an elapsed-time clock: at its warning and due instants). A timer carries the clock's *generation*: restarting, pausing or stopping a clock bumps it or
 deletes its timers, so a timer left from an earlier run never fires.
 """
 
@@ -47,6 +52,22 @@ class Due:
     due_date: date | None
     warn_date: date | None
     provisional: bool
+    due_at: datetime | None = None      # an elapsed-time clock's instants
+    warn_at: datetime | None = None
+
+
+def compute_elapsed(clock: Clock, started_at: datetime) -> Due:
+    """The due and warning instants of an elapsed-time clock started at ``started_at``."""
+    due_at = started_at + timedelta(minutes=clock.minutes or 0)
+    warn_at = None
+    if clock.warn > 0:
+        before = timedelta(hours=clock.warn) if clock.warn_unit == "hours" else timedelta(minutes=clock.warn)
+        warn_at = max(due_at - before, started_at)
+    return Due(china_date(due_at), warn_at and china_date(warn_at), False, due_at, warn_at)
+
+
+def china_date(at: datetime) -> date:
+    return at.astimezone(core_clock.CHINA).date()
 
 
 def _pauses(raw: list[list[str | None]]) -> list[Pause]:
@@ -114,7 +135,9 @@ def on_state_change(conn: Connection, ct: CaseType, case_id: int, from_state: st
         active = row is not None and row.status in ("running", "paused", "breached")
         leaving_bound = clock.bound and from_state in clock.start and to_state != from_state
         if active and (to_state in clock.stop or leaving_bound):
-            status = "late" if row.status == "breached" or (row.due_date and row.due_date < today) else "met"
+            past = (row.due_at < core_clock.now()) if row.due_at is not None else (
+                row.due_date is not None and row.due_date < today)
+            status = "late" if row.status == "breached" or past else "met"
             if ct.states[to_state].final and row.status != "breached" and to_state not in clock.stop \
                     and not clock.bound:
                 status = "stopped"
@@ -152,12 +175,12 @@ def on_state_change(conn: Connection, ct: CaseType, case_id: int, from_state: st
 def _start(conn: Connection, cal: Calendar, clock: Clock, case_id: int, today: date, names: Mapping[str, Any],
            *, paused: bool) -> dict[str, Any]:
     conn.execute(text(
-        "INSERT INTO case_clocks (case_id, clock, status, started_on, pauses, generation) "
-        "VALUES (:id, :c, :s, :d, CAST(:p AS jsonb), 1) ON CONFLICT (case_id, clock) DO UPDATE SET "
-        "status = EXCLUDED.status, started_on = EXCLUDED.started_on, pauses = EXCLUDED.pauses, due_date = NULL, "
-        "warn_date = NULL, extended_days = 0, breached_at = NULL, stopped_at = NULL, "
-        "generation = case_clocks.generation + 1"),
-        {"id": case_id, "c": clock.id, "s": "paused" if paused else "running", "d": today,
+        "INSERT INTO case_clocks (case_id, clock, status, started_on, started_at, pauses, generation) "
+        "VALUES (:id, :c, :s, :d, :at, CAST(:p AS jsonb), 1) ON CONFLICT (case_id, clock) DO UPDATE SET "
+        "status = EXCLUDED.status, started_on = EXCLUDED.started_on, started_at = EXCLUDED.started_at, "
+        "pauses = EXCLUDED.pauses, due_date = NULL, warn_date = NULL, due_at = NULL, warn_at = NULL, "
+        "extended_days = 0, breached_at = NULL, stopped_at = NULL, generation = case_clocks.generation + 1"),
+        {"id": case_id, "c": clock.id, "s": "paused" if paused else "running", "d": today, "at": core_clock.now(),
          "p": json.dumps([[(today + ONE_DAY).isoformat(), None]] if paused else [])})
     if paused:
         _drop_timers(conn, case_id, clock.id)
@@ -169,21 +192,34 @@ def _recount(conn: Connection, cal: Calendar, clock: Clock, case_id: int, names:
     """Count the due date again and lay its timers (after a start, a resume, an extension or a new date)."""
     row = conn.execute(text("SELECT * FROM case_clocks WHERE case_id = :id AND clock = :c"),
                        {"id": case_id, "c": clock.id}).one()
-    try:
-        due = compute(cal, clock, row.started_on, _pauses(row.pauses), row.extended_days, names)
-    except ClockStopped:
-        due = Due(None, None, False)
+    if clock.elapsed:
+        due = compute_elapsed(clock, row.started_at or core_clock.china_midnight(row.started_on))
+    else:
+        try:
+            due = compute(cal, clock, row.started_on, _pauses(row.pauses), row.extended_days, names)
+        except ClockStopped:
+            due = Due(None, None, False)
     status = row.status
-    if status == "breached" and due.due_date is not None and due.due_date >= core_clock.today():
+    if status == "breached" and due.due_at is None and due.due_date is not None \
+            and due.due_date >= core_clock.today():
         status = "running"   # a later deadline (an extension) takes the case out of breach
     generation = conn.execute(text(
-        "UPDATE case_clocks SET due_date = :due, warn_date = :warn, provisional = :prov, status = :s, "
-        "breached_at = CASE WHEN :keep THEN breached_at END, generation = generation + 1 "
-        "WHERE case_id = :id AND clock = :c RETURNING generation"),
-        {"due": due.due_date, "warn": due.warn_date, "prov": due.provisional, "s": status,
-         "keep": status == "breached", "id": case_id, "c": clock.id}).scalar_one()
+        "UPDATE case_clocks SET due_date = :due, warn_date = :warn, due_at = :due_at, warn_at = :warn_at, "
+        "provisional = :prov, status = :s, breached_at = CASE WHEN :keep THEN breached_at END, "
+        "generation = generation + 1 WHERE case_id = :id AND clock = :c RETURNING generation"),
+        {"due": due.due_date, "warn": due.warn_date, "due_at": due.due_at, "warn_at": due.warn_at,
+         "prov": due.provisional, "s": status, "keep": status == "breached", "id": case_id,
+         "c": clock.id}).scalar_one()
     _drop_timers(conn, case_id, clock.id)
-    if due.due_date is not None:
+    if due.due_at is not None:
+        timers = [("breach", due.due_at)] if status != "breached" else []
+        if due.warn_at is not None and status != "breached":
+            timers.append(("warn", due.warn_at))
+        for kind, at in timers:
+            conn.execute(text("INSERT INTO case_timers (case_id, clock, generation, kind, fire_at) "
+                              "VALUES (:id, :c, :g, :k, :at)"),
+                         {"id": case_id, "c": clock.id, "g": generation, "k": kind, "at": at})
+    elif due.due_date is not None:
         timers = [("breach", breach_instant(due.due_date))] if status != "breached" else []
         if due.warn_date is not None and status != "breached":
             timers.append(("warn", core_clock.china_midnight(due.warn_date)))
@@ -191,8 +227,11 @@ def _recount(conn: Connection, cal: Calendar, clock: Clock, case_id: int, names:
             conn.execute(text("INSERT INTO case_timers (case_id, clock, generation, kind, fire_at) "
                               "VALUES (:id, :c, :g, :k, :at)"),
                          {"id": case_id, "c": clock.id, "g": generation, "k": kind, "at": at})
-    return {"clock": clock.id, "status": status, "due_date": due.due_date and due.due_date.isoformat(),
-            "warn_date": due.warn_date and due.warn_date.isoformat(), "provisional": due.provisional}
+    out = {"clock": clock.id, "status": status, "due_date": due.due_date and due.due_date.isoformat(),
+           "warn_date": due.warn_date and due.warn_date.isoformat(), "provisional": due.provisional}
+    if due.due_at is not None:
+        out.update(due_at=due.due_at.isoformat(), warn_at=due.warn_at and due.warn_at.isoformat())
+    return out
 
 
 def extend(conn: Connection, ct: CaseType, case_id: int, clock_id: str, days: int,
@@ -209,10 +248,18 @@ def _drop_timers(conn: Connection, case_id: int, clock_id: str) -> None:
 
 def summarise(conn: Connection, case_id: int) -> tuple[date | None, date | None, bool]:
     """(earliest due date, earliest warning date, any clock breached) of the case's live clocks."""
+    due, warn, breached, _at = summarise_instants(conn, case_id)
+    return due, warn, breached
+
+
+def summarise_instants(conn: Connection, case_id: int) -> tuple[date | None, date | None, bool, datetime | None]:
+    """As :func:`summarise`, and the earliest due instant of its running elapsed-time clocks."""
     row = conn.execute(text(
-        "SELECT min(due_date), min(warn_date), coalesce(bool_or(status = 'breached'), false) FROM case_clocks "
+        "SELECT min(due_date), min(warn_date), coalesce(bool_or(status = 'breached'), false), "
+        "min(due_at) FILTER (WHERE status = 'running') FROM case_clocks "
         "WHERE case_id = :id AND status IN ('running', 'breached')"), {"id": case_id}).one()
-    return row[0], row[1], bool(row[2])
+    return row[0], row[1], bool(row[2]), row[3]
 
 
-__all__ = ["Due", "breach_instant", "calendar", "compute", "extend", "on_state_change", "summarise"]
+__all__ = ["Due", "breach_instant", "calendar", "china_date", "compute", "compute_elapsed", "extend", "on_state_change",
+           "summarise", "summarise_instants"]

@@ -81,7 +81,7 @@ def open_cases(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
         return table(COLUMNS, [])
     anchor, anchor_params = found
     rows = ctx.conn.execute(text(
-        "SELECT c.id, c.code, c.case_type, c.title, c.state, c.due_date, "
+        "SELECT c.id, c.code, c.case_type, c.title, c.state, c.due_date, c.due_at, "
         "c.overdue OR c.due_date < CAST(:today AS date) AS overdue FROM cases c "
         f"WHERE c.closed_at IS NULL AND {anchor} AND {where} "
         f"ORDER BY c.due_date ASC NULLS LAST, c.id DESC LIMIT {LIMIT}"),
@@ -91,7 +91,10 @@ def open_cases(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
     out = []
     for r in rows:
         type_title, state_label = label(r["case_type"], r["state"])
-        due = r["due_date"].isoformat() + (late if r["overdue"] else "") if r["due_date"] else None
+        # an elapsed-time deadline (an alarm's escalation) shows its instant, China time, to the minute
+        shown = (r["due_at"].astimezone(clock.CHINA).strftime("%Y-%m-%d %H:%M") if r["due_at"] is not None
+                 else r["due_date"] and r["due_date"].isoformat())
+        due = shown + (late if r["overdue"] else "") if shown else None
         out.append({"code": r["code"], "title": r["title"], "type": type_title, "state": state_label, "due": due,
                     "case_id": r["id"], "case_type": r["case_type"], "overdue": bool(r["overdue"])})
     return table(COLUMNS, out)

@@ -65,8 +65,16 @@ class Clock:
     unit: str | None = None
     date: str | None = None             # or: the deadline is this expression's date
     warn: int = 0                       # working days before the due date at which it warns
+                                        # (an elapsed-time clock: minutes, or hours, before the due instant)
     on_warn: tuple[Effect, ...] = ()
     breach: tuple[Effect, ...] = ()
+    minutes: int | None = None          # or: elapsed time from the instant it started ({minutes: N} / {hours: N})
+    warn_unit: str = "working_days"     # "minutes" or "hours" for an elapsed-time clock
+
+    @property
+    def elapsed(self) -> bool:
+        """An elapsed-time clock: counted in minutes from the instant it started, due at an instant."""
+        return self.minutes is not None
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,8 @@ def _references(doc: Mapping[str, Any], case_types: set[str], effects: set[str],
                 if not isinstance(spec, dict) or spec.get("clock") not in clocks \
                         or not isinstance(spec.get("days"), int) or spec["days"] < 1:
                     out.append(f"{here}: needs 'clock' (one of {', '.join(clocks) or 'none'}) and 'days' (≥ 1)")
+                elif {"minutes", "hours"} & set(clocks[spec["clock"]]["period"]):
+                    out.append(f"{here}.clock: {spec['clock']!r} counts minutes or hours; it is not extended by days")
 
     for sid, state in states.items():
         for c in state.get("pause") or ():
@@ -238,6 +248,15 @@ def _references(doc: Mapping[str, Any], case_types: set[str], effects: set[str],
             state_ref(where, s)
         if "date" in clock["period"]:
             expr(f"{where}.period.date", clock["period"]["date"])
+        if "minutes" in clock["period"] or "hours" in clock["period"]:
+            unit = "minutes" if "minutes" in clock["period"] else "hours"
+            # an alarm's minutes run on while a case waits: nothing stands still for a few minutes, and a pause
+            # counted in days would be meaningless here
+            out.extend(f"states.{sid}.pause: the clock {cid!r} counts {unit} ({{{unit}: N}}) and cannot pause"
+                       for sid, state in states.items() if cid in (state.get("pause") or ()))
+            if clock.get("warn", 0) >= clock["period"][unit]:
+                out.append(f"{where}.warn: {clock['warn']} {unit} before the due instant is not within the period "
+                           f"of {clock['period'][unit]} {unit}")
         effect_list(f"{where}.breach", clock.get("breach") or [])
         effect_list(f"{where}.on_warn", clock.get("on_warn") or [])
     for did, d in documents.items():
@@ -315,9 +334,12 @@ def build(name: str, version: str, doc: Mapping[str, Any]) -> CaseType:
     for cid, c in (doc.get("clocks") or {}).items():
         bound = c.get("state")
         period = c["period"]
+        minutes = period["minutes"] if "minutes" in period else (period["hours"] * 60 if "hours" in period else None)
+        warn_unit = "minutes" if "minutes" in period else ("hours" if "hours" in period else "working_days")
         clocks[cid] = Clock(cid, c["label"], tuple([bound] if bound else c["start"]), tuple(c.get("stop") or ()),
                             bool(bound), period.get("days"), period.get("unit"), period.get("date"),
-                            c.get("warn", 0), effects(c.get("on_warn")), effects(c.get("breach")))
+                            c.get("warn", 0), effects(c.get("on_warn")), effects(c.get("breach")),
+                            minutes, warn_unit)
     transitions = []
     for t in doc["transitions"]:
         form = dict(t.get("form") or {"type": "object"})

@@ -122,7 +122,7 @@ def _tag(ct: CaseType, case: Mapping[str, Any]) -> ScopeTag:
 # -- reading a case row -------------------------------------------------------------------------------------
 _COLUMNS = ("c.id, c.code, c.case_type, c.type_version, c.title, c.state, c.anchor_kind, c.anchor_id, "
             "c.district_code, c.enterprise_uscc, c.grid_cell_code, c.parent_id, c.data, c.version, c.due_date, "
-            "c.warn_date, c.overdue, c.opened_at, c.opened_by, c.state_entered_at, c.closed_at, c.updated_at, "
+            "c.warn_date, c.due_at, c.overdue, c.opened_at, c.opened_by, c.state_entered_at, c.closed_at, c.updated_at, "
             "ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat")
 
 
@@ -229,14 +229,16 @@ def apply(ctx: EffectContext, t: Transition, *, event_action: str | None = None)
 def finish(ctx: EffectContext, action: str, from_state: str | None, to_state: str | None) -> None:
     """Write the data, deadlines, version, event, audit record and layer row of a move; queue its live event."""
     conn, case = ctx.conn, ctx.case
-    due, warn, breached = clocks.summarise(conn, case["id"])
-    case.update(due_date=due and due.isoformat(), warn_date=warn and warn.isoformat(), overdue=breached)
+    due, warn, breached, due_at = clocks.summarise_instants(conn, case["id"])
+    case.update(due_date=due and due.isoformat(), warn_date=warn and warn.isoformat(), overdue=breached,
+                due_at=due_at and due_at.isoformat())
     title = str(case["data"].get("title") or case.get("title") or ctx.case_type.title["zh-CN"])[:200]
     case["title"] = title
     case["version"] = conn.execute(text(
         "UPDATE cases SET data = CAST(:data AS jsonb), title = :title, due_date = :due, warn_date = :warn, "
-        "overdue = :overdue, version = version + 1, updated_at = :now WHERE id = :id RETURNING version"),
-        {"data": _json(case["data"]), "title": title, "due": due, "warn": warn, "overdue": breached,
+        "due_at = :due_at, overdue = :overdue, version = version + 1, updated_at = :now WHERE id = :id "
+        "RETURNING version"),
+        {"data": _json(case["data"]), "title": title, "due": due, "warn": warn, "due_at": due_at, "overdue": breached,
          "now": ctx.now, "id": case["id"]}).scalar_one()
     event = conn.execute(text(
         "INSERT INTO case_events (case_id, action, from_state, to_state, actor, actor_roles, at, form, results, "

@@ -56,6 +56,7 @@ def _boot(page: str, **extra: Any) -> dict[str, Any]:
         "basemap": _root() + BASEMAP,
         # "today" of the server's clock (the test clock moves it): deadlines are coloured against it, not the browser's
         "today": clock.today().isoformat(),
+        "now": clock.now().isoformat(),   # minutes deadlines (an alarm's escalation) count from the server's instant
         **extra,
     }
 

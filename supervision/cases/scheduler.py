@@ -39,7 +39,7 @@ def fire_one(db: Engine, config: Mapping[str, Any], now: datetime | None = None)
             return False
         conn.execute(text("UPDATE case_timers SET fired_at = :now WHERE id = :id"), {"now": now, "id": timer.id})
         case = engine.lock(conn, timer.case_id)
-        state = conn.execute(text("SELECT status, generation, due_date FROM case_clocks WHERE case_id = :c AND "
+        state = conn.execute(text("SELECT status, generation, due_date, due_at FROM case_clocks WHERE case_id = :c AND "
                                   "clock = :k"), {"c": timer.case_id, "k": timer.clock}).first()
         if case is None or state is None or state.generation != timer.generation or state.status != "running":
             return True   # a timer of an earlier run of the clock: consumed, nothing to do
@@ -52,10 +52,12 @@ def fire_one(db: Engine, config: Mapping[str, Any], now: datetime | None = None)
         if timer.kind == "breach":
             conn.execute(text("UPDATE case_clocks SET status = 'breached', breached_at = :now "
                               "WHERE case_id = :c AND clock = :k"), {"now": now, "c": timer.case_id, "k": timer.clock})
-            ctx.results["clock"] = {"clock": clock.id, "due_date": state.due_date.isoformat(), "status": "breached"}
+            ctx.results["clock"] = {"clock": clock.id, "due_date": state.due_date.isoformat(), "status": "breached",
+                                    **({"due_at": state.due_at.isoformat()} if state.due_at else {})}
             engine.run_effects(ctx, clock.breach)
         else:
-            ctx.results["clock"] = {"clock": clock.id, "due_date": state.due_date.isoformat(), "status": "warned"}
+            ctx.results["clock"] = {"clock": clock.id, "due_date": state.due_date.isoformat(), "status": "warned",
+                                    **({"due_at": state.due_at.isoformat()} if state.due_at else {})}
             engine.run_effects(ctx, clock.on_warn)
         engine.finish(ctx, f"clock.{timer.kind}", case["state"], case["state"])
     return True
@@ -76,9 +78,9 @@ def recount_provisional(db: Engine) -> int:
             ct = registry.pinned(conn, case["case_type"], case["type_version"])
             names = engine.names_for(case, {}, None, engine.parent_of(conn, case))
             clocks._recount(conn, clocks.calendar(conn), ct.clocks[r.clock], r.case_id, names)  # noqa: SLF001
-            due, warn, breached = clocks.summarise(conn, r.case_id)
-            conn.execute(text("UPDATE cases SET due_date = :d, warn_date = :w WHERE id = :id"),
-                         {"d": due, "w": warn, "id": r.case_id})
+            due, warn, breached, due_at = clocks.summarise_instants(conn, r.case_id)
+            conn.execute(text("UPDATE cases SET due_date = :d, warn_date = :w, due_at = :a WHERE id = :id"),
+                         {"d": due, "w": warn, "a": due_at, "id": r.case_id})
             n += 1
     return n
 

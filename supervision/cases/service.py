@@ -167,7 +167,7 @@ def action_json(t: Transition) -> dict[str, Any]:
 def detail(conn: Connection, case_id: int, *, access: LayerAccess, identity: Identity) -> dict[str, Any]:
     case = _row(conn, case_id, access)
     ct = registry.pinned(conn, case["case_type"], case["type_version"])
-    today = core_clock.today()
+    today, now = core_clock.today(), core_clock.now()
     clocks = []
     for r in conn.execute(text("SELECT * FROM case_clocks WHERE case_id = :id ORDER BY started_on, clock"),
                           {"id": case_id}).mappings():
@@ -180,6 +180,12 @@ def detail(conn: Connection, case_id: int, *, access: LayerAccess, identity: Ide
                                                                 and r["due_date"] < today),
                        "due_soon": r["status"] == "running" and r["warn_date"] is not None
                        and r["warn_date"] <= today <= r["due_date"]})
+        if r["due_at"] is not None:   # an elapsed-time clock: due at an instant, not at the end of a day
+            clocks[-1].update(
+                due_at=r["due_at"].isoformat(), warn_at=r["warn_at"] and r["warn_at"].isoformat(),
+                started_at=r["started_at"] and r["started_at"].isoformat(),
+                overdue=r["status"] == "breached" or (r["status"] == "running" and r["due_at"] <= now),
+                due_soon=r["status"] == "running" and r["warn_at"] is not None and r["warn_at"] <= now < r["due_at"])
     where, params = scope_sql(read_scope(access))
     children = [dict(r) for r in conn.execute(text(
         f"SELECT c.id, c.code, c.case_type, c.state, c.title FROM cases c WHERE c.parent_id = :id AND {where} "

@@ -52,6 +52,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "working_days_left": ("{n} 个工作日", "{n} working days"),
     "calendar_days_left": ("{n} 天", "{n} days"),
     "overdue_by": ("已逾期 {n} 个工作日", "{n} working days overdue"),
+    "minutes_left": ("剩余 {n} 分钟", "{n} minutes left"),
+    "overdue_by_minutes": ("已超时 {n} 分钟", "{n} minutes overdue"),
     "overdue": ("已逾期", "Overdue"),
     "due_soon": ("临期", "Due soon"),
     "clock_running": ("计时中", "Running"),

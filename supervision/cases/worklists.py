@@ -124,7 +124,7 @@ def listing(conn: Connection, args: Mapping[str, str], *, access: LayerAccess, i
     order = "c.due_date ASC NULLS LAST, c.id DESC" if name in ("todo", "overdue", "due_soon") else "c.updated_at DESC"
     rows = conn.execute(text(
         f"SELECT c.id, c.code, c.case_type, c.title, c.state, c.anchor_kind, c.anchor_id, c.district_code, "
-        f"c.enterprise_uscc, c.due_date, c.warn_date, c.overdue OR c.due_date < :today AS overdue, c.opened_at, "
+        f"c.enterprise_uscc, c.due_date, c.warn_date, c.due_at, c.overdue OR c.due_date < :today AS overdue, c.opened_at, "
         f"c.updated_at, c.closed_at FROM cases c WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"),
         {**params, "today": core_clock.today(), "limit": limit, "offset": offset}).mappings()
     types = registry.case_types()

@@ -1,5 +1,6 @@
 """在线监测预警 (online monitoring of major hazard sources): the MQTT broker and ingest worker, readings storage,
-alarm rules, and their live events (``monitoring.alarm``, ``monitoring.sensor_status``: supervision/monitoring/events.py)."""
+alarm rules and their live events (``monitoring.alarm``, ``monitoring.sensor_status``: supervision/monitoring/events.py),
+the alarm closed loop (报警处置, a case type on the case engine) and the hazard sources' warning levels."""
 
 from core.manifest import Manifest
 
@@ -12,6 +13,7 @@ MANIFEST = Manifest(
     config_checks=("supervision.monitoring.checks:check_rules", "supervision.monitoring.checks:check_broker"),
     realtime_topics=("monitoring.",),
     background=("supervision.monitoring.ingest:background", "supervision.monitoring.simulate:background"),
+    case_types=("supervision.monitoring:cases/alarm_disposal.yaml",),
     demo_loader="supervision.monitoring.demo:load_demo",
-    requires=("kernel", "layers", "hazard_sources"),
+    requires=("kernel", "layers", "hazard_sources", "cases"),
 )

@@ -5,7 +5,7 @@
 
 import { BOOT, L, api, esc, t, toast } from "../../console/boot.js";
 import { anchorKindLabel, caseTypeDefinition, caseTypes, caseUrl, chinaTime, clockState, clockStatusLabel,
-  onLiveCaseEvent, stateLabel, timeLeft, typeLayer } from "./common.js";
+  onLiveCaseEvent, dueText, stateLabel, timeLeft, typeLayer } from "./common.js";
 import { orderedProperties, renderForm } from "./form.js";
 
 const ol = window.ol;
@@ -59,7 +59,7 @@ function renderClocks(d) {
       const flag = s === "overdue" ? t("overdue") : s === "due-soon" ? t("due_soon") : "";
       return `<tr class="clock-${s}" data-clock="${esc(c.clock)}"><td>${esc(L(c.label) || c.clock)}</td>
         <td>${esc(clockStatusLabel(c))}${flag ? ` <strong class="flag">${esc(flag)}</strong>` : ""}</td>
-        <td>${esc(c.due_date ?? "")}</td><td>${esc(timeLeft(c))}</td></tr>`;
+        <td>${esc(dueText(c))}</td><td>${esc(timeLeft(c))}</td></tr>`;
     }).join("")}</tbody></table>` : `<p class="empty">${esc(t("no_records"))}</p>`;
 }
 

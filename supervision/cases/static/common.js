@@ -68,6 +68,13 @@ export function chinaTime(value) {
   return Number.isNaN(d.getTime()) ? value : CHINA_TIME.format(d);
 }
 
+// the server's instant when the page was served (its test clock), advanced by the time since: minutes deadlines
+const LOADED_AT = Date.now();
+function nowMs() {
+  const boot = BOOT.now ? Date.parse(BOOT.now) : NaN;
+  return Number.isNaN(boot) ? Date.now() : boot + (Date.now() - LOADED_AT);
+}
+
 /** Today in China (the server's test clock when the page has it in its boot: overdue follows the server). */
 export function today() {
   if (BOOT.today) return BOOT.today;
@@ -84,6 +91,12 @@ export function clockState(clock) {
   if (status === "breached" || clock.overdue === true) return "overdue";
   if (status === "met" || status === "stopped") return "done";
   if (status === "paused") return "paused";
+  if (clock.due_at) {   // an elapsed-time clock (minutes, hours): due at an instant
+    const left = Date.parse(clock.due_at) - nowMs();
+    if (left <= 0) return "overdue";
+    if (clock.due_soon === true || (clock.warn_at && nowMs() >= Date.parse(clock.warn_at))) return "due-soon";
+    return "running";
+  }
   const now = today();
   if (clock.due_date && now > clock.due_date) return "overdue";
   if (clock.due_soon === true || (clock.warn_date && now >= clock.warn_date)) return "due-soon";
@@ -107,12 +120,23 @@ export function workingDaysBetween(from, to) {
 export function timeLeft(clock) {
   const state = clockState(clock);
   if (state === "done" || state === "paused" || !clock.due_date) return "";
+  if (clock.due_at) {
+    const minutes = Math.round((Date.parse(clock.due_at) - nowMs()) / 60000);
+    return minutes < 0 ? t("overdue_by_minutes", { n: -minutes }) : t("minutes_left", { n: minutes });
+  }
   const working = clock.working_days_left ?? workingDaysBetween(today(), clock.due_date);
   if (Number.isFinite(working)) {
     return working < 0 ? t("overdue_by", { n: -working }) : t("working_days_left", { n: working });
   }
   const days = daysBetween(today(), clock.due_date);
   return days < 0 ? t("overdue") : t("calendar_days_left", { n: days });
+}
+
+/** When a deadline falls due: its date, or for an elapsed-time clock its instant (China time, to the minute). */
+export function dueText(clock) {
+  if (!clock) return "";
+  if (clock.due_at) return String(chinaTime(clock.due_at)).slice(0, 16);
+  return clock.due_date ?? "";
 }
 
 export function clockStatusLabel(clock) {
@@ -130,7 +154,7 @@ export function clockChip(clock) {
   const left = timeLeft(clock);
   const words = state === "overdue" ? t("overdue") : state === "due-soon" ? t("due_soon") : "";
   const title = [L(clock.label), words].filter(Boolean).join(" · ");
-  return `<span class="clock-chip clock-${state}" title="${esc(title)}">${esc(clock.due_date ?? "")}${
+  return `<span class="clock-chip clock-${state}" title="${esc(title)}">${esc(dueText(clock))}${
     left ? ` · ${esc(left)}` : ""}</span>`;
 }
 
@@ -140,10 +164,12 @@ export function mainClock(item) {
   if (item.closed_at) return null;
   const clocks = (item.clocks ?? []).filter((c) => clockState(c) !== "done");
   if (!clocks.length) {
-    return item.due_date ? { due_date: item.due_date, warn_date: item.warn_date, overdue: item.overdue,
+    return item.due_date ? { due_date: item.due_date, warn_date: item.warn_date, due_at: item.due_at,
+      overdue: item.overdue,
       due_soon: item.due_soon, working_days_left: item.working_days_left } : null;
   }
-  return clocks.sort((a, b) => String(a.due_date).localeCompare(String(b.due_date)))[0];
+  const key = (c) => (c.due_at ? new Date(c.due_at).toISOString() : String(c.due_date));
+  return clocks.sort((a, b) => key(a).localeCompare(key(b)))[0];
 }
 
 /** The layer id a case type draws its cases in ("hidden_dangers"), if any. */
