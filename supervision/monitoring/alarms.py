@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from supervision.monitoring import loop
 from supervision.monitoring.rules import Outcome, Rule, evaluate, evaluate_stale, rules_for
 
 PARAMS = """
@@ -31,6 +32,8 @@ class Changes:
     counts: dict[str, int] = field(default_factory=dict)
     alarms: list[int] = field(default_factory=list)            # ids of the alarms raised or cleared
     statuses: list[tuple[str, str]] = field(default_factory=list)   # (sensor code, new status)
+    # the 报警处置 cases opened or moved and the hazard sources' warning levels changed (loop.py), with their events
+    loop: loop.Pending = field(default_factory=loop.Pending)
 
     def count(self, key: str, n: int = 1) -> None:
         if n:
@@ -41,6 +44,7 @@ class Changes:
             self.count(k, v)
         self.alarms.extend(other.alarms)
         self.statuses.extend(other.statuses)
+        self.loop.merge(other.loop)
 
 
 class RuleBook:
@@ -49,6 +53,7 @@ class RuleBook:
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = doc
         self.by_sensor: dict[str, list[Rule]] = {}
+        self.warning_levels: Mapping[str, Any] = doc.get("warning_levels") or {}
 
     def reload(self, conn: psycopg.Connection) -> None:
         book = {}
@@ -70,6 +75,9 @@ def _states(conn: psycopg.Connection, sensors: list[str]) -> dict[tuple[str, str
 
 def _apply(conn: psycopg.Connection, sensor: str, rule: Rule, at: datetime, outcome: Outcome,
            changes: Changes) -> None:
+    """Write the outcome; a new alarm (not a repeat) opens its 报警处置 case, a clear moves it (loop.py), in this
+    transaction."""
+    case_id = None
     if outcome.action in ("raise", "repeat"):
         alarm_id, inserted = conn.execute(
             "INSERT INTO monitoring_alarms AS a (sensor_code, rule, kind, level, value, threshold, message, raised_at, "
@@ -79,11 +87,14 @@ def _apply(conn: psycopg.Connection, sensor: str, rule: Rule, at: datetime, outc
             "RETURNING id, xmax = 0",
             (sensor, rule.id, rule.kind, rule.level, outcome.value, outcome.threshold, outcome.message, at, at)).fetchone()
         action = "raise" if inserted else "repeat"
+        if inserted:     # a new alarm (a raise while one is active is a repeat: it opens nothing)
+            loop.open_case(conn, alarm_id, changes.loop)
     else:
         row = conn.execute("UPDATE monitoring_alarms SET state = 'cleared', cleared_at = %s, updated_at = %s, value = "
-                           "coalesce(%s, value) WHERE sensor_code = %s AND rule = %s AND state = 'active' RETURNING id",
-                           (at, at, outcome.value, sensor, rule.id)).fetchone()
-        alarm_id, action = (row[0] if row else None), "clear"
+                           "coalesce(%s, value) WHERE sensor_code = %s AND rule = %s AND state = 'active' "
+                           "RETURNING id, case_id", (at, at, outcome.value, sensor, rule.id)).fetchone()
+        (alarm_id, case_id), action = (row if row else (None, None)), "clear"
+        loop.clear_case(conn, case_id, changes.loop)
     changes.count(f"alarms_{action}")
     if action != "repeat" and alarm_id is not None:
         changes.alarms.append(alarm_id)
@@ -128,6 +139,7 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
         return changes
     states = _states(conn, sorted({r[0] for r in advancing}))
     changed: dict[tuple[str, str], dict] = {}
+    touched: set[str] = set()
     for sensor, ts, value, _quality, _adv in sorted(advancing, key=lambda r: (r[0], r[1])):
         for rule in book.rules(sensor):
             key = (sensor, rule.id)
@@ -137,11 +149,19 @@ def run_rules(conn: psycopg.Connection, book: RuleBook,
                 states[key] = changed[key] = after
             if outcome is not None:
                 _apply(conn, sensor, rule, ts, outcome, changes)
+                touched.add(sensor)
     _save(conn, changed)
+    _levels(conn, book, changes, touched)
     # every reporting sensor, not only those whose alarms moved: its status may still be the demo's (or a stale
     # one from before the worker ran); the statement writes only rows whose status changes
     _statuses(changes, sync_status(conn, {r[0] for r in advancing}))
     return changes
+
+
+def _levels(conn: psycopg.Connection, book: RuleBook, changes: Changes, sensors: set[str]) -> None:
+    """The warning levels of the hazard sources whose sensors' alarms moved (loop.py), in this transaction."""
+    moved = loop.sync_warning_levels(conn, loop.hazard_sources_of(conn, sensors), book.warning_levels, changes.loop)
+    changes.count("warning_levels", len(moved))
 
 
 def _statuses(changes: Changes, rows: list[tuple[str, str]]) -> None:
@@ -171,6 +191,7 @@ def sweep_stale(conn: psycopg.Connection, book: RuleBook, now: datetime) -> Chan
                 _apply(conn, sensor, rule, now, outcome, changes)
                 touched.add(sensor)
     _save(conn, changed)
+    _levels(conn, book, changes, touched)
     _statuses(changes, sync_status(conn, touched))
     return changes
 

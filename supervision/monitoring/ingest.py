@@ -173,6 +173,7 @@ class IngestWorker:
             storage.add_counters(conn, counts)
         if readings:   # committed: now tell the consoles
             events.publish_changes(conn, changes)
+            changes.loop.publish()   # the alarms' cases (case.opened, ...) and monitoring.warning_level
 
     def _one_by_one(self, conn: psycopg.Connection, batch: list[_Message]) -> None:
         for m in batch:
@@ -191,6 +192,7 @@ class IngestWorker:
             changes = alarms.sweep_stale(conn, self.book, clock.now())
             storage.add_counters(conn, changes.counts)
         events.publish_changes(conn, changes)
+        changes.loop.publish()
         self._count(changes.counts)
 
     # -- the loop ----------------------------------------------------------------------------------------
@@ -294,6 +296,9 @@ def background(settings: Mapping[str, Any], stop: threading.Event) -> None:
     if not settings["monitoring"]["ingest"] or stop.is_set():
         return
     from core.db import database_url
+    from supervision.cases import registry
+
+    registry.configure(settings)   # the case types of the enabled modules (报警处置 opened by the rules)
 
     while not stop.is_set():
         try:

@@ -31,6 +31,7 @@ from typing import Any
 from core.errors import DomainError
 
 KINDS = ("level", "rate", "stale", "flat_line")
+WARNING_LEVELS = "warning_levels"   # not a rule set: the hazard sources' warning levels (loop.py)
 
 
 class RuleError(DomainError):
@@ -81,7 +82,12 @@ def check_rule_sets(doc: Any) -> list[str]:
     problems: list[str] = []
     if not isinstance(doc, Mapping) or not doc:
         return ["the alarm rules must map sensor types to rule sets"]
+    from supervision.monitoring.loop import check_rules as check_warning_levels
+
+    problems.extend(check_warning_levels(doc))
     for name, rule_set in doc.items():
+        if name == WARNING_LEVELS:
+            continue
         rules = (rule_set or {}).get("rules") if isinstance(rule_set, Mapping) else None
         if not isinstance(rules, list) or not rules:
             problems.append(f"{name}: a rule set needs a list of rules")
