@@ -88,22 +88,44 @@ def sample_form(schema: dict[str, Any]) -> dict[str, Any]:
 def _case_in(world: SimpleNamespace, ct: CaseType, state: str, place: str) -> int:
     """A case of ``ct`` on the own or foreign enterprise, put into ``state`` (its data able to pass the guards)."""
     anchor = world.anchors[place]
-    opening = next(t for t in ct.openings() if not t.system)
-    # opened by a holder of an opening role whose own scope holds the anchor (an enterprise user of that enterprise)
-    role = "city_regulator" if "city_regulator" in opening.roles else sorted(opening.roles)[0]
-    who = replace(identity(role, world), district_code=anchor.district,
-                  enterprise_uscc=anchor.uscc if role == "enterprise_user" else None)
+    opening = next((t for t in ct.openings() if not t.system), None)
     with world.engine.connect() as conn:
-        case = service.open_case(conn, {"case_type": ct.id, "action": opening.id,
-                                        "anchor": {"kind": "enterprise", "id": anchor.uscc}, "form": sample_form(opening.form)},
-                                 access=LayerAccess(Authz(load_policy(), who)), identity=who, config=CONFIG, answer=False)
+        if opening is None:
+            case = _opened_by_the_system(conn, ct, anchor)
+        else:
+            # opened by a holder of an opening role whose own scope holds the anchor (an enterprise user of it)
+            role = "city_regulator" if "city_regulator" in opening.roles else sorted(opening.roles)[0]
+            who = replace(identity(role, world), district_code=anchor.district,
+                          enterprise_uscc=anchor.uscc if role == "enterprise_user" else None)
+            case = service.open_case(conn, {"case_type": ct.id, "action": opening.id,
+                                            "anchor": {"kind": "enterprise", "id": anchor.uscc},
+                                            "form": sample_form(opening.form)},
+                                     access=LayerAccess(Authz(load_policy(), who)), identity=who, config=CONFIG,
+                                     answer=False)
         with conn.begin():
-            data: dict[str, Any] = {"rectify_by": (clock.today() + timedelta(days=20)).isoformat(), "level": "general"}
-            if "version" in (opening.form.get("properties") or {}):  # a change request is based on the record's version
+            data: dict[str, Any] = {"rectify_by": (clock.today() + timedelta(days=20)).isoformat(), "level": "general",
+                                    "alarm_cleared": True}   # (an alarm case closes once its alarm has cleared)
+            if opening is not None and "version" in (opening.form.get("properties") or {}):  # a change request is based on the record's version
                 data["version"] = records_history.current_version(conn, ENTERPRISE, anchor.uscc)
             conn.execute(sa.text("UPDATE cases SET state = :s, data = data || CAST(:d AS jsonb) WHERE id = :id"),
                          {"s": state, "d": __import__("json").dumps(data), "id": case["id"]})
     return case["id"]
+
+
+def _opened_by_the_system(conn: sa.Connection, ct: CaseType, anchor: Any) -> dict[str, Any]:
+    """A case of a type only the system opens (报警处置: the monitoring worker), at the anchor enterprise's place."""
+    from core.changes import unit_of_work
+
+    opening = ct.openings()[0]
+    with unit_of_work(conn, case_engine.EVENT_TYPES) as changes:
+        lon, lat = conn.execute(sa.text("SELECT ST_X(geom), ST_Y(geom) FROM enterprises WHERE uscc = :u"),
+                                {"u": anchor.uscc}).one()
+        case = case_engine.insert_case(conn, ct, anchor_kind="point", anchor_id=None, district_code=anchor.district,
+                                       enterprise_uscc=anchor.uscc, grid_cell_code=None, parent_id=None,
+                                       opened_by=None, now=clock.now(), state=opening.to, data={}, lon=lon, lat=lat)
+        case_engine.apply(case_engine.EffectContext(conn, ct, case, {}, None, changes, clock.now(), config=CONFIG),
+                          opening)
+    return case
 
 
 def expected(world: SimpleNamespace, role: str, ct: CaseType, t: Transition, place: str) -> int:

@@ -83,10 +83,38 @@ def test_a_type_with_a_tool_of_its_own_is_not_offered_by_the_generic_start(tmp_p
     (lambda d: d.update(documents={"order": {"title": {"zh-CN": "令", "en": "Order"}, "template": "第{seq}号"}}),
      "documents.order.template"),
     (lambda d: d["transitions"][1].update(**{"from": ["done"]}), "'done' is a final state"),
+    # elapsed-time clocks (minutes, hours): they cannot pause, warn within their period, are not extended by days
+    (lambda d: d["clocks"]["reply"].update(period={"minutes": 0}), "clocks.reply.period"),
+    (lambda d: d["clocks"]["reply"].update(period={"minutes": 5, "unit": "working_days"}), "clocks.reply.period"),
+    (lambda d: (d["clocks"]["reply"].update(period={"minutes": 5}), d["states"]["open"].update(pause=["reply"])),
+     "states.open.pause: the clock 'reply' counts minutes ({minutes: N}) and cannot pause"),
+    (lambda d: d["clocks"]["reply"].update(period={"hours": 2}, warn=2),
+     "clocks.reply.warn: 2 hours before the due instant is not within the period of 2 hours"),
+    (lambda d: (d["clocks"]["reply"].update(period={"minutes": 5}),
+                d["transitions"][1].update(effects=[{"extend_clock": {"clock": "reply", "days": 1}}])),
+     "effects[0].extend_clock.clock: 'reply' counts minutes or hours; it is not extended by days"),
 ])
 def test_a_bad_definition_names_file_and_field(tmp_path: Path, change, where: str) -> None:  # noqa: ANN001
     problems = _problems(tmp_path, _edit(change))
     assert any(p.startswith("mod/cases/demo.yaml: ") and where in p for p in problems), problems
+
+
+def test_an_elapsed_time_clock_counts_minutes(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from supervision.cases.clocks import compute_elapsed
+
+    doc = _edit(lambda d: d["clocks"]["reply"].update(period={"hours": 2}, warn=1))
+    hours = load_files([_write(tmp_path, doc)])["demo"].clocks["reply"]
+    doc = _edit(lambda d: d["clocks"]["reply"].update(period={"minutes": 15}, warn=5))
+    minutes = load_files([_write(tmp_path, doc)])["demo"].clocks["reply"]
+    assert (hours.elapsed, hours.minutes, minutes.minutes) == (True, 120, 15)
+    start = datetime(2026, 12, 7, 15, 45, tzinfo=UTC)         # 23:45 in China: due on the next China day
+    due = compute_elapsed(minutes, start)
+    assert (due.due_at, due.warn_at) == (start + timedelta(minutes=15), start + timedelta(minutes=10))
+    assert (due.due_date.isoformat(), due.warn_date.isoformat()) == ("2026-12-08", "2026-12-07")
+    assert compute_elapsed(hours, start).warn_at == start + timedelta(hours=1)   # warn: hours before, for hours
+    assert not case_types()["hidden_danger"].clocks["plan"].elapsed
 
 
 def test_yaml_syntax_errors_name_the_file(tmp_path: Path) -> None:

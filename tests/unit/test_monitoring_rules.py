@@ -30,7 +30,7 @@ def by_id(rule_set: str, params: dict) -> dict[str, Rule]:
 
 def test_the_shipped_rule_sets_are_sound() -> None:
     assert check_rule_sets(DOC) == []
-    assert set(DOC) == {"combustible_gas", "toxic_gas", "tank_level", "temperature", "pressure"}
+    assert set(DOC) - {"warning_levels"} == {"combustible_gas", "toxic_gas", "tank_level", "temperature", "pressure"}
 
 
 @pytest.mark.parametrize(("doc", "problem"), [
