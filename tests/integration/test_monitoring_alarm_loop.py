@@ -305,3 +305,60 @@ def test_warning_levels_follow_the_active_alarms_in_their_transaction(urls: tupl
     with engine.connect() as conn:   # the layer row itself: what WMS/WFS, the OGC API and the console read
         assert conn.execute(sa.text("SELECT warning_level FROM hazard_sources WHERE code = :c"),
                             {"c": src["code"]}).scalar() is None
+
+
+def test_through_the_broker_the_worker_opens_the_case_and_publishes_after_commit(
+        urls: tuple, sources: list, mqtt_broker: Any) -> None:
+    """A reading over MQTT → the ingest worker → the alarm, its case and the warning level in one commit, then the
+    live events (case.opened, monitoring.warning_level) to the process's subscribers."""
+    from core import realtime
+    from supervision.monitoring.broker import readings_topic
+    from supervision.monitoring.payload import encode
+    from tests.integration.test_monitoring_ingest import (
+        _can_connect,
+        publish,
+        publisher,
+        running_worker,
+        wait_until,
+    )
+
+    url, engine = urls
+    used = {s for src in sources for s in src["sensors"]}
+    with psycopg.connect(url) as conn:
+        mqtt_broker.set_gateways(conn.execute("SELECT code, enterprise_uscc FROM monitoring_gateways").fetchall())
+        sensor, gateway, uscc, hs = conn.execute(
+            "SELECT ms.sensor_code, g.code, g.enterprise_uscc, s.hazard_source_code FROM monitoring_sensors ms "
+            "JOIN monitoring_gateways g ON g.code = ms.gateway_code JOIN sensors s ON s.code = ms.sensor_code "
+            "WHERE ms.rule_set = 'combustible_gas' AND NOT (ms.sensor_code = ANY(%s)) AND NOT EXISTS (SELECT 1 FROM "
+            "monitoring_alarms a JOIN sensors s2 ON s2.code = a.sensor_code WHERE s2.hazard_source_code = "
+            "s.hazard_source_code) ORDER BY 1 LIMIT 1", (sorted(used),)).fetchone()
+    mqtt_broker.reload()
+    wait_until(lambda: _can_connect(mqtt_broker, gateway), "the broker to accept the gateways")
+    events = realtime.broker().subscribe(timeout=0.2, announce=True)
+    next(events)
+    with running_worker(url, mqtt_broker, "test-alarm-loop") as _worker, publisher(mqtt_broker, gateway) as client:
+        publish(client, readings_topic(uscc, gateway),
+                encode([{"device": sensor, "ts": clock.now(), "value": 30.0, "unit": "%LEL"}]))
+
+        def the_case() -> int | None:
+            with psycopg.connect(url) as conn:
+                row = conn.execute("SELECT case_id FROM monitoring_alarms WHERE sensor_code = %s AND state = 'active'",
+                                   (sensor,)).fetchone()
+            return row and row[0]
+
+        case_id = wait_until(the_case, "the alarm's case")
+        seen: dict[str, dict] = {}
+
+        def arrived() -> bool:
+            event = next(events)
+            if event is not None and event.type in ("case.opened", "monitoring.warning_level"):
+                seen[event.type] = {**event.data, "_scope": event.scope}
+            return len(seen) == 2
+
+        wait_until(arrived, "the live events")
+    events.close()
+    assert seen["case.opened"]["id"] == case_id and seen["case.opened"]["case_type"] == "alarm_disposal"
+    level = seen["monitoring.warning_level"]
+    assert (level["hazard_source_code"], level["level"], level["previous"]) == (hs, "yellow", None)
+    assert (level["_scope"].layer, level["_scope"].enterprise_uscc) == ("hazard_sources", uscc)
+    assert detail(engine, case_id)["anchor_id"] == hs
