@@ -310,7 +310,7 @@ def test_warning_levels_follow_the_active_alarms_in_their_transaction(urls: tupl
 def test_through_the_broker_the_worker_opens_the_case_and_publishes_after_commit(
         urls: tuple, sources: list, mqtt_broker: Any) -> None:
     """A reading over MQTT → the ingest worker → the alarm, its case and the warning level in one commit, then the
-    live events (case.opened, monitoring.warning_level) to the process's subscribers."""
+    live events (monitoring.alarm naming the case, case.opened, monitoring.warning_level) to the subscribers."""
     from core import realtime
     from supervision.monitoring.broker import readings_topic
     from supervision.monitoring.payload import encode
@@ -351,13 +351,14 @@ def test_through_the_broker_the_worker_opens_the_case_and_publishes_after_commit
 
         def arrived() -> bool:
             event = next(events)
-            if event is not None and event.type in ("case.opened", "monitoring.warning_level"):
+            if event is not None and event.type in ("case.opened", "monitoring.warning_level", "monitoring.alarm"):
                 seen[event.type] = {**event.data, "_scope": event.scope}
-            return len(seen) == 2
+            return len(seen) == 3
 
         wait_until(arrived, "the live events")
     events.close()
     assert seen["case.opened"]["id"] == case_id and seen["case.opened"]["case_type"] == "alarm_disposal"
+    assert (seen["monitoring.alarm"]["action"], seen["monitoring.alarm"]["case_id"]) == ("raise", case_id)
     level = seen["monitoring.warning_level"]
     assert (level["hazard_source_code"], level["level"], level["previous"]) == (hs, "yellow", None)
     assert (level["_scope"].layer, level["_scope"].enterprise_uscc) == ("hazard_sources", uscc)

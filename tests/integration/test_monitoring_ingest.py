@@ -520,15 +520,23 @@ def test_alarms_and_statuses_reach_subscribers_once_committed_tagged_with_the_se
             publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(seconds=2), "value": 1.0,
                                             "unit": "%LEL"}]))
             wait_until(lambda: worker.totals.get("alarms_clear", 0) >= 2, "the clears")
-        got = []
-        while len(got) < 6:
+        got, others = [], []
+        while len(got) < 6 or sum(e.type == "monitoring.warning_level" for e in others) < 2:
             event = next(stream)
-            assert event is not None, f"only {got}"
-            got.append(event)
+            assert event is not None, f"only {got} and {others}"
+            (got if event.type in ("monitoring.alarm", "monitoring.sensor_status") else others).append(event)
     finally:
         stream.close()
         web.close()
         realtime_use(previous).close()
+    # besides: each alarm's 报警处置 case (opened, its notice, the clear recorded), and the hazard source's warning
+    # level (red, then none); a batch's case events come before its warning levels
+    assert sorted(e.type for e in others) == ["case.notice", "case.notice", "case.opened", "case.opened",
+                                              "case.transition", "case.transition", "monitoring.warning_level",
+                                              "monitoring.warning_level"]
+    levels = [(e.data["previous"], e.data["level"], e.scope) for e in others if e.type == "monitoring.warning_level"]
+    assert levels == [(None, "red", ScopeTag("hazard_sources", owner[0], owner[1])),
+                      ("red", None, ScopeTag("hazard_sources", owner[0], owner[1]))]
     tag = ScopeTag("sensors", owner[0], owner[1])
     assert all(e.scope == tag for e in got)
     kinds = [(e.type, e.data.get("rule"), e.data.get("action") or e.data.get("status")) for e in got]
