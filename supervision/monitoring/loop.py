@@ -20,6 +20,7 @@ to publish after its commit.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,19 +83,34 @@ class Pending:
 
 
 # -- the case engine on the worker's connection ------------------------------------------------------------
+_ENGINE: list[tuple[psycopg.Connection, sa.Engine]] = []   # the last worker connection's engine (one slot)
+_ENGINE_LOCK = threading.Lock()
+
+
+def _engine_for(pconn: psycopg.Connection) -> sa.Engine:
+    """One engine per worker connection (its dialect set up once: a new one per alarm cost ~25 ms); a new
+    connection (the worker reconnected) replaces it, the old one dereferenced, never closed here."""
+    with _ENGINE_LOCK:
+        if _ENGINE and _ENGINE[0][0] is pconn:
+            return _ENGINE[0][1]
+        eng = sa.create_engine("postgresql+psycopg://", creator=lambda: pconn, poolclass=sa.pool.StaticPool,
+                               pool_reset_on_return=None)
+        eng.dialect.do_commit = lambda _dbapi: None      # the worker's transaction commits, not the engine
+        eng.dialect.do_rollback = lambda _dbapi: None    # (a failure raises through the worker's transaction)
+        if _ENGINE:
+            _ENGINE.pop()[1].dispose(close=False)
+        _ENGINE.append((pconn, eng))
+        return eng
+
+
 @contextmanager
 def engine_connection(pconn: psycopg.Connection) -> Iterator[Connection]:
     """A SQLAlchemy connection on ``pconn``'s open transaction (which stays the caller's to commit)."""
-    eng = sa.create_engine("postgresql+psycopg://", creator=lambda: pconn, poolclass=sa.pool.StaticPool,
-                           pool_reset_on_return=None)
-    eng.dialect.do_commit = lambda _dbapi: None        # the worker's transaction commits, not the engine
-    eng.dialect.do_rollback = lambda _dbapi: None      # (a failure raises through the worker's transaction)
-    conn = eng.connect()
+    conn = _engine_for(pconn).connect()
     try:
         yield conn
     finally:
-        conn.close()                 # (its "rollback" is the no-op above; the pool does not reset the connection)
-        eng.dispose(close=False)     # dereferenced, never closed: the psycopg connection is the worker's
+        conn.close()   # (its "rollback" is the no-op above; the pool neither resets nor closes the connection)
 
 
 def _settings() -> Mapping[str, Any]:
