@@ -21,7 +21,7 @@ What it does:
 4. **capacity**: stops the worker, has the gateways publish ``--backlog-s`` seconds' worth of readings (queued by
    the broker in the worker's session), starts the worker again and times how fast it drains the backlog: the
    worker's throughput when it is the bottleneck, the figure to set beside the floor;
-5. **floor**: the same rows (``COPY ... TO STDOUT`` of what the sustained phase stored), shifted to an empty day
+5. **floor**: the same rows (the first ``--floor-rows`` of them) (``COPY ... TO STDOUT`` of what the sustained phase stored), shifted to an empty day
    partition, written back with ``COPY ... FROM STDIN`` into ``monitoring_readings`` (same unique index, same
    BRIN), in transactions of ``batch_max`` rows as the worker commits, and as one ``COPY``; then removed again.
 
@@ -270,8 +270,9 @@ def wait_drained(db: str, target: int, base: int, idle_timeout: float = 120) -> 
 
 
 # -- the floor ---------------------------------------------------------------------------------------------------
-def floor(db: str, t0: datetime, t1: datetime, batch: int) -> dict[str, Any]:
-    """Raw COPY of the rows stored in [t0, t1) into the same table, shifted to an empty day partition."""
+def floor(db: str, t0: datetime, t1: datetime, batch: int, limit: int) -> dict[str, Any]:
+    """Raw COPY of the rows stored in [t0, t1) (the first ``limit`` of them by time, 0: all) into the same table,
+    shifted to an empty day partition."""
     from supervision.monitoring import storage
 
     with psycopg.connect(db) as conn:
@@ -286,7 +287,7 @@ def floor(db: str, t0: datetime, t1: datetime, batch: int) -> dict[str, Any]:
         buf = bytearray()
         with conn.cursor().copy(
                 "COPY (SELECT sensor_code, ts + %s, value, quality FROM monitoring_readings WHERE ts >= %s AND ts < %s "
-                "ORDER BY ts) TO STDOUT", (shift, t0, t1)) as cp:
+                "ORDER BY ts LIMIT %s) TO STDOUT", (shift, t0, t1, limit or None)) as cp:
             for chunk in cp:
                 buf += chunk
         lines = bytes(buf).splitlines(keepends=True)
@@ -385,7 +386,7 @@ def run(args: argparse.Namespace) -> str:
         worker = None
 
         # 3. the floor
-        facts["floor"] = floor(db, t0, t1, batch_max)
+        facts["floor"] = floor(db, t0, t1, batch_max, args.floor_rows)
         print(f"  floor: {facts['floor']}", flush=True)
         facts["load_after"] = os.getloadavg()
     finally:
@@ -439,6 +440,8 @@ def report(args: argparse.Namespace, f: dict[str, Any]) -> str:
         "",
         "## Throughput, side by side with the floor",
         "",
+        f"The floor copies the first {rows:,} rows the sustained phase stored (by time).",
+        "",
         "| what | readings | seconds | readings/s | of the floor (batched) |",
         "|---|---:|---:|---:|---:|",
         f"| ingest, sustained (offered {args.rate:g}/s; first publish to last stored) | {f['stored']:,} | "
@@ -482,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-message", type=int, default=250, help="readings per message at most (default 250)")
     parser.add_argument("--backlog-s", type=float, default=30,
                         help="seconds' worth of readings queued while the worker is down (0: no capacity phase)")
+    parser.add_argument("--floor-rows", type=int, default=1_000_000,
+                        help="rows of the sustained phase copied for the floor (default 1,000,000; 0: all)")
     parser.add_argument("--profile", type=Path, help="py-spy the worker while it drains the backlog (an SVG "
                         "flame graph, or speedscope JSON for a .json name; py-spy must be installed in the venv)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "reports" / "ingest.md")
