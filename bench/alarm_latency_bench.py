@@ -278,6 +278,7 @@ def run(args: argparse.Namespace) -> str:
     log = tmp / "server.log"
     server = None
     facts: dict[str, Any] = {"sensor": sensor[0], "load_before": os.getloadavg()[0]}
+    tail = ""
     try:
         server = start_server(args.port, broker, client_id, log)
         wait_http(args.port)
@@ -302,9 +303,9 @@ def run(args: argparse.Namespace) -> str:
                 os.killpg(server.pid, signal.SIGKILL)
         broker.destroy()
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        if facts.get("chain") is None:
+            print(tail)
         shutil.rmtree(tmp, ignore_errors=True)
-    if facts.get("chain") is None:
-        print(tail)
     return report(args, facts, pg_version)
 
 
