@@ -59,7 +59,8 @@ class IngestWorker:
     rules_doc: Mapping[str, Any]
     client_id: str = "onemap-ingest"
     batch_max: int = 5000
-    batch_interval_ms: int = 200
+    batch_interval_ms: int = 200            # how long a batch may keep filling up ...
+    batch_idle_ms: int = 20                  # ... while messages keep coming at most this far apart
     retention_days: int = 90
     partitions_ahead_days: int = 2
     stale_sweep_s: float = 30.0
@@ -229,13 +230,15 @@ class IngestWorker:
         except queue.Empty:
             return batch
         deadline = time.monotonic() + self.batch_interval_ms / 1000
+        idle = self.batch_idle_ms / 1000
         size = 0
         while size < self.batch_max and not stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                m = self._queue.get(timeout=remaining)
+                # a lull ends the batch: a lone alarm reading is not held for the whole interval
+                m = self._queue.get(timeout=min(remaining, idle))
             except queue.Empty:
                 break
             batch.append(m)
