@@ -12,7 +12,9 @@ A rule set lists rules of five kinds:
 * ``trend`` — a time-to-threshold warning: the least-squares line through the readings of the last
   ``trend_window_s`` seconds (default 600; judged once they span half of it and number ``min_points``) reaches
   ``threshold`` (``direction: high`` rising toward it, ``low`` falling) within ``horizon_min`` minutes — a tank level
-  drifting toward high-high, a gas concentration climbing toward 一级. It stays active while the line would come
+  drifting toward high-high, a gas concentration climbing toward 一级. It is raised only while the reading is still
+  short of the threshold (beyond it the level alarm speaks) and not back under the line by more than the deadband
+  (a spike that is over leaves a steep line behind it). It stays active while the line would come
   within ``deadband`` of the threshold within the horizon (no flapping while the projection hovers around the
   horizon) and clears when the trend stops (flat, or turning away). The state keeps one running least-squares sum
   per tenth of the window, not the readings;
@@ -263,7 +265,11 @@ def _trend(rule: Rule, state: Mapping[str, Any], ts: datetime, value: float) -> 
             return new, Outcome("repeat", value, rule.threshold, _trend_message(label, eta, rule.threshold, slope))
         new["active"] = False
         return new, Outcome("clear", value, rule.threshold, f"{label}: 趋势解除（{slope * 60:+.3g}/min）")
-    if toward and eta <= rule.horizon_min:
+    # a new warning only for a value still short of the threshold (beyond it, the level alarm speaks) and not
+    # falling back under the line (a spike that is over leaves a steep line behind it for a while)
+    short = value < rule.threshold if sign > 0 else value > rule.threshold
+    with_line = sign * (value - fitted) >= -rule.deadband
+    if toward and eta <= rule.horizon_min and short and with_line:
         new["active"] = True
         return new, Outcome("raise", value, rule.threshold, _trend_message(label, eta, rule.threshold, slope))
     return new, None

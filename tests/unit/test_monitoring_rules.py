@@ -273,3 +273,11 @@ def test_the_simulated_city_raises_no_trend_warning_and_the_leak_is_foreseen() -
             if o and o.action == "raise":
                 seen.setdefault(rid, second)
     assert seen["trend"] < seen["level"]   # the warning comes before the 一级 alarm
+
+
+def test_a_spike_that_is_over_raises_no_trend_warning() -> None:
+    gas = by_id("combustible_gas", {})["gas_trend"]
+    # quiet for four minutes, a jump beyond 一级 (the level alarm's business), then back to quiet: the line through
+    # the window still slopes up steeply, but the reading is back under it
+    series = [(s, 1.0) for s in range(0, 240, 10)] + [(240, 60.0), (241, 61.0), (242, 1.0), (250, 1.0)]
+    assert set(run(gas, series)[1]) == {"-"}
