@@ -103,9 +103,23 @@ def heads() -> set[str]:
 
 
 def is_current(engine: Engine) -> bool:
-    """Whether every migration branch is applied (the app must not serve a schema it does not know)."""
+    """Whether every migration branch is applied (the app must not serve a schema it does not know).
+
+    A head that another branch's revision depends on (``depends_on``, e.g. monitoring's m002 on the case engine's
+    c002) is applied, yet no longer listed among the database's heads: every script head must be among the applied
+    revisions and their ancestors, dependencies included, and the database must hold no revision the scripts lack."""
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
     with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads()) == heads()
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    script = ScriptDirectory.from_config(_script_config())
+    try:
+        applied = {r.revision for r in script.iterate_revisions(tuple(current), "base")} if current else set()
+    except (CommandError, RevisionError):   # a revision of another (newer) version of OneMap
+        return False
+    return heads() <= applied
 
 
 def current(engine: Engine) -> str | None:

@@ -130,31 +130,55 @@ def sync_status(conn: psycopg.Connection, sensors: Iterable[str]) -> list[tuple[
         {"codes": codes, "faults": list(FAULT_KINDS)}).fetchall()
 
 
+def _quiet(rule: Rule, state: Mapping[str, Any], values: list[float]) -> bool:
+    """Whether ``values`` (a sensor's readings of one batch) would each leave ``rule`` where it is, with nothing to
+    report: a level rule neither active nor pending whose threshold none of them reaches, or a stale rule not active
+    (the usual case, checked without evaluating reading by reading)."""
+    if rule.kind == "stale":
+        return not state.get("active")
+    if rule.kind != "level" or state.get("active") or state.get("pending_since") or rule.threshold is None:
+        return False
+    if rule.direction == "high":
+        return max(values) < rule.threshold
+    return min(values) > rule.threshold
+
+
 def run_rules(conn: psycopg.Connection, book: RuleBook,
               inserted: Iterable[tuple[str, datetime, float, int, bool]]) -> Changes:
     """The stored readings that advance their sensor's latest value, in time order, through its rules."""
     changes = Changes()
-    advancing = [r for r in inserted if r[4]]
-    if not advancing:
+    by_sensor: dict[str, list[tuple[datetime, float]]] = {}
+    for r in inserted:
+        if r[4]:
+            by_sensor.setdefault(r[0], []).append((r[1], r[2]))
+    if not by_sensor:
         return changes
-    states = _states(conn, sorted({r[0] for r in advancing}))
+    states = _states(conn, sorted(by_sensor))
     changed: dict[tuple[str, str], dict] = {}
     touched: set[str] = set()
-    for sensor, ts, value, _quality, _adv in sorted(advancing, key=lambda r: (r[0], r[1])):
+    for sensor in sorted(by_sensor):
+        series = sorted(by_sensor[sensor])
+        values = [v for _, v in series]
         for rule in book.rules(sensor):
             key = (sensor, rule.id)
             before = states.get(key, {})
-            after, outcome = evaluate(rule, before, ts, value)
-            if after != before:
-                states[key] = changed[key] = after
-            if outcome is not None:
-                _apply(conn, sensor, rule, ts, outcome, changes)
-                touched.add(sensor)
+            if _quiet(rule, before, values):
+                if rule.kind == "level" and before != {"active": False}:
+                    states[key] = changed[key] = {"active": False}
+                continue
+            state = before
+            for ts, value in series:
+                state, outcome = evaluate(rule, state, ts, value)
+                if outcome is not None:
+                    _apply(conn, sensor, rule, ts, outcome, changes)
+                    touched.add(sensor)
+            if state != before:
+                states[key] = changed[key] = state
     _save(conn, changed)
     _levels(conn, book, changes, touched)
     # every reporting sensor, not only those whose alarms moved: its status may still be the demo's (or a stale
     # one from before the worker ran); the statement writes only rows whose status changes
-    _statuses(changes, sync_status(conn, {r[0] for r in advancing}))
+    _statuses(changes, sync_status(conn, by_sensor))
     return changes
 
 

@@ -145,7 +145,7 @@ class PrivateBroker:
             f"persistence_location {self.base / 'data'}/",
             "autosave_interval 1",
             "max_queued_messages 1000000",
-            "max_inflight_messages 100",
+            "max_inflight_messages 1000",   # per client: the worker acknowledges a batch at a time
             f"pid_file {self.pid_file}",
             f"log_dest file {self.logfile}",
             "log_type error",

@@ -37,18 +37,32 @@ def _broker(settings: dict):  # noqa: ANN202
 def ingest() -> None:
     """Run the MQTT ingest worker until stopped (`onemap serve` starts it too)."""
     from core import realtime_backends
-    from supervision.monitoring.ingest import from_settings
+    from supervision.monitoring.ingest import from_settings, run_forever
 
     settings = _settings()
     logging.basicConfig(level=settings["logging"]["level"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    worker = from_settings(settings, _db_url(settings))
+    db_url = _db_url(settings)
+    workers = [from_settings(settings, db_url)]
     realtime_backends.install(settings)   # alarms reach the web workers' SSE streams
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"ingest worker: {worker.host}:{worker.port} as {worker.client_id}")
-    worker.run(stop)
-    click.echo(f"ingest worker stopped: {worker.totals}")
+    click.echo(f"ingest worker: {workers[0].host}:{workers[0].port} as {workers[0].client_id}")
+
+    started = [0]
+
+    def make():  # noqa: ANN202 - the first worker, then a new one after a failure (broker files synced again)
+        if started[0]:
+            workers.append(from_settings(settings, db_url))
+        started[0] += 1
+        return workers[-1]
+
+    run_forever(make, stop)
+    totals: dict[str, int] = {}
+    for w in workers:
+        for k, v in w.totals.items():
+            totals[k] = totals.get(k, 0) + v
+    click.echo(f"ingest worker stopped: {totals}")
 
 
 @click.group("monitor")

@@ -9,7 +9,11 @@ redelivers every unacknowledged message, so acknowledgements of a previous conne
 ids may have been reused).
 
 A malformed message is logged, counted (``monitoring_counters.malformed``), acknowledged and dropped; it never stops
-the worker. A database error keeps the batch and retries it on a new connection.
+the worker. A lost database (a restart, a killed session, a network cut) keeps the batch unacknowledged and retries it
+on a new connection, reconnecting with a backoff (0.5 s doubling to 10 s) and logging the outage and its end; the
+periodic maintenance and stale sweep survive it the same way. A lost broker is paho's to reconnect (1 s doubling to
+10 s); the worker logs the disconnection and the new session. :func:`background` (and ``onemap ingest``) start a
+worker that failed for any other reason again after a backoff that grows to a minute, not in a tight loop.
 
 Run by ``onemap serve`` (through ``Manifest.background``, in the ``onemap worker`` process) and alone as
 ``onemap ingest``.
@@ -55,7 +59,8 @@ class IngestWorker:
     rules_doc: Mapping[str, Any]
     client_id: str = "onemap-ingest"
     batch_max: int = 5000
-    batch_interval_ms: int = 200
+    batch_interval_ms: int = 200            # how long a batch may keep filling up ...
+    batch_idle_ms: int = 20                  # ... while messages keep coming at most this far apart
     retention_days: int = 90
     partitions_ahead_days: int = 2
     stale_sweep_s: float = 30.0
@@ -78,6 +83,12 @@ class IngestWorker:
         log.info("ingest: connected to %s:%s as %s (session present: %s)", self.host, self.port, self.client_id,
                  flags.session_present)
 
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self.ready.clear()
+        if reason.is_failure:
+            log.warning("ingest: lost the broker %s:%s (%s); reconnecting, unacknowledged messages will be delivered "
+                        "again", self.host, self.port, reason)
+
     def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list, _props: Any) -> None:
         if any(r.is_failure for r in reasons):
             log.error("ingest: the broker refused the subscription to %s: %s", SUBSCRIPTION, reasons)
@@ -96,12 +107,13 @@ class IngestWorker:
         client.reconnect_delay_set(1, 10)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
 
     # -- database side -----------------------------------------------------------------------------------
     def _connect_db(self, stop: threading.Event) -> psycopg.Connection | None:
-        delay = 0.5
+        delay, attempts, since = 0.5, 0, time.monotonic()
         while not stop.is_set():
             try:
                 conn = psycopg.connect(self.db_url, connect_timeout=5, application_name="onemap-ingest")
@@ -110,12 +122,29 @@ class IngestWorker:
                 self.book.reload(conn)
                 conn.commit()
                 self._known_days = None
+                if attempts:
+                    log.warning("ingest: database connection restored after %.1f s (%d attempts)",
+                                time.monotonic() - since, attempts + 1)
                 return conn
             except psycopg.OperationalError as exc:
-                log.warning("ingest: database unavailable (%s); retrying in %.1f s", exc, delay)
+                attempts += 1
+                log.warning("ingest: database unavailable (%s); retrying in %.1f s",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         return None
+
+    def _reconnect_db(self, conn: psycopg.Connection | None, stop: threading.Event, exc: Exception,
+                      doing: str) -> psycopg.Connection | None:
+        log.warning("ingest: lost the database while %s (%s); reconnecting, nothing is acknowledged meanwhile",
+                    doing, str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__)
+        self._known_days = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - it is already broken
+                pass
+        return self._connect_db(stop)
 
     def _maintain(self, conn: psycopg.Connection) -> None:
         today = clock.now().date()
@@ -203,13 +232,15 @@ class IngestWorker:
         except queue.Empty:
             return batch
         deadline = time.monotonic() + self.batch_interval_ms / 1000
+        idle = self.batch_idle_ms / 1000
         size = 0
         while size < self.batch_max and not stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                m = self._queue.get(timeout=remaining)
+                # a lull ends the batch: a lone alarm reading is not held for the whole interval
+                m = self._queue.get(timeout=min(remaining, idle))
             except queue.Empty:
                 break
             batch.append(m)
@@ -226,34 +257,43 @@ class IngestWorker:
         last_sweep = last_maintenance = None
         try:
             while not stop.is_set():
-                if last_maintenance is None or time.monotonic() - last_maintenance > 3600:
-                    self._maintain(conn)
-                    last_maintenance = time.monotonic()
+                try:
+                    if last_maintenance is None or time.monotonic() - last_maintenance > 3600:
+                        self._maintain(conn)
+                        last_maintenance = time.monotonic()
+                    if last_sweep is None or time.monotonic() - last_sweep > self.stale_sweep_s:
+                        self._sweep(conn)
+                        last_sweep = time.monotonic()
+                except psycopg.OperationalError as exc:
+                    conn = self._reconnect_db(conn, stop, exc, "sweeping")
+                    if conn is None:
+                        return
+                    continue
                 batch = self._collect(stop)
                 while batch and not stop.is_set():
                     try:
-                        self._store(conn, batch)
+                        try:
+                            self._store(conn, batch)
+                        except psycopg.OperationalError:
+                            raise
+                        except psycopg.Error as exc:
+                            # not the connection: some message the checks let through; store the batch message by
+                            # message so that one bad message cannot stop the others forever (it would come back
+                            # after every restart)
+                            log.warning("ingest: the batch failed (%s); storing its messages one by one", exc)
+                            self._one_by_one(conn, batch)
                     except psycopg.OperationalError as exc:
-                        log.warning("ingest: database error, the batch is kept and retried: %s", exc)
-                        conn.close()
-                        conn = self._connect_db(stop)
+                        # the batch is kept, unacknowledged: it is stored again on the new connection (what the
+                        # broker redelivers meanwhile is a duplicate, stored once)
+                        conn = self._reconnect_db(conn, stop, exc, f"storing a batch of {len(batch)} messages")
                         if conn is None:
                             return
                         continue
-                    except psycopg.Error as exc:
-                        # not the connection: some message the checks let through; store the batch message by
-                        # message so that one bad message cannot stop the others forever (it would come back
-                        # after every restart)
-                        log.warning("ingest: the batch failed (%s); storing its messages one by one", exc)
-                        self._one_by_one(conn, batch)
                     generation = self._generation
                     for m in batch:  # committed: now the broker may forget them
                         if m.generation == generation and m.qos > 0:
                             client.ack(m.mid, m.qos)
                     batch = []
-                if last_sweep is None or time.monotonic() - last_sweep > self.stale_sweep_s:
-                    self._sweep(conn)
-                    last_sweep = time.monotonic()
         finally:
             client.disconnect()
             client.loop_stop()
@@ -300,12 +340,25 @@ def background(settings: Mapping[str, Any], stop: threading.Event) -> None:
 
     registry.configure(settings)   # the case types of the enabled modules (报警处置 opened by the rules)
 
+    run_forever(lambda: from_settings(settings, libpq_url(database_url(dict(settings)))), stop)
+
+
+def run_forever(make: Any, stop: threading.Event, first_delay: float = 5.0, max_delay: float = 60.0) -> None:
+    """Run the worker ``make()`` builds until ``stop``; after a failure, log it and start again after a backoff
+    (``first_delay`` doubling to ``max_delay``; back to ``first_delay`` once a worker has run a minute): a fault
+    that returns at once (a broker that will not start, a broken configuration) does not spin."""
+    delay = first_delay
     while not stop.is_set():
+        started = time.monotonic()
         try:
-            from_settings(settings, libpq_url(database_url(dict(settings)))).run(stop)
+            make().run(stop)
+            return
         except Exception:  # noqa: BLE001 — the server keeps running; the worker starts again
-            log.exception("ingest: the worker failed; restarting in 5 s")
-            stop.wait(5)
+            if time.monotonic() - started > 60:
+                delay = first_delay
+            log.exception("ingest: the worker failed; starting again in %.0f s", delay)
+            stop.wait(delay)
+            delay = min(delay * 2, max_delay)
 
 
-__all__ = ["IngestWorker", "background", "from_settings", "libpq_url"]
+__all__ = ["IngestWorker", "background", "from_settings", "libpq_url", "run_forever"]

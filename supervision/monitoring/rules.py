@@ -9,10 +9,19 @@ A rule set lists rules of five kinds:
   long (a single spike raises nothing);
 * ``rate`` — the value rises (``direction: high``), falls (``low``) or changes (``both``) faster than
   ``max_per_min``, measured over at least ``rate_window_s`` seconds (default 60);
+* ``trend`` — a time-to-threshold warning: the least-squares line through the readings of the last
+  ``trend_window_s`` seconds (default 600; judged once they span half of it and number ``min_points``) reaches
+  ``threshold`` (``direction: high`` rising toward it, ``low`` falling) within ``horizon_min`` minutes — a tank level
+  drifting toward high-high, a gas concentration climbing toward 一级. It is raised only while the reading is still
+  short of the threshold (beyond it the level alarm speaks) and not back under the line by more than the deadband
+  (a spike that is over leaves a steep line behind it). It stays active while the line would come
+  within ``deadband`` of the threshold within the horizon (no flapping while the projection hovers around the
+  horizon) and clears when the trend stops (flat, or turning away). The state keeps one running least-squares sum
+  per tenth of the window, not the readings;
 * ``stale`` — no reading for ``after_s`` seconds (found by the sweep, not by a reading);
 * ``flat_line`` — the value has stayed within ``tolerance`` for ``window_s`` seconds: a stuck sensor.
 
-A threshold is a number, the name of a sensor parameter (``alarm_low``, ``alarm_high``, ``range_low``, ``range_high``
+A threshold (and a deadband) is a number, the name of a sensor parameter (``alarm_low``, ``alarm_high``, ``range_low``, ``range_high``
 from the sensors layer and the device settings, or any key of the device's ``thresholds`` overrides), or
 ``{param: name, times: factor}``; a rule whose threshold a sensor cannot supply does not apply to that sensor.
 
@@ -30,7 +39,7 @@ from typing import Any
 
 from core.errors import DomainError
 
-KINDS = ("level", "rate", "stale", "flat_line")
+KINDS = ("level", "rate", "trend", "stale", "flat_line")
 WARNING_LEVELS = "warning_levels"   # not a rule set: the hazard sources' warning levels (loop.py)
 
 
@@ -54,6 +63,9 @@ class Rule:
     window_s: float = 3600.0
     tolerance: float = 0.0
     after_s: float = 300.0
+    trend_window_s: float = 600.0
+    horizon_min: float | None = None
+    min_points: int = 5
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,9 @@ def check_rule_sets(doc: Any) -> list[str]:
             seen.add(r["id"])
             if r["kind"] == "level" and (r.get("threshold") is None or r.get("direction", "high") not in ("high", "low")):
                 problems.append(f"{where}: a level rule needs a threshold and direction high or low")
+            if r["kind"] == "trend" and (r.get("threshold") is None or r.get("direction", "high") not in ("high", "low")
+                                         or not isinstance(r.get("horizon_min"), int | float) or r["horizon_min"] <= 0):
+                problems.append(f"{where}: a trend rule needs a threshold, direction high or low and horizon_min > 0")
             if r["kind"] == "rate" and (not isinstance(r.get("max_per_min"), int | float)
                                         or r.get("direction", "high") not in ("high", "low", "both")):
                 problems.append(f"{where}: a rate rule needs max_per_min and direction high, low or both")
@@ -117,11 +132,12 @@ def rules_for(doc: Mapping[str, Any], rule_set: str, params: Mapping[str, Any]) 
     threshold for left out)."""
     out = []
     for r in (doc.get(rule_set) or {}).get("rules", ()):
-        spec = {k: v for k, v in r.items() if k != "threshold"}
+        spec = {k: v for k, v in r.items() if k not in ("threshold", "deadband")}
         threshold = _threshold(r.get("threshold"), params)
-        if r["kind"] == "level" and threshold is None:
+        if r["kind"] in ("level", "trend") and threshold is None:
             continue
-        out.append(Rule(**spec, threshold=threshold))
+        deadband = _threshold(r.get("deadband", 0.0), params)
+        out.append(Rule(**spec, threshold=threshold, deadband=deadband or 0.0))
     return out
 
 
@@ -144,6 +160,8 @@ def evaluate(rule: Rule, state: Mapping[str, Any], ts: datetime, value: float) -
         return _level(rule, dict(state), ts, value)
     if rule.kind == "rate":
         return _rate(rule, dict(state), ts, value)
+    if rule.kind == "trend":
+        return _trend(rule, state, ts, value)
     if rule.kind == "flat_line":
         return _flat(rule, dict(state), ts, value)
     if rule.kind == "stale":  # a reading arrived: the data is not stale (any more)
@@ -198,6 +216,74 @@ def _rate(rule: Rule, state: dict, ts: datetime, value: float) -> tuple[dict, Ou
         new["active"] = False
         return new, Outcome("clear", value, rule.max_per_min, f"{label}: 变化恢复正常")
     return new, None
+
+
+def _fit(buckets: list[list[float]], now: float) -> tuple[int, float, float] | None:
+    """(points, slope per second, the line's value at ``now``) of the least-squares line through the buckets'
+    points (each bucket: start, n, Σu, Σv, Σu², Σuv with u the seconds since its start), times taken from ``now``."""
+    n = st = sv = stt = stv = 0.0
+    for start, bn, su, bsv, suu, suv in buckets:
+        b = start - now                          # t = b + u, small numbers around now
+        n += bn
+        st += bn * b + su
+        sv += bsv
+        stt += bn * b * b + 2 * b * su + suu
+        stv += b * bsv + suv
+    denominator = n * stt - st * st
+    if n < 2 or denominator <= 1e-12 * max(1.0, n * stt):
+        return None
+    slope = (n * stv - st * sv) / denominator
+    return int(n), slope, (sv - slope * st) / n   # the intercept at t = 0, i.e. at now
+
+
+def _trend(rule: Rule, state: Mapping[str, Any], ts: datetime, value: float) -> tuple[dict, Outcome | None]:
+    label = rule.label or rule.id
+    assert rule.threshold is not None and rule.horizon_min is not None
+    now = ts.timestamp()
+    width = rule.trend_window_s / 10
+    buckets = [list(b) for b in state.get("buckets", ()) if b[0] + width > now - rule.trend_window_s]
+    if buckets and now - buckets[-1][0] < width:
+        b = buckets[-1]
+    else:
+        b = [now, 0, 0.0, 0.0, 0.0, 0.0]
+        buckets.append(b)
+    u = now - b[0]
+    b[1] += 1
+    b[2] += u
+    b[3] += value
+    b[4] += u * u
+    b[5] += u * value
+    active = bool(state.get("active"))
+    new = {"active": active, "buckets": buckets}
+    fit = _fit(buckets, now)
+    if fit is None or fit[0] < rule.min_points or now - buckets[0][0] < rule.trend_window_s / 2:
+        return new, None   # too few readings, or too short a stretch, to call it a trend
+    _, slope, fitted = fit
+    sign = 1.0 if rule.direction == "high" else -1.0
+    toward = sign * slope > 0
+
+    def minutes_to(level: float) -> float:
+        return max(0.0, (level - fitted) / slope / 60.0) if toward else float("inf")
+
+    eta = minutes_to(rule.threshold)
+    if active:
+        if toward and minutes_to(rule.threshold - sign * rule.deadband) <= rule.horizon_min:
+            return new, Outcome("repeat", value, rule.threshold, _trend_message(label, eta, rule.threshold, slope))
+        new["active"] = False
+        return new, Outcome("clear", value, rule.threshold, f"{label}: 趋势解除（{slope * 60:+.3g}/min）")
+    # a new warning only for a value still short of the threshold (beyond it, the level alarm speaks) and not
+    # falling back under the line (a spike that is over leaves a steep line behind it for a while)
+    short = value < rule.threshold if sign > 0 else value > rule.threshold
+    with_line = sign * (value - fitted) >= -rule.deadband
+    if toward and eta <= rule.horizon_min and short and with_line:
+        new["active"] = True
+        return new, Outcome("raise", value, rule.threshold, _trend_message(label, eta, rule.threshold, slope))
+    return new, None
+
+
+def _trend_message(label: str, eta: float, threshold: float, slope: float) -> str:
+    when = "已达到" if eta == 0 else f"约 {eta:.0f} 分钟后达到"
+    return f"{label}: 按当前趋势{when} {threshold:g}（{slope * 60:+.3g}/min）"
 
 
 def _flat(rule: Rule, state: dict, ts: datetime, value: float) -> tuple[dict, Outcome | None]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 
@@ -74,8 +75,9 @@ ORDER BY i.sensor_code, i.ts
 """
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
+    """One reading of a message (a tuple: made once per reading, at ingest rates a dataclass's ``__init__`` shows)."""
+
     gateway_code: str
     sensor_code: str
     ts: datetime
@@ -134,13 +136,32 @@ def drop_expired(conn: psycopg.Connection, today: date, retention_days: int) -> 
     return dropped
 
 
+# COPY's text format: backslash, tab, newline and carriage return escaped (payload.py already refuses what is not
+# printable in a device code or unit; a gateway code comes from the topic)
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(readings: Sequence[Reading]) -> bytes:
+    """The staging rows of ``readings`` in COPY text format (built here: psycopg's per-row adaptation was a fifth of
+    the worker's time at 10,000 readings/s). Codes and units repeat across a batch: each is escaped once."""
+    escaped: dict[str, str] = {}
+
+    def esc(text: str) -> str:
+        escaped[text] = out = text.translate(_COPY_ESCAPES)
+        return out
+
+    get = escaped.get
+    return "".join([f"{get(r.gateway_code) or esc(r.gateway_code)}\t{get(r.sensor_code) or esc(r.sensor_code)}\t"
+                    f"{r.ts.isoformat()}\t{r.value!r}\t{r.quality:d}\t{get(r.unit) or esc(r.unit)}\n"
+                    for r in readings]).encode()
+
+
 def store_batch(conn: psycopg.Connection, readings: Sequence[Reading]) -> Stored:
     """Write one batch (inside the caller's transaction; partitions for its days must exist)."""
     conn.execute(STAGE)
     with conn.cursor() as cur:
         with cur.copy("COPY monitoring_stage (gateway_code, sensor_code, ts, value, quality, unit) FROM STDIN") as cp:
-            for r in readings:
-                cp.write_row((r.gateway_code, r.sensor_code, r.ts, r.value, r.quality, r.unit))
+            cp.write(copy_text(readings))
         matched = cur.execute(MATCH).rowcount
         rows = cur.execute(STORE).fetchall()
     return Stored(len(readings), matched, [tuple(r) for r in rows])
@@ -157,5 +178,5 @@ def counters(conn: psycopg.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT counter, value FROM monitoring_counters").fetchall())
 
 
-__all__ = ["Reading", "Stored", "add_counters", "counters", "drop_expired", "ensure_partitions",
+__all__ = ["Reading", "Stored", "add_counters", "copy_text", "counters", "drop_expired", "ensure_partitions",
            "existing_partitions", "partition_name", "store_batch"]

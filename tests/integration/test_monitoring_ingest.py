@@ -556,3 +556,137 @@ def realtime_use(broker: Any) -> Any:
     from core import realtime
 
     return realtime.use_broker(broker)
+# -- resilience under a flowing stream: whatever the broker acknowledged to the gateway is stored ----------------
+def stream(broker: PrivateBroker, gateway: str, topic: str, sensors: list[str], t0: Any, disrupt: Callable[[], None],
+           n_messages: int = 240, per_message: int = 10, disrupt_at: int = 80) -> tuple[set, set]:
+    """Publish ``n_messages`` QoS 1 messages at a steady pace (one every 25 ms) from a gateway whose client
+    reconnects by itself; ``disrupt`` runs beside the stream (which goes on meanwhile) once ``disrupt_at`` messages
+    are out. Returns (the instants sent, the instants of messages the broker acknowledged)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-stream-{gateway}")
+    client.username_pw_set(*broker.gateway_credentials(gateway))
+    client.reconnect_delay_set(1, 2)
+    pubacks: set[int] = set()   # message ids the broker acknowledged (PUBACK)
+    client.on_publish = lambda _c, _u, mid, _rc, _p: pubacks.add(mid)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    sent: list[tuple[mqtt.MQTTMessageInfo, list]] = []
+    disruption = threading.Thread(target=disrupt, daemon=True)
+    try:
+        for i in range(n_messages):
+            instants = [t0 + timedelta(seconds=i * per_message + k) for k in range(per_message)]
+            info = client.publish(topic, encode([{"device": sensors[(i + k) % len(sensors)], "ts": at, "value": 1.0,
+                                                  "unit": "%LEL"} for k, at in enumerate(instants)]), qos=1)
+            sent.append((info, instants))
+            if i == disrupt_at:
+                disruption.start()
+            time.sleep(0.025)
+        disruption.join(60)
+        assert not disruption.is_alive(), "the disruption did not end"
+        # what was published while the broker was away is sent again once the client is back
+        wait_until(lambda: all(info.mid in pubacks for info, _ in sent[-20:]), "the last messages' PUBACKs")
+        time.sleep(0.5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return ({at for _, ats in sent for at in ats},
+            {at for info, ats in sent if info.mid in pubacks for at in ats})
+
+
+def stored_instants(db: str, sensors: list[str], t0: Any, t1: Any) -> set:
+    with psycopg.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT ts FROM monitoring_readings WHERE sensor_code = ANY(%s) AND ts >= %s "
+                                           "AND ts < %s", (sensors, t0, t1)).fetchall()}
+
+
+def check_stream(db: str, sensors: list[str], t0: Any, sent: set, acked: set) -> None:
+    t1 = max(sent) + timedelta(seconds=1)
+    wait_until(lambda: stored_instants(db, sensors, t0, t1) >= acked, f"the {len(acked)} acknowledged readings",
+               timeout=60)
+    stored = stored_instants(db, sensors, t0, t1)
+    assert len(acked) >= len(sent) // 2, "the stream hardly got through: the test proves nothing"
+    assert acked <= stored <= sent   # nothing acknowledged is lost, nothing is invented
+    # each instant once: no QoS 1 redelivery after the disruption was stored twice
+    assert one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = ANY(%s) AND ts >= %s AND ts < %s",
+               sensors, t0, t1)[0] == len(stored)
+
+
+def test_a_broker_restart_while_a_stream_flows_loses_no_acknowledged_reading(
+        db: str, mqtt_broker: PrivateBroker, site: dict, caplog: pytest.LogCaptureFixture) -> None:
+    a = site["a"]
+    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
+    t0 = clock.now().replace(microsecond=0) - timedelta(hours=6)
+
+    def restart_broker() -> None:
+        time.sleep(0.3)                 # the worker is storing the stream's first batches
+        mqtt_broker.stop()
+        time.sleep(1.0)                 # the gateway keeps publishing into the void; its client queues them
+        mqtt_broker.start()
+
+    caplog.set_level(logging.INFO, logger="supervision.monitoring.ingest")
+    with running_worker(db, mqtt_broker, "test-stream-broker"):
+        sent, acked = stream(mqtt_broker, a["gateway"], topic, sensors, t0, restart_broker)
+        check_stream(db, sensors, t0, sent, acked)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("lost the broker" in m for m in messages) and any("session present: True" in m for m in messages)
+
+
+def test_an_ingest_worker_killed_while_a_stream_flows_loses_no_acknowledged_reading(
+        db: str, mqtt_broker: PrivateBroker, site: dict, tmp_path: Path) -> None:
+    a = site["a"]
+    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
+    t0 = clock.now().replace(microsecond=0) - timedelta(hours=7)
+    client_id = "test-stream-worker"
+    with running_worker(db, mqtt_broker, client_id):
+        pass  # the broker holds the session from now on
+    env = {**os.environ, "DATABASE_URL": db, "ONEMAP_MQTT_PORT": str(mqtt_broker.port),
+           "ONEMAP_MQTT_DIR": str(mqtt_broker.base), "ONEMAP_MQTT_CLIENT_ID": client_id, "ONEMAP_VAR": str(tmp_path)}
+    env.pop("ONEMAP_CONFIG", None)
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['ingest'])"], env=env,
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    workers = [start()]
+
+    def kill_and_restart() -> None:
+        wait_until(lambda: stored_instants(db, sensors, t0, t0 + timedelta(days=1)), "the first stored readings")
+        workers[0].send_signal(signal.SIGKILL)      # mid-batch or between batches: wherever it is
+        workers[0].wait(10)
+        time.sleep(1.0)                              # the stream goes on: the broker queues it for the session
+        workers.append(start())
+
+    try:
+        sent, acked = stream(mqtt_broker, a["gateway"], topic, sensors, t0, kill_and_restart)
+        check_stream(db, sensors, t0, sent, acked)
+    finally:
+        workers[-1].send_signal(signal.SIGTERM)
+        _, err = workers[-1].communicate(timeout=20)
+    assert workers[0].returncode == -signal.SIGKILL and workers[-1].returncode == 0
+    assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]
+
+
+def test_a_database_restart_while_a_stream_flows_is_survived(
+        db: str, pg_cluster: Any, mqtt_broker: PrivateBroker, site: dict, caplog: pytest.LogCaptureFixture) -> None:
+    """The session's PostgreSQL is stopped and started again under the worker: it keeps its batch unacknowledged,
+    reconnects with a backoff, logs the outage and its end, and drains what the broker queued meanwhile."""
+    a = site["a"]
+    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
+    t0 = clock.now().replace(microsecond=0) - timedelta(hours=8)
+
+    def restart_database() -> None:
+        wait_until(lambda: stored_instants(db, sensors, t0, t0 + timedelta(days=1)), "the first stored readings")
+        try:
+            pg_cluster.stop()
+            time.sleep(2.0)
+        finally:
+            pg_cluster.start()          # the cluster is the whole session's: it must come back whatever happened
+
+    caplog.set_level(logging.INFO, logger="supervision.monitoring.ingest")
+    with running_worker(db, mqtt_broker, "test-stream-db") as worker:
+        sent, acked = stream(mqtt_broker, a["gateway"], topic, sensors, t0, restart_database)
+        check_stream(db, sensors, t0, sent, acked)
+        assert worker.totals.get("failed", 0) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("lost the database" in m for m in messages), messages
+    assert any("database connection restored" in m for m in messages), messages
+    assert one(db, "SELECT count(*) FROM monitoring_sensors")[0] >= 800   # and the cluster serves the next tests

@@ -149,3 +149,135 @@ def test_the_simulated_leak_crosses_both_levels_and_normal_readings_raise_nothin
             at = T0 + timedelta(minutes=minute)
             v = value(sensor, at, minute * 60.0)
             assert all(evaluate(r, {}, at, v)[1] is None for r in rules), (sensor.code, minute, v)
+
+
+# -- trend: time to threshold ------------------------------------------------------------------------------------
+def tank_trend() -> Rule:
+    return by_id("tank_level", {"alarm_low": 1.0, "alarm_high": 8.5, "range_high": 10.0})["trend_high_high"]
+
+
+def ramp(start_s: int, end_s: int, v0: float, per_min: float, every_s: int = 10,
+         noise: float = 0.0) -> list[tuple[float, float]]:
+    return [(s, round(v0 + per_min * (s - start_s) / 60 + noise * (-1) ** (s // every_s), 4))
+            for s in range(start_s, end_s, every_s)]
+
+
+def first(actions: list[str], action: str) -> int | None:
+    return actions.index(action) if action in actions else None
+
+
+def test_trend_warns_before_a_drifting_tank_level_reaches_high_high() -> None:
+    rule = tank_trend()
+    assert (rule.threshold, rule.horizon_min, rule.trend_window_s, rule.deadband) == (9.5, 30, 600, 0.05)
+    # 8.0 m rising 0.03 m/min (with ±1 cm of noise): 50 min from 9.5 m at the start, 30 min when it reaches 8.6 m
+    series = ramp(0, 1800, 8.0, 0.03, noise=0.01)
+    state, actions = run(rule, series)
+    raised = first(actions, "raise")
+    assert raised is not None and actions.count("raise") == 1
+    at_s, level = series[raised]
+    assert 8.55 <= level <= 8.7 and at_s >= 300            # about 30 min ahead, and only once the window has data
+    assert set(actions[raised + 1:]) == {"repeat"}          # one active warning, repeats update it
+    assert state["active"] and len(state["buckets"]) <= 11  # the state keeps sums, not the readings
+
+
+def test_trend_waits_for_the_window_to_fill() -> None:
+    rule = tank_trend()
+    # a steep rise, but only four minutes of it (less than half the ten-minute window): not yet a trend
+    assert set(run(rule, ramp(0, 240, 9.0, 0.2))[1]) == {"-"}
+
+
+@pytest.mark.parametrize(("per_min", "noise"), [(0.0, 0.0), (0.0, 0.02), (-0.03, 0.01), (0.001, 0.0)])
+def test_no_trend_warning_when_flat_falling_or_too_slow(per_min: float, noise: float) -> None:
+    # flat (even noisy and close to the threshold), falling, or rising so slowly that 9.5 m is hours away
+    assert set(run(tank_trend(), ramp(0, 3600, 9.2, per_min, noise=noise))[1]) == {"-"}
+
+
+def test_a_trend_warning_clears_when_the_trend_stops() -> None:
+    rule = tank_trend()
+    rising = ramp(0, 1500, 8.0, 0.03)
+    state, actions = run(rule, rising)
+    assert state["active"] and "raise" in actions
+    level = rising[-1][1]
+    # the filling stops: the level stays where it is; the line flattens as the window forgets the rise
+    state, after = run(rule, [(s, level) for s in range(1500, 2700, 10)], state)
+    cleared = first(after, "clear")
+    assert cleared is not None and not state["active"] and after.count("clear") == 1
+    assert set(after[cleared + 1:]) == {"-"}
+    # and the level did not move: no level alarm would have cleared anything, the trend alone did
+    assert level < rule.threshold
+
+
+def test_trend_deadband_keeps_the_warning_while_the_projection_hovers_at_the_horizon() -> None:
+    import math
+    import random
+
+    rule = tank_trend()
+    with_band, without = rule, Rule(**{**rule.__dict__, "deadband": 0.0})
+    # a level that closes in on 9.5 m ever more slowly (1.5 m away, e^(-t/35 min)) with ±1 cm of noise: its
+    # projection stays around 30 min ahead for an hour, now inside the horizon, now just outside
+    rnd = random.Random(7)
+    series = [(s, round(9.5 - 1.5 * math.exp(-s / (35 * 60)) + rnd.uniform(-0.01, 0.01), 4))
+              for s in range(0, 3600, 10)]
+    actions_with = run(with_band, series)[1]
+    actions_without = run(without, series)[1]
+    assert actions_with.count("raise") == 1 and "clear" not in actions_with      # one warning, held
+    assert actions_without.count("raise") > 5 and actions_without.count("clear") > 5   # what the deadband saves
+
+
+def test_trend_toward_a_low_threshold_and_of_the_gases() -> None:
+    low = Rule(id="low_trend", kind="trend", direction="low", threshold=1.0, horizon_min=30, trend_window_s=600)
+    assert first(run(low, ramp(0, 1800, 2.0, -0.03))[1], "raise") is not None
+    assert set(run(low, ramp(0, 1800, 2.0, 0.03))[1]) == {"-"}
+    gas = by_id("combustible_gas", {})["gas_trend"]
+    toxic = by_id("toxic_gas", {"oel": 7.0})["gas_trend"]
+    assert (gas.threshold, gas.horizon_min, toxic.threshold, toxic.deadband) == (25.0, 10, 7.0, 0.7)
+    # a climbing concentration: the trend warns while it is still well below 一级
+    series = ramp(0, 900, 2.0, 1.0, every_s=5)
+    actions = run(gas, series)[1]
+    raised = first(actions, "raise")
+    assert raised is not None and series[raised][1] < 25.0
+    assert "gas_trend" not in by_id("toxic_gas", {})   # no OEL: no threshold, no trend rule
+
+
+def test_a_trend_rule_needs_a_threshold_and_a_horizon() -> None:
+    assert any("horizon_min > 0" in p for p in check_rule_sets({"x": {"rules": [
+        {"id": "t", "kind": "trend", "threshold": 1.0}]}}))
+    assert any("horizon_min > 0" in p for p in check_rule_sets({"x": {"rules": [
+        {"id": "t", "kind": "trend", "threshold": 1.0, "horizon_min": 0}]}}))
+    assert check_rule_sets({"x": {"rules": [{"id": "t", "kind": "trend", "threshold": "alarm_high",
+                                             "horizon_min": 5, "deadband": {"param": "alarm_high", "times": 0.01}}]}}) == []
+
+
+def test_the_simulated_city_raises_no_trend_warning_and_the_leak_is_foreseen() -> None:
+    from supervision.monitoring.simulate import Scenario, SimSensor, value
+
+    tank = SimSensor("HS1-LV01", "tank_level", "m", 1.0, 8.5, 0.0, 10.0, "GW", "E")
+    rule = tank_trend()
+    state: dict = {}
+    for second in range(0, 4 * 3600, 10):   # four hours of the slow drift
+        at = T0 + timedelta(seconds=second)
+        state, outcome = evaluate(rule, state, at, value(tank, at, second))
+        assert outcome is None, (second, outcome)
+    gas = SimSensor("HS1-GA01", "combustible_gas", "%LEL", 25.0, 50.0, 0.0, 100.0, "GW", "E")
+    leak = Scenario("leak", "HS1-GA01", leak_after_s=30, leak_ramp_s=600)
+    trend, level = by_id("combustible_gas", {})["gas_trend"], by_id("combustible_gas", {})["gas_level_1"]
+    ts_state: dict = {}
+    lv_state: dict = {}
+    seen = {}
+    for second in range(0, 900, 5):
+        at = T0 + timedelta(seconds=second)
+        v = value(gas, at, second, leak)
+        ts_state, o1 = evaluate(trend, ts_state, at, v)
+        lv_state, o2 = evaluate(level, lv_state, at, v)
+        for rid, o in (("trend", o1), ("level", o2)):
+            if o and o.action == "raise":
+                seen.setdefault(rid, second)
+    assert seen["trend"] < seen["level"]   # the warning comes before the 一级 alarm
+
+
+def test_a_spike_that_is_over_raises_no_trend_warning() -> None:
+    gas = by_id("combustible_gas", {})["gas_trend"]
+    # quiet for four minutes, a jump beyond 一级 (the level alarm's business), then back to quiet: the line through
+    # the window still slopes up steeply, but the reading is back under it
+    series = [(s, 1.0) for s in range(0, 240, 10)] + [(240, 60.0), (241, 61.0), (242, 1.0), (250, 1.0)]
+    assert set(run(gas, series)[1]) == {"-"}
