@@ -11,6 +11,7 @@ from supervision.monitoring.readings import RANGES
 # a device code of the sensors layer (<hazard-source code>-<GA/LV/TE/PR><nn>) or a hazard source's code: anything
 # else names no row (404, like an unknown code) and never reaches SQL (a NUL byte would be a database error)
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+SAMPLE_FILE = re.compile(r"^(index\.m3u8|segment\d{3}\.ts)$")
 RANGE_ALLOWED = ", ".join(RANGES)
 SERIES_PARAMS = frozenset({"range", "lang"})
 PLAIN_PARAMS = frozenset({"lang"})
@@ -25,7 +26,7 @@ def _no_unknown(args: Mapping[str, str], allowed: frozenset[str]) -> None:
 
 def code(value: str, what: str) -> str:
     if not CODE.match(value):
-        zh = "监测点" if what == "sensor" else "危险源"
+        zh = {"sensor": "监测点", "hazard_source": "危险源"}.get(what, "视频点位")
         raise NotFound(f"no {what.replace('_', ' ')} {value[:60]!r}", f"{zh} {value[:60]} 不存在",
                        details={what: value[:60]})
     return value
@@ -47,4 +48,4 @@ def plain(args: Mapping[str, str]) -> None:
     _no_unknown(args, PLAIN_PARAMS)
 
 
-__all__ = ["CODE", "code", "plain", "series_range"]
+__all__ = ["CODE", "SAMPLE_FILE", "code", "plain", "series_range"]
