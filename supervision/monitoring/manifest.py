@@ -1,6 +1,7 @@
 """在线监测预警 (online monitoring of major hazard sources): the MQTT broker and ingest worker, readings storage,
 alarm rules and their live events (``monitoring.alarm``, ``monitoring.sensor_status``: supervision/monitoring/events.py),
-the alarm closed loop (报警处置, a case type on the case engine) and the hazard sources' warning levels, the sensors' latest values and trends for the console."""
+the alarm closed loop (报警处置, a case type on the case engine) and the hazard sources' warning levels, the
+sensors' latest values and trends, and the video points for the console."""
 
 from core.manifest import Manifest
 
