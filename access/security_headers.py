@@ -66,6 +66,8 @@ def content_security_policy(nonce: str, *, inline_styles: bool = False) -> str:
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
         "connect-src 'self'",
+        # the console's video player (hls.js) feeds the <video> element through Media Source Extensions: a blob: URL
+        "media-src 'self' blob:",
         "worker-src 'self' blob:",
         "object-src 'none'",
         "base-uri 'self'",

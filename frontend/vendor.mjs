@@ -117,6 +117,8 @@ const MANIFEST = [
   { name: 'c3', files: { 'c3.min.js': 'c3.min.js', 'c3.min.css': 'c3.min.css' } },
   // d3's dist bundle is made of the d3-* modules, all under the same BSD licence as d3 itself.
   { name: 'd3', files: { 'dist/d3.min.js': 'd3.min.js' } },
+  // the console's video player (video points): Chromium plays HLS only through Media Source Extensions
+  { name: 'hls.js', files: { 'dist/hls.min.js': 'hls.min.js' } },
 ];
 
 const LICENCE_NAMES = [

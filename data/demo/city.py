@@ -17,7 +17,7 @@ from data.demo.enterprises import build_enterprises
 from data.demo.events import build_incidents
 from data.demo.frame import SYNTHETIC_NOTICE, geod, phone, rng_for, to_lonlat, to_lonlat_xy
 from data.demo.geography import Geography, build_geography
-from data.demo.hazards import build_hazard_sources
+from data.demo.hazards import build_hazard_sources, build_video_points
 from data.demo.names import person_names
 from data.demo.places import Atlas
 from data.demo.population import PopulationGrid, build_population, division_population
@@ -35,7 +35,7 @@ DEFAULT_SEED = 20261128
 #: Tables in an order that satisfies every foreign key when loaded front to back.
 TABLE_ORDER = (
     "districts", "subdistricts", "grid_cells", "water", "industrial_parks", "roads", "enterprises",
-    "sensitive_targets", "hazard_sources", "hazard_source_chemicals", "sensors", "rescue_teams", "depots",
+    "sensitive_targets", "hazard_sources", "hazard_source_chemicals", "sensors", "video_points", "rescue_teams", "depots",
     "depot_inventory", "shelters", "experts", "hospitals", "fire_stations", "incidents",
 )
 _SEVERITY = ("blue", "yellow", "orange", "red")
@@ -87,6 +87,7 @@ def build_city(scale: int = 1, seed: int = DEFAULT_SEED) -> City:
         "hazard_sources": hazards.rows,
         "hazard_source_chemicals": hazards.chemicals,
         "sensors": hazards.sensors,
+        "video_points": build_video_points(rng_for(seed, "video_points"), atlas, hazards),
         "rescue_teams": build_rescue_teams(rng_for(seed, "rescue_teams"), atlas, scale),
         "depots": depots,
         "depot_inventory": inventory,

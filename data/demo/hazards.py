@@ -215,3 +215,27 @@ def _sensor_spec(rng: np.random.Generator, unit_kind: str,
     if unit_kind == "process":
         return "temperature", "°C", None, float(rng.choice([120.0, 180.0, 250.0, 350.0]))
     return "temperature", "°C", -10.0, float(rng.choice([35.0, 40.0, 45.0, 50.0]))
+
+
+def build_video_points(rng: np.random.Generator, atlas: Atlas, hazards: HazardSources) -> list[dict]:
+    """视频监控点: one camera at each of the first two hazard sources of every enterprise that has any (10-60 m from
+    it, on the plant's fence), a few offline. No stream URL: the demo plays the generated HLS sample
+    (supervision/monitoring/video.py); a deployment sets real ones."""
+    seen: dict[str, int] = {}
+    chosen = []
+    for i, row in enumerate(hazards.rows):
+        seen[row["enterprise_uscc"]] = seen.get(row["enterprise_uscc"], 0) + 1
+        if seen[row["enterprise_uscc"]] <= 2:
+            chosen.append(i)
+    owner = np.array(chosen, dtype=int)
+    placed = atlas.settle(rng, len(owner), lambda r: atlas.near(rng, hazards.placed.xy[owner[r]], 10.0, 60.0))
+    districts = atlas.district_codes(placed)
+    offline = set(rng.choice(len(owner), size=max(1, len(owner) // 20), replace=False).tolist())
+    out = []
+    for k, (i, g) in enumerate(zip(owner, atlas.points_ll(placed), strict=True)):
+        source = hazards.rows[i]
+        out.append({"code": f"{source['code']}-VD01", "name": f"{source['name']} 视频监控",
+                    "enterprise_uscc": source["enterprise_uscc"], "hazard_source_code": source["code"],
+                    "stream_url": None, "status": "offline" if k in offline else "online",
+                    "district_code": districts[k], "geom": g})
+    return out

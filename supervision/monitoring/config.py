@@ -23,6 +23,11 @@ SCHEMA = section_object({
     "partitions_ahead_days": {"type": "integer", "minimum": 1, "maximum": 30},
     "stale_sweep_s": {"type": "number", "minimum": 1, "maximum": 3600},
     "rules": {"type": "string", "pattern": "^[A-Za-z_][\\w.]*:.+\\.ya?ml$"},
+    "video": section_object({
+        "sample": {"type": "boolean"},
+        # camera code -> HLS playlist URL (a deployment's media server): overrides the layer's stream_url
+        "streams": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 2000}},
+    }),
     "simulate": section_object({
         "enabled": {"type": "boolean"},
         "rate": {"type": "number", "minimum": 1, "maximum": 100000},

@@ -1,5 +1,6 @@
 """The demo city's monitoring devices: one gateway per enterprise with sensors, and the ingest settings of each
-sensor of the ``sensors`` layer (its rule set, measuring range and gas limit), derived from what the layer holds."""
+sensor of the ``sensors`` layer (its rule set, measuring range and gas limit), derived from what the layer holds;
+the HLS sample the demo's video points (cameras) play (video.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ ON CONFLICT (sensor_code) DO NOTHING
 """
 
 
-def load_demo(conn: Connection, settings: Mapping[str, Any]) -> None:
+def load_demo(conn: Connection, settings: Mapping[str, Any]) -> str:
+    from core.config import resolve_path
+    from supervision.monitoring import video
+
     conn.execute(text(GATEWAYS))
     conn.execute(text(SENSORS))
+    # the HLS sample the demo city's cameras play (monitoring.video.sample)
+    if ((settings.get("monitoring") or {}).get("video") or {}).get("sample", True):
+        return video.load_demo(resolve_path(settings["paths"]["var"]))
+    return "video sample: not written (monitoring.video.sample is off)"

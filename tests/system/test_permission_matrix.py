@@ -47,7 +47,7 @@ READ: dict[str, dict[str, str]] = {
     "grid_worker": {"public": ALL, "enterprises": DISTRICT, "grid_cells": DISTRICT, "incidents": DISTRICT,
                     "sensitive_targets": DISTRICT, "hidden_dangers": DISTRICT, "supervised_listings": DISTRICT},
     "enterprise_user": {"public": ALL, "enterprises": OWN, "hazard_sources": OWN, "sensors": OWN, "incidents": OWN,
-                        "hidden_dangers": OWN, "supervised_listings": OWN},
+                        "hidden_dangers": OWN, "supervised_listings": OWN, "video_points": OWN},
     "auditor": {},
     "system_admin": {},
     "security_admin": {},
