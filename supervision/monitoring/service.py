@@ -34,13 +34,15 @@ SELECT a.id, a.sensor_code, s.kind AS sensor_kind, s.unit, s.hazard_source_code,
        h.enterprise_uscc, e.name AS enterprise_name, s.district_code, a.rule, a.kind, a.level, a.message, a.value,
        a.threshold, a.state, a.raised_at, a.updated_at, a.cleared_at, a.repeats,
        ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, ms.rule_set,
-       (to_jsonb(a) ->> 'case_id')::bigint AS case_id, c.state AS case_state, c.code AS case_code
+       (to_jsonb(a) ->> 'case_id')::bigint AS case_id, c.state AS case_state, c.code AS case_code,
+       ct.definition -> 'states' -> c.state -> 'label' AS case_state_label
 FROM monitoring_alarms a
 JOIN sensors s ON s.code = a.sensor_code
 JOIN hazard_sources h ON h.code = s.hazard_source_code
 LEFT JOIN enterprises e ON e.uscc = h.enterprise_uscc
 LEFT JOIN monitoring_sensors ms ON ms.sensor_code = a.sensor_code
 LEFT JOIN cases c ON c.id = (to_jsonb(a) ->> 'case_id')::bigint
+LEFT JOIN case_type_versions ct ON ct.case_type = c.case_type AND ct.version = c.type_version
 """
 
 

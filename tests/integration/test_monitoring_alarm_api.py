@@ -114,6 +114,20 @@ def test_scope_follows_the_sensors_layer(world: SimpleNamespace) -> None:
     assert (k["active_alarms"], k["active_by_level"], k["device_faults"]) == (1, {"1": 0, "2": 1}, 1)
 
 
+def test_the_alarm_links_to_its_disposal_case(world: SimpleNamespace) -> None:
+    # the column comes with the alarm loop's migration; any case of the demo city stands for an alarm_disposal one
+    with world.conn.begin_nested():
+        world.conn.execute(sa.text("ALTER TABLE monitoring_alarms ADD COLUMN IF NOT EXISTS case_id bigint"))
+        case = world.conn.execute(sa.text("SELECT id, code, state FROM cases ORDER BY id LIMIT 1")).mappings().one()
+        world.conn.execute(sa.text("UPDATE monitoring_alarms SET case_id = :c WHERE id = :a"),
+                           {"c": case["id"], "a": world.ids["toxic2"]})
+        alarm = service.get_alarm(world.conn, world.ids["toxic2"], access=CITY, labels=LABELS, root="/onemap/")
+        assert (alarm["case_id"], alarm["case_code"], alarm["case_state"]) == (case["id"], case["code"], case["state"])
+        assert alarm["case_url"] == f"/onemap/cases/{case['id']}"
+        assert set(alarm["case_state_label"]) == {"zh-CN", "en"}
+        world.conn.rollback()
+
+
 def test_kpis(world: SimpleNamespace) -> None:
     k = service.kpis(world.conn, access=CITY)
     assert (k["active_alarms"], k["active_by_level"], k["device_faults"]) == (3 - 1, {"1": 1, "2": 1}, 1)
