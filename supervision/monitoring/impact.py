@@ -5,7 +5,8 @@ zone equals what a GIS client gets from /ogcapi/processes/gaussian-plume/executi
 ground-level release at the hazard source, the contour where the concentration reaches the chemical's threshold.
 
 * the chemical: of the hazard source's inventory, one the model knows (below), the toxic ones first for a ppm
-  detector, the flammable ones for a %LEL detector; the largest quantity wins; the dispatcher may pick another;
+  detector, the flammable ones for a %LEL detector; of toxic gases the most toxic (the worst case), of flammable
+  ones the largest stock; the dispatcher may pick another;
 * the threshold: for a toxic gas its ERPG-2 (AIHA, the level below which nearly everyone can escape without
   irreversible harm — the evacuation zone); for a flammable gas half its lower explosive limit (the usual
   "no ignition source" zone);
@@ -85,7 +86,10 @@ def chemical_choices(chemicals: list[Mapping[str, Any]], unit: str | None) -> li
     """The hazard source's chemicals the model knows, the likely one first (see the module's docstring)."""
     prefer = "flammable" if unit == "%LEL" else "toxic"
     known = [c for c in chemicals if c.get("cas") in CHEMICALS]
-    known.sort(key=lambda c: (CHEMICALS[c["cas"]][2] != prefer, -float(c.get("quantity_t") or 0)))
+    # the preferred kind first; of toxic gases the most toxic (the worst case), of flammable ones the largest stock
+    known.sort(key=lambda c: (CHEMICALS[c["cas"]][2] != prefer,
+                              CHEMICALS[c["cas"]][3] if CHEMICALS[c["cas"]][2] == "toxic" else 0.0,
+                              -float(c.get("quantity_t") or 0)))
     out = []
     for c in known:
         _name, molar, kind, ppm, basis = CHEMICALS[c["cas"]]
@@ -113,16 +117,20 @@ def residents(raster: Path, zone: dict[str, Any]) -> int | None:
     import numpy as np
     import rasterio
     from rasterio.features import geometry_mask
-    from rasterio.windows import from_bounds
+    from rasterio.windows import Window
     from shapely.geometry import shape
 
-    geom = shape(zone)
+    west, south, east, north = shape(zone).bounds
     with rasterio.open(raster) as ds:
-        window = from_bounds(*geom.bounds, transform=ds.transform).round_offsets().round_lengths()
-        window = window.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
-        data = ds.read(1, window=window, masked=True)
-        if data.size == 0:
+        # the cells covering the zone's box (at least one), clipped to the raster
+        top, left = ds.index(west, north)
+        bottom, right = ds.index(east, south)
+        r0, r1 = max(0, min(top, bottom)), min(ds.height, max(top, bottom) + 1)
+        c0, c1 = max(0, min(left, right)), min(ds.width, max(left, right) + 1)
+        if r0 >= r1 or c0 >= c1:
             return 0
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        data = ds.read(1, window=window, masked=True)
         mask = geometry_mask([zone], out_shape=data.shape, transform=ds.window_transform(window), invert=True)
         values = np.where(mask & ~np.ma.getmaskarray(data), data.filled(0), 0)
         return int(round(float(values.sum())))

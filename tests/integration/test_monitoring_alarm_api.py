@@ -156,6 +156,7 @@ def test_plume_of_a_toxic_gas_alarm(world: SimpleNamespace, tmp_path: Path) -> N
     source = service.hazard_source_of(world.conn, alarm["hazard_source_code"])
     query = schemas.impact_query({"wind_speed_m_s": "2", "wind_from_deg": "90", "release_rate_g_s": "2000"})
     body = impact.plume_impact(world.conn, alarm, source, query, access=CITY, raster=tmp_path / "none.tif")
+    assert body["chemical"]["cas"] == "7782-50-5"  # chlorine: the most toxic gas the source holds
     assert body["chemical"]["kind"] == "toxic" and body["wind"] == {"speed_m_s": 2.0, "from_deg": 90.0,
                                                                       "source": "entered"}
     zone = body["zone"]["geometry"]
@@ -190,6 +191,12 @@ def test_residents_in_the_zone_come_from_the_population_grid(world: SimpleNamesp
         [lon - 0.005, lat - 0.005], [lon + 0.005, lat - 0.005], [lon + 0.005, lat + 0.005], [lon - 0.005, lat + 0.005],
         [lon - 0.005, lat - 0.005]]]})
     assert big is not None and small is not None and big >= small >= 0 and big > 0
+    # a sliver thinner than a cell (a narrow plume) is no error
+    sliver = {"type": "Polygon", "coordinates": [[[lon - 0.01, lat], [lon + 0.01, lat], [lon + 0.01, lat + 1e-6],
+                                                  [lon - 0.01, lat + 1e-6], [lon - 0.01, lat]]]}
+    assert impact.residents(raster, sliver) >= 0
+    far = {"type": "Polygon", "coordinates": [[[10, 10], [10.1, 10], [10.1, 10.1], [10, 10.1], [10, 10]]]}
+    assert impact.residents(raster, far) == 0
 
 
 def test_plume_needs_a_gas_alarm(world: SimpleNamespace, tmp_path: Path) -> None:
