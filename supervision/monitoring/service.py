@@ -5,8 +5,8 @@ enterprise owning the sensor's hazard source) — the same rule as the ``monitor
 and the stream agree. Each alarm is handled as an ``alarm_disposal`` case (the case engine: acknowledge, feedback,
 clear, close); the list links to it (``case_id``, ``case_url``) and shows the case's state.
 
-Two columns come from other parts and are read only where they exist (``to_jsonb(row) ->> name`` costs nothing when
-the column is missing): ``monitoring_alarms.case_id`` and ``hazard_sources.warning_level`` (红/橙/黄/蓝).
+``hazard_sources.warning_level`` (红/橙/黄/蓝, kept by the alarm loop) is read only where it exists
+(``to_jsonb(row) ->> name`` is null when the column is missing).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ SELECT a.id, a.sensor_code, s.kind AS sensor_kind, s.unit, s.hazard_source_code,
        h.enterprise_uscc, e.name AS enterprise_name, s.district_code, a.rule, a.kind, a.level, a.message, a.value,
        a.threshold, a.state, a.raised_at, a.updated_at, a.cleared_at, a.repeats,
        ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, ms.rule_set,
-       (to_jsonb(a) ->> 'case_id')::bigint AS case_id, c.state AS case_state, c.code AS case_code,
+       a.case_id, c.state AS case_state, c.code AS case_code,
        ct.definition -> 'states' -> c.state -> 'label' AS case_state_label
 FROM monitoring_alarms a
 JOIN sensors s ON s.code = a.sensor_code
 JOIN hazard_sources h ON h.code = s.hazard_source_code
 LEFT JOIN enterprises e ON e.uscc = h.enterprise_uscc
 LEFT JOIN monitoring_sensors ms ON ms.sensor_code = a.sensor_code
-LEFT JOIN cases c ON c.id = (to_jsonb(a) ->> 'case_id')::bigint
+LEFT JOIN cases c ON c.id = a.case_id
 LEFT JOIN case_type_versions ct ON ct.case_type = c.case_type AND ct.version = c.type_version
 """
 

@@ -115,9 +115,8 @@ def test_scope_follows_the_sensors_layer(world: SimpleNamespace) -> None:
 
 
 def test_the_alarm_links_to_its_disposal_case(world: SimpleNamespace) -> None:
-    # the column comes with the alarm loop's migration; any case of the demo city stands for an alarm_disposal one
+    # any case of the demo city stands for the alarm_disposal case the alarm loop opens
     with world.conn.begin_nested():
-        world.conn.execute(sa.text("ALTER TABLE monitoring_alarms ADD COLUMN IF NOT EXISTS case_id bigint"))
         case = world.conn.execute(sa.text("SELECT id, code, state FROM cases ORDER BY id LIMIT 1")).mappings().one()
         world.conn.execute(sa.text("UPDATE monitoring_alarms SET case_id = :c WHERE id = :a"),
                            {"c": case["id"], "a": world.ids["toxic2"]})
