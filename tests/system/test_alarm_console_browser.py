@@ -140,7 +140,7 @@ def test_a_level_2_alarm_flashes_sounds_and_leads_to_the_plume_and_the_nearest_r
     impact.locator("input[name=wind_speed_m_s]").fill("5")
     impact.locator("input[name=wind_from_deg]").fill("270")
     impact.locator("button[type=submit]").click()
-    page.wait_for_function("() => window.onemap.alarms.state.impact.wind.source === 'entered'")
+    page.wait_for_function("() => window.onemap.alarms.state.impact.wind.source === 'entered'", timeout=90_000)
     assert page.evaluate("() => window.onemap.alarms.state.impact.wind") == {"speed_m_s": 5, "from_deg": 270,
                                                                               "source": "entered"}
     save(page, "alarm-console-plume.png")

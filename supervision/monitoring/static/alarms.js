@@ -401,7 +401,8 @@ function impactHtml(body, alarm) {
     <h4>${esc(s("targets"))} (${targets.length}${body.sensitive_targets_truncated ? "+" : ""})</h4>${targetList}`;
 }
 
-async function runImpact(alarm, params = {}) {
+/** Run the plume for `alarm` (with the form's `params`); the first run also opens the nearest resources. */
+async function runImpact(alarm, params = {}, { nearest = true } = {}) {
   const box = state.panel.querySelector(".alarm-impact");
   box.hidden = false;
   box.setAttribute("aria-busy", "true");
@@ -415,11 +416,12 @@ async function runImpact(alarm, params = {}) {
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       const f = form.elements;
+      // same point: the nearest-resources panel already answers for it
       runImpact(alarm, { chemical: f.chemical.value, wind_speed_m_s: f.wind_speed_m_s.value,
-        wind_from_deg: f.wind_from_deg.value, release_rate_g_s: f.release_rate_g_s.value });
+        wind_from_deg: f.wind_from_deg.value, release_rate_g_s: f.release_rate_g_s.value }, { nearest: false });
     });
     box.querySelector(".impact-clear").addEventListener("click", clearImpact);
-    openNearestAt(body.point);
+    if (nearest) openNearestAt(body.point);
     return body;
   } catch (err) {
     const error = box.querySelector(".impact-error");
