@@ -1,7 +1,7 @@
 """Alarm → impact: the gas plume of a hazard source whose gas detector alarms, and what lies inside it (no Flask).
 
-The footprint is the ``gaussian-plume`` OGC API process's (emergency/processes.py, the same processor object, so the
-zone equals what a GIS client gets from /ogcapi/processes/gaussian-plume/execution with these inputs): a continuous
+The footprint is the ``gaussian-plume`` OGC API process's (declared by the emergency module's manifest; the same
+processor class, looked up by its name, so the zone equals what a GIS client gets from /ogcapi/processes/gaussian-plume/execution with these inputs): a continuous
 ground-level release at the hazard source, the contour where the concentration reaches the chemical's threshold.
 
 * the chemical: of the hazard source's inventory, one the model knows (below), the toxic ones first for a ppm
@@ -136,11 +136,28 @@ def residents(raster: Path, zone: dict[str, Any]) -> int | None:
         return int(round(float(values.sum())))
 
 
-def plume_impact(conn: Connection, alarm: Mapping[str, Any], source: Mapping[str, Any], query: ImpactQuery, *,
-                 access: LayerAccess, raster: Path) -> dict[str, Any]:
-    """The zone, what lies inside, and every input used (so the dispatcher sees what was assumed)."""
-    from emergency.processes import GaussianPlumeProcessor
+PLUME_PROCESS = "gaussian-plume"
 
+
+def plume_processor(config: Mapping[str, Any] | None) -> Any:
+    """The ``gaussian-plume`` process's class as the active modules declare it (Manifest.processes): found by
+    name, not imported, since a module imports no other business module; 409 when no active module offers it."""
+    import importlib
+
+    from core.manifest import collect
+
+    reference = dict(collect(config, "processes")).get(PLUME_PROCESS)
+    if reference is None:
+        raise Conflict(f"no active module offers the {PLUME_PROCESS} process", f"未启用提供 {PLUME_PROCESS} 扩散模型的模块",
+                       details={"process": PLUME_PROCESS})
+    module, _, name = reference.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def plume_impact(conn: Connection, alarm: Mapping[str, Any], source: Mapping[str, Any], query: ImpactQuery, *,
+                 access: LayerAccess, raster: Path, processor: Any) -> dict[str, Any]:
+    """The zone, what lies inside, and every input used (so the dispatcher sees what was assumed). ``processor`` is
+    the process class (:func:`plume_processor`)."""
     if alarm["sensor_kind"] != "gas_concentration":
         raise Conflict(f"alarm {alarm['id']} is not a gas alarm (sensor kind {alarm['sensor_kind']}): no plume",
                        f"报警 {alarm['id']} 不是气体浓度报警，无法进行扩散分析",
@@ -172,7 +189,7 @@ def plume_impact(conn: Connection, alarm: Mapping[str, Any], source: Mapping[str
     from pygeoapi.process.base import ProcessorExecuteError
 
     try:
-        _mimetype, feature = GaussianPlumeProcessor({"name": "gaussian-plume"}).execute(dict(inputs))
+        _mimetype, feature = processor({"name": PLUME_PROCESS}).execute(dict(inputs))
     except ProcessorExecuteError as err:  # the process's own check of an input (its words)
         raise InvalidInput("inputs", "inputs the gaussian-plume process accepts", str(err), str(err)) from err
     zone = feature.get("geometry")
@@ -191,7 +208,7 @@ def plume_impact(conn: Connection, alarm: Mapping[str, Any], source: Mapping[str
         "wind": {"speed_m_s": inputs["wind_speed_m_s"], "from_deg": inputs["wind_direction_deg"],
                  "source": "entered" if wind_given else "default"},
         "inputs": {k: v for k, v in inputs.items() if k != "source"},
-        "process": "gaussian-plume",
+        "process": PLUME_PROCESS,
         "zone": feature,
         "sensitive_targets": targets,
         "sensitive_targets_truncated": truncated,
@@ -200,5 +217,5 @@ def plume_impact(conn: Connection, alarm: Mapping[str, Any], source: Mapping[str
     }
 
 
-__all__ = ["CHEMICALS", "DEFAULT_RELEASE_G_S", "DEFAULT_STABILITY", "DEFAULT_WIND_FROM_DEG",
+__all__ = ["CHEMICALS", "PLUME_PROCESS", "plume_processor", "DEFAULT_RELEASE_G_S", "DEFAULT_STABILITY", "DEFAULT_WIND_FROM_DEG",
            "DEFAULT_WIND_SPEED_M_S", "ImpactQuery", "chemical_choices", "plume_impact", "residents"]

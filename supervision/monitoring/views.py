@@ -78,8 +78,9 @@ def impact_view(alarm_id: int) -> Response:
     if source is None:  # a sensor always has its hazard source (foreign key); kept for a row deleted meanwhile
         raise NotFound(f"no hazard source {alarm['hazard_source_code']}", "重大危险源不存在")
     raster = resolve_path(current_app.config["ONEMAP"]["paths"]["var"]) / "data" / "population.tif"
+    processor = impact.plume_processor(current_app.config["ONEMAP"])
     return _private(jsonify(impact.plume_impact(conn, alarm, source, query, access=LayerAccess.for_request(),
-                                                raster=raster)))
+                                                raster=raster, processor=processor)))
 
 
 @bp.get("/warning-levels")

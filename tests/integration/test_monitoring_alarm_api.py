@@ -25,6 +25,7 @@ from tests.conftest import clone_database, drop_database
 POLICY = load_policy()
 CITY = LayerAccess.unrestricted()
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+PLUME = impact.plume_processor(None)
 LABELS = service.rule_labels(load_document("supervision.monitoring:rules.yaml"))
 
 
@@ -154,7 +155,8 @@ def test_plume_of_a_toxic_gas_alarm(world: SimpleNamespace, tmp_path: Path) -> N
     alarm = service.get_alarm(world.conn, world.ids["toxic2"], access=CITY, labels=LABELS)
     source = service.hazard_source_of(world.conn, alarm["hazard_source_code"])
     query = schemas.impact_query({"wind_speed_m_s": "2", "wind_from_deg": "90", "release_rate_g_s": "2000"})
-    body = impact.plume_impact(world.conn, alarm, source, query, access=CITY, raster=tmp_path / "none.tif")
+    body = impact.plume_impact(world.conn, alarm, source, query, access=CITY, raster=tmp_path / "none.tif",
+                               processor=PLUME)
     assert body["chemical"]["cas"] == "7782-50-5"  # chlorine: the most toxic gas the source holds
     assert body["chemical"]["kind"] == "toxic" and body["wind"] == {"speed_m_s": 2.0, "from_deg": 90.0,
                                                                       "source": "entered"}
@@ -175,7 +177,7 @@ def test_plume_of_a_toxic_gas_alarm(world: SimpleNamespace, tmp_path: Path) -> N
     with pytest.raises(InvalidInput):
         impact.plume_impact(world.conn, alarm, source, schemas.impact_query({"chemical": "7664-41-7"})
                             if "7664-41-7" not in {c["cas"] for c in source["chemicals"]}
-                            else schemas.impact_query({"chemical": "75-44-5"}), access=CITY, raster=tmp_path / "x")
+                            else schemas.impact_query({"chemical": "75-44-5"}), access=CITY, raster=tmp_path / "x", processor=PLUME)
 
 
 def test_residents_in_the_zone_come_from_the_population_grid(world: SimpleNamespace, demo_artifacts: Path) -> None:
@@ -203,4 +205,4 @@ def test_plume_needs_a_gas_alarm(world: SimpleNamespace, tmp_path: Path) -> None
              "sensor_kind": "temperature"}
     source = service.hazard_source_of(world.conn, alarm["hazard_source_code"])
     with pytest.raises(Conflict):
-        impact.plume_impact(world.conn, alarm, source, schemas.impact_query({}), access=CITY, raster=tmp_path / "x")
+        impact.plume_impact(world.conn, alarm, source, schemas.impact_query({}), access=CITY, raster=tmp_path / "x", processor=PLUME)
