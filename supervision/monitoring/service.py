@@ -102,7 +102,7 @@ def list_alarms(conn: Connection, query: AlarmQuery, *, access: LayerAccess,
     ).mappings().all()
     alarms = [_row(r, labels, root) for r in rows[:query.limit]]
     return {"alarms": alarms, "truncated": len(rows) > query.limit, "state": query.state,
-            "cleared_within_h": query.cleared_within_h, "now": clock.now().isoformat()}
+            "cleared_within_h": query.cleared_within_h}
 
 
 def get_alarm(conn: Connection, alarm_id: int, *, access: LayerAccess,
@@ -158,7 +158,6 @@ def kpis(conn: Connection, *, access: LayerAccess) -> dict[str, Any]:
         "device_faults": faults,
         "sensors_by_status": statuses,
         "hazard_sources_by_warning_level": warning,
-        "now": clock.now().isoformat(),
     }
 
 
