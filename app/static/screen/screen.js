@@ -1,7 +1,9 @@
 // Command-centre large screen: the city map (same layers and styles as the console), KPI cards refreshed
 // every 30 s, and a live ticker fed by Server-Sent Events from the one publish API (core/realtime.py).
+// The alarm card, the hazard sources' warning levels and the 报警处置 panel come from the monitoring module's API
+// (/api/monitoring/kpis, /api/monitoring/alarms) and follow its `monitoring.*` events and the disposal cases' `case.*`.
 
-import { BOOT, api, catalogLayers, enumLabel, esc, formatNumber, t } from "../console/boot.js";
+import { BOOT, L, api, catalogLayers, enumLabel, esc, formatNumber, t } from "../console/boot.js";
 import { createLayers, loadStats, refreshLive } from "../console/layers.js";
 import { createView, fromLonLat, setupProjections } from "../console/projection.js";
 
@@ -108,6 +110,7 @@ export async function refreshKpis() {
   try {
     const k = await api("screen/kpis");
     for (const card of document.querySelectorAll("[data-kpi]")) {
+      if (card.dataset.source === "monitoring" && onemap.monitoring) continue; // refreshMonitoring's
       const value = k[card.dataset.kpi];
       // null: no data source yet — a dash, never a zero that would claim "none overdue"
       card.querySelector(".kpi-value").textContent = value == null ? "—" : formatNumber(value);
@@ -121,17 +124,95 @@ export async function refreshKpis() {
   }
 }
 
+// -- alarms: KPI, warning levels, 报警处置 -------------------------------------------------------------------------
+const LEVEL_ORDER = ["red", "orange", "yellow", "blue"];
+
+function localTime(iso) {
+  return new Date(iso).toLocaleTimeString(BOOT.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+}
+
+function alarmState(a) {
+  if (a.case_state_label) return L(a.case_state_label);
+  if (a.case_state) return a.case_state;
+  return a.state === "cleared" ? t("alarm_cleared") : t("alarm_no_case");
+}
+
+function renderAlarms(alarms) {
+  const list = document.getElementById("alarm-list");
+  if (!alarms.length) {
+    list.innerHTML = `<li class="empty">${esc(t("no_alarms"))}</li>`;
+    return;
+  }
+  list.innerHTML = alarms.map((a) => `
+    <li class="alarm level-${a.fault ? "fault" : a.level} ${esc(a.state)}" data-id="${a.id}">
+      <span class="tag">${esc(a.fault ? "—" : t(`alarm_level_${a.level}`))}</span>
+      <span class="title">${esc(a.label)} · ${esc(a.hazard_source_name ?? a.hazard_source_code)}</span>
+      <span class="meta">${esc(a.sensor_code)} · ${esc(localTime(a.raised_at))}${a.value == null ? "" : ` · ${esc(formatNumber(a.value, 2))}${esc(a.unit ?? "")}`}</span>
+      <span class="handling">${esc(alarmState(a))}</span></li>`).join("");
+}
+
+async function refreshMonitoring() {
+  try {
+    const [k, list] = await Promise.all([api("api/monitoring/kpis"),
+      api("api/monitoring/alarms", { params: { state: "open", limit: 30 } })]);
+    const card = document.querySelector("[data-kpi=alarms]");
+    card.querySelector(".kpi-value").textContent = formatNumber(k.active_alarms);
+    document.getElementById("alarm-levels").textContent = t("kpi_alarm_levels",
+      { l2: formatNumber(k.active_by_level["2"] ?? 0), l1: formatNumber(k.active_by_level["1"] ?? 0) });
+    card.classList.toggle("hot", (k.active_by_level["2"] ?? 0) > 0);
+    const levels = document.getElementById("warning-levels");
+    levels.hidden = !k.hazard_sources_by_warning_level;
+    for (const level of LEVEL_ORDER) {
+      const n = k.hazard_sources_by_warning_level?.[level];
+      levels.querySelector(`[data-level=${level}] .level-value`).textContent = n == null ? "—" : formatNumber(n);
+    }
+    renderAlarms(list.alarms);
+    onemap.monitoring = { kpis: k, alarms: list.alarms };
+  } catch (err) {
+    // a role that may not read the monitoring module keeps /screen/kpis' figure of sensors in alarm
+    onemap.monitoring = null;
+    document.getElementById("alarms-panel").hidden = err.status === 403 || err.status === 401;
+  }
+}
+
+let monitoringTimer = null;
+function scheduleMonitoringRefresh() {
+  clearTimeout(monitoringTimer);
+  monitoringTimer = setTimeout(refreshMonitoring, 300);
+}
+
 // -- live events ------------------------------------------------------------------------------------------------
+// by the event type, else by its first part
 const TYPE_LABELS = { incident: ["突发事件", "Incident"], alarm: ["报警", "Alarm"], sensor: ["监测", "Sensor"],
-  dispatch: ["调度", "Dispatch"], resource: ["资源", "Resource"], case: ["案件", "Case"] };
+  dispatch: ["调度", "Dispatch"], resource: ["资源", "Resource"], case: ["案件", "Case"],
+  "monitoring.alarm": ["报警", "Alarm"], "monitoring.sensor_status": ["监测", "Sensor"],
+  "monitoring.warning_level": ["预警", "Warning"] };
+// the ticker's colour class of an event type
+const TICK_CLASS = { "monitoring.alarm": "alarm", "monitoring.sensor_status": "sensor", "monitoring.warning_level": "alarm" };
+const SENSOR_STATUS = { normal: ["正常", "normal"], alarm: ["报警", "alarm"], offline: ["离线", "offline"] };
+const WARNING_LEVEL = { red: ["红色预警", "red"], orange: ["橙色预警", "orange"], yellow: ["黄色预警", "yellow"],
+  blue: ["蓝色预警", "blue"] };
 
 function typeLabel(type) {
-  const pair = TYPE_LABELS[type.split(".")[0]];
+  const pair = TYPE_LABELS[type] ?? TYPE_LABELS[type.split(".")[0]];
   return pair ? pair[BOOT.lang === "en" ? 1 : 0] : type;
+}
+
+function words(pair) {
+  return pair ? pair[BOOT.lang === "en" ? 1 : 0] : "";
 }
 
 function eventText(event) {
   const d = event.data || {};
+  if (event.type === "monitoring.alarm") {
+    const value = d.value == null ? "" : ` ${formatNumber(d.value, 2)}${d.unit ?? ""}`;
+    return d.action === "clear" ? `${d.label ?? d.rule} ${t("tick_alarm_cleared")} · ${d.sensor_code}`
+      : `${d.label ?? d.rule} · ${d.sensor_code}${value}`;
+  }
+  if (event.type === "monitoring.sensor_status") return `${d.sensor_code} ${words(SENSOR_STATUS[d.status])}`;
+  if (event.type === "monitoring.warning_level") {
+    return `${d.name ?? d.hazard_source_code} ${d.level ? words(WARNING_LEVEL[d.level]) : t("alarm_cleared")}`;
+  }
   return d.title ?? d.message ?? d.name ?? d.code ?? event.type;
 }
 
@@ -147,7 +228,7 @@ function addToTicker(event) {
   const list = document.getElementById("ticker");
   list.querySelector(".empty")?.remove();
   const li = document.createElement("li");
-  li.className = `tick tick-${event.type.split(".")[0]} fresh`;
+  li.className = `tick tick-${TICK_CLASS[event.type] ?? event.type.split(".")[0]} fresh`;
   const time = new Date(event.ts * 1000).toLocaleTimeString(BOOT.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
   li.innerHTML = `<span class="time">${esc(time)}</span><span class="type">${esc(typeLabel(event.type))}</span><span class="text">${esc(eventText(event))}</span>`;
   list.prepend(li);
@@ -168,6 +249,7 @@ function connect() {
     state.textContent = t("stream_connected");
     state.classList.add("ok");
     refreshKpis(); // whatever happened while disconnected is in the current figures
+    refreshMonitoring();
   };
   source.onerror = () => {
     state.textContent = t("stream_lost");
@@ -178,12 +260,15 @@ function connect() {
     onemap.events.push(event);
     addToTicker(event);
     const d = event.data || {};
-    if (Number.isFinite(d.lon) && Number.isFinite(d.lat)) flash(d.lon, d.lat);
+    // a sensor's status change is not news on the map (its alarm is): no pulse for it, nor for a clear
+    const quiet = event.type === "monitoring.sensor_status" || d.action === "clear";
+    if (!quiet && Number.isFinite(d.lon) && Number.isFinite(d.lat)) flash(d.lon, d.lat);
     // case.opened / case.transition / case.clock: a hidden danger may have become (or stopped being) overdue
-    if (/^(incident|alarm|sensor|case)\./.test(event.type)) {
+    if (/^(incident|alarm|sensor|case|monitoring)\./.test(event.type)) {
       refreshLive(layers, LIVE_LAYERS);
       scheduleKpiRefresh();
     }
+    if (/^(monitoring|case)\./.test(event.type)) scheduleMonitoringRefresh();
   };
   onemap.eventSource = source;
 }
@@ -196,7 +281,8 @@ function tickClock() {
 tickClock();
 setInterval(tickClock, 1000);
 refreshKpis();
-setInterval(() => { refreshKpis(); refreshLive(layers, LIVE_LAYERS); }, REFRESH_MS);
+refreshMonitoring();
+setInterval(() => { refreshKpis(); refreshMonitoring(); refreshLive(layers, LIVE_LAYERS); }, REFRESH_MS);
 addEventListener("resize", () => { for (const c of Object.values(charts)) c.resize(); });
 connect();
 onemap.ready = true;
