@@ -133,10 +133,14 @@ def open_case(pconn: psycopg.Connection, alarm_id: int, pending: Pending, now: d
      uscc, hs_name, lon, lat, has_hs) = alarm
     if kind in FAULT_KINDS:
         return None
+    now = now or core_clock.now()
+    joined = _join(pconn, aid, sensor, level, value, rule, message, pending, now)
+    if joined is not None:
+        return joined
     ct = registry.get(CASE_TYPE)
     opening = ct.openings()[0]
-    now = now or core_clock.now()
-    data = {"title": f"{hs_name or sensor} {message or rule}"[:200], "alarm_id": aid, "sensor_code": sensor,
+    data = {"title": f"{hs_name or sensor} {message or rule}"[:200], "alarm_id": aid, "alarm_ids": [aid],
+            "sensor_code": sensor, "hazard_source_name": hs_name,
             "sensor_kind": sensor_kind, "rule": rule, "kind": kind, "level": level, "value": value,
             "threshold": threshold, "unit": unit, "message": message, "raised_at": raised_at.isoformat(),
             "hazard_source_code": hs_code}
@@ -152,6 +156,46 @@ def open_case(pconn: psycopg.Connection, alarm_id: int, pending: Pending, now: d
     return case["id"]
 
 
+# the case of another active alarm of the same sensor, still open: the same episode (a leak passes 一级, then 二级)
+_EPISODE = """
+SELECT a.case_id FROM monitoring_alarms a JOIN cases c ON c.id = a.case_id
+WHERE a.sensor_code = %s AND a.id <> %s AND a.state = 'active' AND c.closed_at IS NULL AND c.case_type = %s
+ORDER BY a.level DESC, a.id LIMIT 1
+"""
+JOIN_STEPS = {"active": "join_active", "acknowledged": "join_acknowledged", "handling": "join_handling"}
+
+
+def _join(pconn: psycopg.Connection, alarm_id: int, sensor: str, level: int, value: float | None, rule: str,
+          message: str | None, pending: Pending, now: datetime) -> int | None:
+    """Handle a new alarm in the open case of the sensor's other active alarm, if there is one (one case per
+    episode, not one per rule: a dispatcher acknowledges a leak once). The case keeps the highest level, its title
+    follows it, and the step is an event of the case (who, when, which alarm)."""
+    from supervision.cases import engine, registry
+
+    row = pconn.execute(_EPISODE, (sensor, alarm_id, CASE_TYPE)).fetchone()
+    if row is None:
+        return None
+    case_id = row[0]
+    with engine_connection(pconn) as conn:
+        case = engine.lock(conn, case_id)
+        ct = registry.pinned(conn, case["case_type"], case["type_version"])
+        t = ct.transition(JOIN_STEPS.get(case["state"], ""))
+        if t is None or case["state"] not in t.from_states:
+            return None   # (a state no alarm joins, e.g. cleared: the new alarm opens its own case)
+        data = dict(case["data"])
+        data["alarm_ids"] = sorted({*data.get("alarm_ids", [data.get("alarm_id")]), alarm_id} - {None})
+        if level > int(data.get("level") or 0):
+            data.update(level=level, rule=rule, value=value, message=message,
+                        title=f"{data.get('hazard_source_name') or sensor} {message or rule}"[:200])
+        case["data"] = data
+        ctx = engine.EffectContext(conn, ct, case, {}, None, pending.changes, now,
+                                   parent=engine.parent_of(conn, case), config=_settings())
+        ctx.results["alarm"] = {"id": alarm_id, "rule": rule, "level": level, "value": value}
+        engine.apply(ctx, t)
+    pconn.execute("UPDATE monitoring_alarms SET case_id = %s WHERE id = %s", (case_id, alarm_id))
+    return case_id
+
+
 def _grid(conn: Connection, lon: float, lat: float) -> str | None:
     return conn.execute(sa.text("SELECT code FROM grid_cells WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint("
                                 ":x, :y), 4490)) ORDER BY code LIMIT 1"), {"x": lon, "y": lat}).scalar()
@@ -161,6 +205,9 @@ def clear_case(pconn: psycopg.Connection, case_id: int | None, pending: Pending,
     """The alarm of ``case_id`` cleared: the case's system step for its state; returns the step taken."""
     if case_id is None:
         return None
+    if pconn.execute("SELECT 1 FROM monitoring_alarms WHERE case_id = %s AND state = 'active' LIMIT 1",
+                     (case_id,)).fetchone():
+        return None   # another alarm of the episode is still active: the case waits for the last one to clear
     from supervision.cases import engine, registry
 
     now = now or core_clock.now()

@@ -43,9 +43,9 @@ def sources(urls: tuple[str, sa.Engine]) -> list[dict[str, Any]]:
             "SELECT h.code, h.enterprise_uscc, h.district_code, array_agg(ms.sensor_code ORDER BY ms.sensor_code) "
             "FROM hazard_sources h JOIN sensors s ON s.hazard_source_code = h.code JOIN monitoring_sensors ms ON "
             "ms.sensor_code = s.code WHERE ms.rule_set = 'combustible_gas' GROUP BY h.code, h.enterprise_uscc, h.district_code HAVING count(*) >= 2 "
-            "ORDER BY h.code LIMIT 8").fetchall()
+            "ORDER BY h.code LIMIT 9").fetchall()
         other = conn.execute("SELECT uscc FROM enterprises ORDER BY uscc LIMIT 2").fetchall()
-    assert len(rows) == 8
+    assert len(rows) == 9
     out = [{"code": c, "uscc": u, "district": d, "sensors": list(s)} for c, u, d, s in rows]
     for s in out:
         s["stranger"] = next(o[0] for o in other if o[0] != s["uscc"])
@@ -190,6 +190,43 @@ def test_acknowledge_feedback_clear_close_each_step_by_its_actor(urls: tuple, so
                                           ("case.clock.warn", None),
                                           ("case.feedback", "t_enterprise_user"), ("case.clear", None),
                                           ("case.close", "t_district_regulator")]
+
+
+def test_the_alarms_of_one_episode_of_a_sensor_are_handled_in_one_case(urls: tuple, sources: list,
+                                                                      t0: datetime) -> None:
+    """A leak passes 一级 then 二级: one case, acknowledged once, at the highest level; it clears with the last alarm."""
+    url, engine = urls
+    src = sources[8]
+    sensor = src["sensors"][0]
+    with psycopg.connect(url) as conn:
+        reading(conn, sensor, 30.0, t0)
+        case_id = case_of(conn, sensor)
+    move(engine, case_id, "acknowledge", "dispatcher", src)
+    with psycopg.connect(url) as conn:
+        reading(conn, sensor, 60.0, t0 + timedelta(minutes=1))     # 二级 joins the acknowledged case
+        assert case_of(conn, sensor, "gas_level_2") == case_id
+        reading(conn, sensor, 40.0, t0 + timedelta(minutes=2))     # 二级 clears, 一级 still active
+        conn.commit()
+        episode = conn.execute("SELECT rule FROM monitoring_alarms WHERE case_id = %s ORDER BY id",
+                               (case_id,)).fetchall()
+    # 一级, then 二级 and the rapid rise (30 → 60 %LEL in a minute) of the same leak
+    assert [r[0] for r in episode] == ["gas_level_1", "gas_level_2", "gas_rise"]
+    d = detail(engine, case_id)
+    assert d["state"] == "acknowledged" and d["data"]["level"] == 2 and "二级" in d["title"]
+    assert not d["data"].get("alarm_cleared") and len(d["data"]["alarm_ids"]) == 3
+    move(engine, case_id, "feedback", "enterprise_user", src, {"cause": "阀门内漏", "measures": "倒罐、更换阀门"})
+    with psycopg.connect(url) as conn:
+        reading(conn, sensor, 1.0, t0 + timedelta(minutes=3))      # the last alarm of the episode clears
+        conn.commit()
+        distinct = conn.execute("SELECT count(DISTINCT case_id) FROM monitoring_alarms WHERE sensor_code = %s",
+                                (sensor,)).fetchone()[0]
+    assert distinct == 1
+    assert [e[0] for e in timeline(engine, case_id)] == ["raise", "acknowledge", "join_acknowledged",
+                                                         "join_acknowledged", "feedback", "clear"]
+    with psycopg.connect(url) as conn:
+        reading(conn, sensor, 30.0, t0 + timedelta(minutes=4))     # a new episode after the clear: a new case
+        conn.commit()
+        assert case_of(conn, sensor) != case_id
 
 
 def test_an_alarm_cleared_before_acknowledgement_must_still_be_acknowledged_and_fed_back(
