@@ -11,6 +11,7 @@ in-process fan-out, for a single process that publishes and serves alone.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
 import time
@@ -99,6 +100,53 @@ class Broker:
         finally:
             with self._lock:
                 self._subscribers.discard(q)
+
+
+class ListeningBroker(Broker):
+    """A broker whose events come back from a shared channel (Redis, PostgreSQL): each process that has a subscriber
+    runs one listener thread (:meth:`_listen`, set ``_ready`` once listening) handing what it hears to
+    :meth:`deliver`. Started on the first subscription in a process, not when the app is built: gunicorn may build
+    the app before it forks, and a thread does not survive a fork."""
+
+    READY_TIMEOUT_S = 5.0
+    LISTENER_NAME = "onemap-events"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._listener: threading.Thread | None = None
+        self._listener_pid: int | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+
+    def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
+        self._ensure_listener()
+        yield from super().subscribe(timeout, announce=announce)
+
+    def _ensure_listener(self) -> None:
+        with self._start_lock:
+            if self._listener is not None and self._listener.is_alive() and self._listener_pid == os.getpid():
+                return
+            self._ready.clear()
+            self._listener = threading.Thread(target=self._listen, name=self.LISTENER_NAME, daemon=True)
+            self._listener_pid = os.getpid()
+            self._listener.start()
+        # a client that connects and then publishes (a test, a module) must not race the subscription
+        self._ready.wait(self.READY_TIMEOUT_S)
+
+    def listening(self) -> bool:
+        return self._ready.is_set()
+
+    def _listen(self) -> None:
+        raise NotImplementedError
+
+
+def decode_event(doc: Any) -> Event:
+    """An event from its JSON form on a shared channel (ValueError, KeyError, TypeError or AttributeError when
+    malformed; a scope tag that cannot be read makes it malformed: never delivered untagged)."""
+    tag = doc.get("scope")
+    return Event(int(doc["id"]), str(doc["type"]), dict(doc.get("data") or {}), float(doc["ts"]),
+                 scope=None if tag is None else ScopeTag.from_json(tag))
 
 
 _broker = Broker()

@@ -25,16 +25,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from core.realtime import Broker, Event, ScopeTag
+from core.realtime import Event, ListeningBroker, ScopeTag, decode_event
 
 log = logging.getLogger(__name__)
-READY_TIMEOUT_S = 5.0
 MAX_NOTIFY_BYTES = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 BODY_RETENTION = "10 minutes"  # how long a stored large body stays readable by listeners
 
@@ -53,7 +51,9 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgresql+") else url
 
 
-class PostgresBroker(Broker):
+class PostgresBroker(ListeningBroker):
+    LISTENER_NAME = "onemap-pg-events"
+
     def __init__(self, url: str, channel: str) -> None:
         super().__init__()
         self.url = libpq_url(url)
@@ -61,13 +61,8 @@ class PostgresBroker(Broker):
         self._conn: psycopg.Connection | None = None
         self._conn_pid: int | None = None
         self._send_lock = threading.Lock()
-        self._listener: threading.Thread | None = None
-        self._listener_pid: int | None = None
         self._listen_conn: psycopg.Connection | None = None
         self._body_conn: psycopg.Connection | None = None
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._start_lock = threading.Lock()
 
     # -- publishing ------------------------------------------------------------------------------------------------
     def _connection(self) -> psycopg.Connection:
@@ -108,24 +103,6 @@ class PostgresBroker(Broker):
         self._conn = None
 
     # -- listening -------------------------------------------------------------------------------------------------
-    def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
-        self._ensure_listener()
-        yield from super().subscribe(timeout, announce=announce)
-
-    def _ensure_listener(self) -> None:
-        with self._start_lock:
-            if self._listener is not None and self._listener.is_alive() and self._listener_pid == os.getpid():
-                return
-            self._ready.clear()
-            self._listener = threading.Thread(target=self._listen, name="onemap-pg-events", daemon=True)
-            self._listener_pid = os.getpid()
-            self._listener.start()
-        # a client that connects and then publishes (a test, a module) must not race the LISTEN
-        self._ready.wait(READY_TIMEOUT_S)
-
-    def listening(self) -> bool:
-        return self._ready.is_set()
-
     def close(self) -> None:
         """Stop this process's listener and close the connections (when the backend is replaced, and in tests)."""
         self._stop.set()
@@ -183,14 +160,12 @@ class PostgresBroker(Broker):
         try:
             doc = json.loads(payload)
             if doc.get("stored"):
-                row = [self._stored_body(int(doc["id"]))]
-                if row[0] is None:
+                body = self._stored_body(int(doc["id"]))
+                if body is None:
                     log.warning("live event %s: its stored body is gone", doc["id"])
                     return
-                doc = {**row[0], "id": doc["id"]}
-            tag = doc.get("scope")
-            event = Event(int(doc["id"]), str(doc["type"]), dict(doc.get("data") or {}), float(doc["ts"]),
-                          scope=None if tag is None else ScopeTag.from_json(tag))
+                doc = {**body, "id": doc["id"]}
+            event = decode_event(doc)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignoring a malformed live event on channel %s", self.channel)
             return

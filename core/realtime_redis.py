@@ -7,8 +7,7 @@ own events through Redis too, so every worker delivers them in the same order. A
 (``"scope"``), so every worker filters it for its own subscribers; a message whose tag cannot be read is dropped,
 never delivered untagged.
 
-The listener starts on the first subscription in a process, not when the app is built: gunicorn may build the
-app before it forks, and a thread does not survive a fork.
+The listener starts on the first subscription in a process (:class:`core.realtime.ListeningBroker`).
 """
 
 from __future__ import annotations
@@ -16,17 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-from core.realtime import Broker, Event, ScopeTag
+from core.realtime import Event, ListeningBroker, ScopeTag, decode_event
 
 log = logging.getLogger(__name__)
-READY_TIMEOUT_S = 5.0
 
 
-class RedisBroker(Broker):
+class RedisBroker(ListeningBroker):
+    LISTENER_NAME = "onemap-redis-events"
+
     def __init__(self, url: str, channel: str) -> None:
         super().__init__()
         import redis  # optional dependency: only a deployment that selects this backend needs it
@@ -36,12 +34,7 @@ class RedisBroker(Broker):
         self._channel = channel
         self._client: Any = None
         self._client_pid: int | None = None
-        self._listener: threading.Thread | None = None
-        self._listener_pid: int | None = None
-        self._ready = threading.Event()
-        self._stop = threading.Event()
         self._pubsub: Any = None
-        self._start_lock = threading.Lock()
 
     def _connection(self) -> Any:
         if self._client is None or self._client_pid != os.getpid():
@@ -56,21 +49,6 @@ class RedisBroker(Broker):
             {"id": event.id, "type": event.type, "data": event.data, "ts": event.ts,
              "scope": None if scope is None else scope.as_json()}, ensure_ascii=False))
         return event
-
-    def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
-        self._ensure_listener()
-        yield from super().subscribe(timeout, announce=announce)
-
-    def _ensure_listener(self) -> None:
-        with self._start_lock:
-            if self._listener is not None and self._listener.is_alive() and self._listener_pid == os.getpid():
-                return
-            self._ready.clear()
-            self._listener = threading.Thread(target=self._listen, name="onemap-redis-events", daemon=True)
-            self._listener_pid = os.getpid()
-            self._listener.start()
-        # An SSE client that connects and then publishes (a test, a module) must not race the SUBSCRIBE.
-        self._ready.wait(READY_TIMEOUT_S)
 
     def close(self) -> None:
         """Stop this process's listener (when the backend is replaced, and in tests)."""
@@ -102,10 +80,7 @@ class RedisBroker(Broker):
 
     def _handle(self, raw: bytes | str) -> None:
         try:
-            doc = json.loads(raw)
-            tag = doc.get("scope")
-            event = Event(int(doc["id"]), str(doc["type"]), dict(doc.get("data") or {}), float(doc["ts"]),
-                          scope=None if tag is None else ScopeTag.from_json(tag))
+            event = decode_event(json.loads(raw))
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignoring a malformed event on the redis channel")
             return

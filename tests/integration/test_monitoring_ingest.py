@@ -9,128 +9,41 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
 
 from core import clock
-from core.manifest import resource
 from supervision.monitoring.broker import PrivateBroker, readings_topic
-from supervision.monitoring.ingest import IngestWorker, libpq_url
 from supervision.monitoring.payload import encode
-from tests.conftest import clone_database, drop_database
-
-RULES = yaml.safe_load(resource("supervision.monitoring:rules.yaml").read_text(encoding="utf-8"))
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.integration.monitoring_support import (
+    ROOT,
+    RULES,
+    cloned,
+    one,
+    publish,
+    publisher,
+    readings,
+    register_site,
+    running_worker,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
 def db(pg_cluster: Any, template_url: str) -> Iterator[str]:
-    url = libpq_url(clone_database(pg_cluster, "mon_ingest"))
-    yield url
-    drop_database(pg_cluster, "mon_ingest")
+    with cloned(pg_cluster, "mon_ingest") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def site(db: str, mqtt_broker: PrivateBroker) -> dict[str, Any]:
-    """Two enterprises' gateways with a combustible-gas sensor each, registered with the broker."""
-    with psycopg.connect(db) as conn:
-        mqtt_broker.set_gateways(conn.execute("SELECT code, enterprise_uscc FROM monitoring_gateways").fetchall())
-        rows = conn.execute(
-            "SELECT DISTINCT ON (g.enterprise_uscc) ms.sensor_code, g.code, g.enterprise_uscc FROM monitoring_sensors "
-            "ms JOIN monitoring_gateways g ON g.code = ms.gateway_code WHERE ms.rule_set = 'combustible_gas' "
-            "ORDER BY g.enterprise_uscc, ms.sensor_code LIMIT 2").fetchall()
-        extra = conn.execute("SELECT ms.sensor_code FROM monitoring_sensors ms WHERE ms.gateway_code = %s AND "
-                             "ms.rule_set = 'combustible_gas' ORDER BY 1 OFFSET 1 LIMIT 2", (rows[0][1],)).fetchall()
-    mqtt_broker.reload()
-    a, b = ({"sensor": s, "gateway": g, "enterprise": e} for s, g, e in rows)
-    a["more"] = [r[0] for r in extra]
-    wait_until(lambda: _can_connect(mqtt_broker, a["gateway"]), "the broker to accept the new gateways")
-    return {"a": a, "b": b}
-
-
-def _can_connect(broker: PrivateBroker, gateway: str) -> bool:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.username_pw_set(*broker.gateway_credentials(gateway))
-    try:
-        return client.connect(broker.host, broker.port) == 0 and _connack(client)
-    finally:
-        client.disconnect()
-
-
-def _connack(client: mqtt.Client) -> bool:
-    done = threading.Event()
-    result: list[bool] = []
-    client.on_connect = lambda *args: (result.append(not args[3].is_failure), done.set())
-    client.loop_start()
-    done.wait(5)
-    client.loop_stop()
-    return bool(result and result[0])
-
-
-@contextmanager
-def publisher(broker: PrivateBroker, gateway: str) -> Iterator[mqtt.Client]:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{gateway}")
-    client.username_pw_set(*broker.gateway_credentials(gateway))
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        yield client
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def publish(client: mqtt.Client, topic: str, payload: bytes) -> None:
-    """QoS 1, returning once the broker has acknowledged the message (PUBACK)."""
-    info = client.publish(topic, payload, qos=1)
-    info.wait_for_publish(10)
-    assert info.is_published()
-
-
-@contextmanager
-def running_worker(db: str, broker: PrivateBroker, client_id: str) -> Iterator[IngestWorker]:
-    worker = IngestWorker(db, broker.host, broker.port, *broker.ingest_credentials(), RULES, client_id=client_id,
-                          batch_interval_ms=50)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        assert worker.ready.wait(10), "the worker did not subscribe"
-        yield worker
-        assert thread.is_alive(), "the worker stopped"
-    finally:
-        stop.set()
-        thread.join(10)
-
-
-def readings(db: str, sensor: str) -> list[tuple]:
-    with psycopg.connect(db) as conn:
-        return conn.execute("SELECT ts, value FROM monitoring_readings WHERE sensor_code = %s ORDER BY ts",
-                            (sensor,)).fetchall()
-
-
-def one(db: str, sql: str, *args: Any) -> Any:
-    with psycopg.connect(db) as conn:
-        return conn.execute(sql, args).fetchone()
+    return register_site(db, mqtt_broker)
 
 
 def test_duplicates_and_late_readings_are_stored_once_and_never_move_state_back(
@@ -382,69 +295,6 @@ def test_an_alarm_outranks_a_device_fault_on_the_map(db: str, site: dict) -> Non
                     ("stale", "rate"): "alarm", ("level", "flat_line"): "alarm", (): "normal"}
 
 
-def test_a_broker_restart_mid_stream_loses_no_acknowledged_reading(
-        db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
-    a = site["a"]
-    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
-    t0 = clock.now().replace(microsecond=0) - timedelta(hours=3)
-    batches = [encode([{"device": sensors[i % 2], "ts": t0 + timedelta(seconds=10 * i + k), "value": 1.0,
-                        "unit": "%LEL"} for k in range(10)]) for i in range(100)]
-
-    def stored() -> int:
-        return one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = ANY(%s) AND ts >= %s AND "
-                       "ts < %s", sensors, t0, t0 + timedelta(seconds=1000))[0]
-
-    with running_worker(db, mqtt_broker, "test-broker-restart") as worker:
-        with publisher(mqtt_broker, a["gateway"]) as client:
-            for payload in batches[:50]:
-                publish(client, topic, payload)
-        mqtt_broker.stop()     # whatever it acknowledged and had not delivered is in its persistence file
-        mqtt_broker.start()
-        with publisher(mqtt_broker, a["gateway"]) as client:
-            for payload in batches[50:]:
-                publish(client, topic, payload)
-        wait_until(lambda: stored() >= 1000, "1000 stored readings", timeout=30)
-    assert stored() == 1000
-    assert worker.totals["stored"] == 1000
-
-
-def test_a_lost_database_connection_mid_batch_is_survived(db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
-    """The worker's session is killed while its batch waits inside the transaction: it reconnects and retries."""
-    a = site["a"]
-    sensor, topic = a["more"][0], readings_topic(a["enterprise"], a["gateway"])
-    t0 = clock.now().replace(microsecond=0) - timedelta(hours=4)
-    payload = encode([{"device": sensor, "ts": t0 + timedelta(seconds=k), "value": 2.0, "unit": "%LEL"}
-                      for k in range(20)])
-    with running_worker(db, mqtt_broker, "test-db-loss") as worker, publisher(mqtt_broker, a["gateway"]) as client:
-        with psycopg.connect(db) as blocker:
-            blocker.execute("LOCK TABLE monitoring_latest IN ACCESS EXCLUSIVE MODE")
-            publish(client, topic, payload)
-            pid = wait_until(lambda: one(db, "SELECT pid FROM pg_stat_activity WHERE application_name = "
-                                             "'onemap-ingest' AND wait_event_type = 'Lock'"), "the blocked batch")[0]
-            assert one(db, "SELECT pg_terminate_backend(%s)", pid) == (True,)
-            blocker.rollback()
-        wait_until(lambda: worker.totals.get("stored", 0) >= 20, "the retried batch")
-    assert one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = %s AND ts >= %s AND ts < %s",
-               sensor, t0, t0 + timedelta(seconds=20)) == (20,)
-
-
-def test_a_message_the_database_refuses_is_dropped_alone(db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
-    """Two finite values whose sum overflows a float8 make the aggregate update fail: the batch is stored message by
-    message, the refused one is counted as failed, the others are stored and the worker goes on."""
-    a = site["a"]
-    sensor, topic = a["more"][1], readings_topic(a["enterprise"], a["gateway"])
-    t = clock.now().replace(second=0, microsecond=0) - timedelta(hours=5)
-    with running_worker(db, mqtt_broker, "test-refused") as worker, publisher(mqtt_broker, a["gateway"]) as client:
-        publish(client, topic, encode([{"device": sensor, "ts": t, "value": 1.5e308, "unit": "%LEL"}]))
-        publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(seconds=1), "value": 1.5e308,
-                                        "unit": "%LEL"}]))
-        publish(client, topic, encode([{"device": sensor, "ts": t + timedelta(minutes=5), "value": 3.0,
-                                        "unit": "%LEL"}]))
-        wait_until(lambda: worker.totals.get("messages", 0) >= 3, "three messages")
-    assert (worker.totals["stored"], worker.totals["failed"]) == (2, 1)
-    assert [v for _, v in readings(db, sensor) if t <= _ < t + timedelta(minutes=6)] == [1.5e308, 3.0]
-
-
 def test_a_reporting_sensor_shows_its_own_state_not_the_demo_s(db: str, site: dict) -> None:
     from supervision.monitoring import alarms
 
@@ -529,11 +379,13 @@ def test_alarms_and_statuses_reach_subscribers_once_committed_tagged_with_the_se
         stream.close()
         web.close()
         realtime_use(previous).close()
-    # besides: each alarm's 报警处置 case (opened, its notice, the clear recorded), and the hazard source's warning
-    # level (red, then none); a batch's case events come before its warning levels
-    assert sorted(e.type for e in others) == ["case.notice", "case.notice", "case.opened", "case.opened",
-                                              "case.transition", "case.transition", "monitoring.warning_level",
-                                              "monitoring.warning_level"]
+    # besides: the leak's one 报警处置 case (opened by 二级 with its notice, 一级 joining it, the clear recorded once
+    # the last alarm cleared), and the hazard source's warning level (red, then none); a batch's case events come
+    # before its warning levels
+    assert sorted(e.type for e in others) == ["case.notice", "case.opened", "case.transition", "case.transition",
+                                              "monitoring.warning_level", "monitoring.warning_level"]
+    assert [e.data["action"] for e in others if e.type == "case.transition"] == ["join_active",
+                                                                                 "clear_unacknowledged"]
     levels = [(e.data["previous"], e.data["level"], e.scope) for e in others if e.type == "monitoring.warning_level"]
     assert levels == [(None, "red", ScopeTag("hazard_sources", owner[0], owner[1])),
                       ("red", None, ScopeTag("hazard_sources", owner[0], owner[1]))]
@@ -550,143 +402,10 @@ def test_alarms_and_statuses_reach_subscribers_once_committed_tagged_with_the_se
     assert (raised["sensor_code"], raised["hazard_source_code"], raised["enterprise_uscc"], raised["unit"]) == (
         sensor, owner[2], owner[1], "%LEL")
     assert raised["value"] == 60.0 and raised["state"] == "active" and -180 <= raised["lon"] <= 180
+    assert len({e.data["case_id"] for e in got if e.type == "monitoring.alarm"}) == 1   # one case for the leak
 
 
 def realtime_use(broker: Any) -> Any:
     from core import realtime
 
     return realtime.use_broker(broker)
-# -- resilience under a flowing stream: whatever the broker acknowledged to the gateway is stored ----------------
-def stream(broker: PrivateBroker, gateway: str, topic: str, sensors: list[str], t0: Any, disrupt: Callable[[], None],
-           n_messages: int = 240, per_message: int = 10, disrupt_at: int = 80) -> tuple[set, set]:
-    """Publish ``n_messages`` QoS 1 messages at a steady pace (one every 25 ms) from a gateway whose client
-    reconnects by itself; ``disrupt`` runs beside the stream (which goes on meanwhile) once ``disrupt_at`` messages
-    are out. Returns (the instants sent, the instants of messages the broker acknowledged)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-stream-{gateway}")
-    client.username_pw_set(*broker.gateway_credentials(gateway))
-    client.reconnect_delay_set(1, 2)
-    pubacks: set[int] = set()   # message ids the broker acknowledged (PUBACK)
-    client.on_publish = lambda _c, _u, mid, _rc, _p: pubacks.add(mid)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    sent: list[tuple[mqtt.MQTTMessageInfo, list]] = []
-    disruption = threading.Thread(target=disrupt, daemon=True)
-    try:
-        for i in range(n_messages):
-            instants = [t0 + timedelta(seconds=i * per_message + k) for k in range(per_message)]
-            info = client.publish(topic, encode([{"device": sensors[(i + k) % len(sensors)], "ts": at, "value": 1.0,
-                                                  "unit": "%LEL"} for k, at in enumerate(instants)]), qos=1)
-            sent.append((info, instants))
-            if i == disrupt_at:
-                disruption.start()
-            time.sleep(0.025)
-        disruption.join(60)
-        assert not disruption.is_alive(), "the disruption did not end"
-        # what was published while the broker was away is sent again once the client is back
-        wait_until(lambda: all(info.mid in pubacks for info, _ in sent[-20:]), "the last messages' PUBACKs")
-        time.sleep(0.5)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return ({at for _, ats in sent for at in ats},
-            {at for info, ats in sent if info.mid in pubacks for at in ats})
-
-
-def stored_instants(db: str, sensors: list[str], t0: Any, t1: Any) -> set:
-    with psycopg.connect(db) as conn:
-        return {r[0] for r in conn.execute("SELECT ts FROM monitoring_readings WHERE sensor_code = ANY(%s) AND ts >= %s "
-                                           "AND ts < %s", (sensors, t0, t1)).fetchall()}
-
-
-def check_stream(db: str, sensors: list[str], t0: Any, sent: set, acked: set) -> None:
-    t1 = max(sent) + timedelta(seconds=1)
-    wait_until(lambda: stored_instants(db, sensors, t0, t1) >= acked, f"the {len(acked)} acknowledged readings",
-               timeout=60)
-    stored = stored_instants(db, sensors, t0, t1)
-    assert len(acked) >= len(sent) // 2, "the stream hardly got through: the test proves nothing"
-    assert acked <= stored <= sent   # nothing acknowledged is lost, nothing is invented
-    # each instant once: no QoS 1 redelivery after the disruption was stored twice
-    assert one(db, "SELECT count(*) FROM monitoring_readings WHERE sensor_code = ANY(%s) AND ts >= %s AND ts < %s",
-               sensors, t0, t1)[0] == len(stored)
-
-
-def test_a_broker_restart_while_a_stream_flows_loses_no_acknowledged_reading(
-        db: str, mqtt_broker: PrivateBroker, site: dict, caplog: pytest.LogCaptureFixture) -> None:
-    a = site["a"]
-    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
-    t0 = clock.now().replace(microsecond=0) - timedelta(hours=6)
-
-    def restart_broker() -> None:
-        time.sleep(0.3)                 # the worker is storing the stream's first batches
-        mqtt_broker.stop()
-        time.sleep(1.0)                 # the gateway keeps publishing into the void; its client queues them
-        mqtt_broker.start()
-
-    caplog.set_level(logging.INFO, logger="supervision.monitoring.ingest")
-    with running_worker(db, mqtt_broker, "test-stream-broker"):
-        sent, acked = stream(mqtt_broker, a["gateway"], topic, sensors, t0, restart_broker)
-        check_stream(db, sensors, t0, sent, acked)
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("lost the broker" in m for m in messages) and any("session present: True" in m for m in messages)
-
-
-def test_an_ingest_worker_killed_while_a_stream_flows_loses_no_acknowledged_reading(
-        db: str, mqtt_broker: PrivateBroker, site: dict, tmp_path: Path) -> None:
-    a = site["a"]
-    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
-    t0 = clock.now().replace(microsecond=0) - timedelta(hours=7)
-    client_id = "test-stream-worker"
-    with running_worker(db, mqtt_broker, client_id):
-        pass  # the broker holds the session from now on
-    env = {**os.environ, "DATABASE_URL": db, "ONEMAP_MQTT_PORT": str(mqtt_broker.port),
-           "ONEMAP_MQTT_DIR": str(mqtt_broker.base), "ONEMAP_MQTT_CLIENT_ID": client_id, "ONEMAP_VAR": str(tmp_path)}
-    env.pop("ONEMAP_CONFIG", None)
-
-    def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['ingest'])"], env=env,
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    workers = [start()]
-
-    def kill_and_restart() -> None:
-        wait_until(lambda: stored_instants(db, sensors, t0, t0 + timedelta(days=1)), "the first stored readings")
-        workers[0].send_signal(signal.SIGKILL)      # mid-batch or between batches: wherever it is
-        workers[0].wait(10)
-        time.sleep(1.0)                              # the stream goes on: the broker queues it for the session
-        workers.append(start())
-
-    try:
-        sent, acked = stream(mqtt_broker, a["gateway"], topic, sensors, t0, kill_and_restart)
-        check_stream(db, sensors, t0, sent, acked)
-    finally:
-        workers[-1].send_signal(signal.SIGTERM)
-        _, err = workers[-1].communicate(timeout=20)
-    assert workers[0].returncode == -signal.SIGKILL and workers[-1].returncode == 0
-    assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]
-
-
-def test_a_database_restart_while_a_stream_flows_is_survived(
-        db: str, pg_cluster: Any, mqtt_broker: PrivateBroker, site: dict, caplog: pytest.LogCaptureFixture) -> None:
-    """The session's PostgreSQL is stopped and started again under the worker: it keeps its batch unacknowledged,
-    reconnects with a backoff, logs the outage and its end, and drains what the broker queued meanwhile."""
-    a = site["a"]
-    sensors, topic = a["more"], readings_topic(a["enterprise"], a["gateway"])
-    t0 = clock.now().replace(microsecond=0) - timedelta(hours=8)
-
-    def restart_database() -> None:
-        wait_until(lambda: stored_instants(db, sensors, t0, t0 + timedelta(days=1)), "the first stored readings")
-        try:
-            pg_cluster.stop()
-            time.sleep(2.0)
-        finally:
-            pg_cluster.start()          # the cluster is the whole session's: it must come back whatever happened
-
-    caplog.set_level(logging.INFO, logger="supervision.monitoring.ingest")
-    with running_worker(db, mqtt_broker, "test-stream-db") as worker:
-        sent, acked = stream(mqtt_broker, a["gateway"], topic, sensors, t0, restart_database)
-        check_stream(db, sensors, t0, sent, acked)
-        assert worker.totals.get("failed", 0) == 0
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("lost the database" in m for m in messages), messages
-    assert any("database connection restored" in m for m in messages), messages
-    assert one(db, "SELECT count(*) FROM monitoring_sensors")[0] >= 800   # and the cluster serves the next tests

@@ -12,8 +12,7 @@ combustible-gas detector. A request leaving 127.0.0.1 or a browser error fails t
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.monitoring_support import wait_until
 from tests.system.session_server import session_server
 from tests.system.test_case_pages_browser import open_as
 from tests.system.test_console_browser import browser, pages, save  # noqa: F401 - fixtures
@@ -82,16 +82,6 @@ def worker(server: SimpleNamespace, mqtt_broker: Any) -> Iterator[Any]:
     finally:
         stop.set()
         thread.join(10)
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def publish_reading(broker: Any, sensor: dict[str, Any], value: float, at: datetime) -> None:
