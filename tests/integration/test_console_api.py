@@ -86,7 +86,7 @@ def test_layer_catalogue_lists_only_the_layers_the_caller_may_read() -> None:
     own = access_of("enterprise_user", enterprise_uscc="91329902MA0XRPNH8P")
     assert catalogue_ids(console_catalog("/", access=own)) == \
         PUBLIC_LAYERS | {"basemap", "enterprises", "hazard_sources", "sensors", "incidents", "hidden_dangers",
-                         "supervised_listings"}
+                         "supervised_listings", "video_points"}   # its own cameras too
     district = access_of("district_regulator", district_code="329902")
     assert catalogue_ids(console_catalog("/", access=district)) == {"basemap", *default_registry().ids}
     assert catalogue_ids(console_catalog("/", access=LayerAccess(None))) == {"basemap"}  # no gate: nothing

@@ -351,7 +351,7 @@ def test_through_the_broker_the_worker_opens_the_case_and_publishes_after_commit
     from core import realtime
     from supervision.monitoring.broker import readings_topic
     from supervision.monitoring.payload import encode
-    from tests.integration.test_monitoring_ingest import (
+    from tests.integration.monitoring_support import (
         _can_connect,
         publish,
         publisher,
