@@ -115,10 +115,11 @@ def test_a_level_2_alarm_flashes_sounds_and_leads_to_the_plume_and_the_nearest_r
     page.wait_for_function("(n) => window.onemap.alarms.beeps() > n", arg=beeps, timeout=10_000)
     page.wait_for_function("(code) => window.onemap.alarms.rings()[code] === 'red'", arg=server.sensor["hs"])
     page.locator(f".alarm-flash[data-sensor='{server.sensor['code']}']").wait_for(state="visible")
-    status = page.evaluate("(code) => window.onemap.map.getLayers().getArray().find((x) => x.get('id') === 'sensors')"
-                           ".getSource().getFeatures().find((f) => f.get('code') === code).get('status')",
-                           server.sensor["code"])
-    assert status == "alarm"
+    # the console re-reads its live layers on monitoring events: wait for the re-read sensor, then its status
+    page.wait_for_function("(code) => { const l = window.onemap.map.getLayers().getArray()"
+                           ".find((x) => x.get('id') === 'sensors'); const f = l && l.getSource().getFeatures()"
+                           ".find((x) => x.get('code') === code); return f && f.get('status') === 'alarm'; }",
+                           arg=server.sensor["code"], timeout=30_000)
     save(page, "alarm-console-flash.png")
 
     # alarm → plume → dispatch, in one click
