@@ -347,11 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8612")))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "reports" / "alarm-latency.md")
     args = parser.parse_args(argv)
-    text = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(text)
-    return 0
+    from bench.support import write_report
+
+    return write_report(args.out, run(args))
 
 
 if __name__ == "__main__":

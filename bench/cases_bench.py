@@ -426,11 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         from core.db import database_url
 
         args.db = database_url(load_config())
-    text = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(text)
-    return 0
+    from bench.support import write_report
+
+    return write_report(args.out, run(args))
 
 
 if __name__ == "__main__":

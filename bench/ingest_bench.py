@@ -492,15 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "reports" / "ingest.md")
     args = parser.parse_args(argv)
     if not args.db:
-        from core.config import load_config
-        from core.db import database_url
+        from bench.support import configured_db
 
-        args.db = database_url(load_config())
-    text = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(text)
-    return 0
+        args.db = configured_db()
+    from bench.support import write_report
+
+    return write_report(args.out, run(args))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Shared by the benchmarks: requests reach the policy gate as a signed-in user of a given role."""
+"""Shared by the benchmarks: requests reach the policy gate as a signed-in user of a given role; the configured
+database as the default target; the report written and printed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -36,3 +38,19 @@ def as_role(app: Any, role: str, *, district: str | None = None, uscc: str | Non
 def as_dispatcher(app: Any) -> Any:
     """Requests reach the policy gate as a signed-in city dispatcher (see :func:`as_role`)."""
     return as_role(app, "dispatcher", username="bench-dispatcher")
+
+
+def configured_db() -> str:
+    """The database the configuration points at (the dev city), for a bench given no ``--db``."""
+    from core.config import load_config
+    from core.db import database_url
+
+    return database_url(load_config())
+
+
+def write_report(out: Path, text: str) -> int:
+    """Write the report to ``out`` (its folder made), print it; the bench's exit status."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
