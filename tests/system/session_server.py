@@ -22,7 +22,9 @@ def session_server(pg_cluster: Any, demo_artifacts: Path, tmp_path_factory: pyte
                    users: Iterable[str], now: datetime,
                    prepare: Callable[[sa.Connection], dict[str, Any]] | None = None) -> Iterator[SimpleNamespace]:
     """``prepare(conn)`` picks the test's objects in the clone; its keys become attributes of the answer, beside
-    ``url``, ``engine``, ``settings`` and ``session`` (user -> (cookie name, cookie, CSRF token))."""
+    ``url``, ``engine``, ``settings``, ``session`` (user -> (cookie name, cookie, CSRF token)) and ``publish`` (a live
+    event on this app's broker, as the app's workers publish it: ``core.realtime.publish`` outside the app's context
+    goes to the process's broker, which is whichever app was built last)."""
     from access.authn import sessions
     from app import create_app
     from core import clock
@@ -45,7 +47,14 @@ def session_server(pg_cluster: Any, demo_artifacts: Path, tmp_path_factory: pyte
         app = create_app({"database": {"url": url}, "paths": {"var": str(var)}, "server": {"public_url": base},
                           "logging": {"level": "WARNING", "format": "json"}})
         cookie_name = app.config["ONEMAP_AUTH"].cookie_name
+
+        def publish(event_type: str, data: dict[str, Any], *, scope: Any = None) -> None:
+            from core import realtime
+
+            with app.app_context():
+                realtime.publish(event_type, data, scope=scope)
+
         with clock.freeze(now), serving(app, port):
-            yield SimpleNamespace(url=base, engine=engine, settings=app.config["ONEMAP"], **extra,
+            yield SimpleNamespace(url=base, engine=engine, settings=app.config["ONEMAP"], publish=publish, **extra,
                                   session={u: (cookie_name, cookie, s.csrf_token) for u, (cookie, s) in logins.items()})
         engine.dispose()

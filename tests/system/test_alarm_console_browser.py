@@ -63,21 +63,20 @@ def server(pg_cluster: Any, template_url: str, demo_artifacts: Path,
 def publish_alarm(server: SimpleNamespace) -> None:
     """The events the ingest worker sends for this raise (monitoring.alarm, monitoring.sensor_status) and the
     alarm loop's warning level of the hazard source."""
-    from core import realtime
     from core.realtime import ScopeTag
 
     s = server.sensor
     tag = ScopeTag("sensors", s["district_code"], s["enterprise_uscc"])
-    realtime.publish("monitoring.alarm", {
+    server.publish("monitoring.alarm", {
         "id": server.alarm_id, "sensor_code": s["code"], "hazard_source_code": s["hs"],
         "enterprise_uscc": s["enterprise_uscc"], "district_code": s["district_code"], "rule": "gas_level_2",
         "kind": "level", "level": 2, "label": "有毒气体二级报警", "message": "test leak", "value": s["alarm_high"] * 3,
         "threshold": s["alarm_high"], "unit": s["unit"], "action": "raise", "state": "active",
         "raised_at": server.raised.isoformat(), "at": server.raised.isoformat(), "lon": s["lon"], "lat": s["lat"],
         "case_id": None}, scope=tag)
-    realtime.publish("monitoring.sensor_status", {"sensor_code": s["code"], "status": "alarm",
+    server.publish("monitoring.sensor_status", {"sensor_code": s["code"], "status": "alarm",
                                                   "hazard_source_code": s["hs"]}, scope=tag)
-    realtime.publish("monitoring.warning_level", {
+    server.publish("monitoring.warning_level", {
         "hazard_source_code": s["hs"], "name": s["hs_name"], "level": "red", "previous": None,
         "at": server.raised.isoformat(), "lon": s["hs_lon"], "lat": s["hs_lat"]},
         scope=ScopeTag("hazard_sources", s["district_code"], s["enterprise_uscc"]))
@@ -110,6 +109,7 @@ def test_a_level_2_alarm_flashes_sounds_and_leads_to_the_plume_and_the_nearest_r
                            ".find((x) => x.get('id') === 'sensors'); return l && l.getVisible() && l.getSource()"
                            ".getFeatures().some((f) => f.get('code') === code); }", arg=server.sensor["code"],
                            timeout=120_000)
+    page.wait_for_function("() => document.body.dataset.live === 'open'", timeout=30_000)  # the live stream
     beeps = page.evaluate("() => window.onemap.alarms.beeps()")
     publish_alarm(server)
     page.wait_for_function("(n) => window.onemap.alarms.beeps() > n", arg=beeps, timeout=10_000)

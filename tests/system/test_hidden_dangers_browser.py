@@ -46,7 +46,7 @@ def site(pg_cluster, template_url: str, demo_artifacts: Path,  # noqa: ANN001
     signed_in = (app.config["ONEMAP_AUTH"].cookie_name, cookie.value, client.environ_base["HTTP_X_CSRF_TOKEN"])
     try:
         with serving(app, port):
-            yield SimpleNamespace(base=base, engine=engine, signed_in=signed_in, **vars(made))
+            yield SimpleNamespace(base=base, engine=engine, signed_in=signed_in, app=app, **vars(made))
     finally:
         engine.dispose()
         drop_database(pg_cluster, NAME)
@@ -94,8 +94,9 @@ def test_screen_card_shows_the_district_figure_and_follows_case_events(browser, 
         # what the case engine publishes when a rectification clock breaches; the screen re-reads its figures
         # (well before its 30 s periodic refresh)
         published = time.monotonic()
-        realtime.publish("case.clock", {"code": "YH-T-01", "clock": "rectify", "status": "breached"},
-                         scope=realtime.ScopeTag("hidden_dangers", hd.OWN_DISTRICT, site.uscc["E1"]))
+        with site.app.app_context():  # this app's broker (outside it: the broker of the app built last)
+            realtime.publish("case.clock", {"code": "YH-T-01", "clock": "rectify", "status": "breached"},
+                             scope=realtime.ScopeTag("hidden_dangers", hd.OWN_DISTRICT, site.uscc["E1"]))
         # the answer may wait behind the map's tile requests (six connections per host), not the question
         w.page.wait_for_function(
             "(n) => document.querySelector('[data-kpi=overdue_hidden_dangers] .kpi-value').textContent === n",

@@ -277,6 +277,9 @@ document.getElementById("btn-permalink").addEventListener("click", async () => {
 const mayListen = !BOOT.can || (BOOT.can.modules?.events ?? []).includes("read");
 const events = mayListen ? new EventSource(`${BOOT.root}api/events/stream`) : {};
 let liveRefresh = null;
+// the stream's state on the page (data-live: open | lost), as the large screen shows its link state
+events.onopen = () => { document.body.dataset.live = "open"; };
+events.onerror = () => { document.body.dataset.live = "lost"; };
 events.onmessage = (message) => {
   const event = JSON.parse(message.data);
   if (LIVE_EVENT_KINDS.has(event.type.split(".")[0])) {
