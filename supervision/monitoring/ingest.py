@@ -15,6 +15,12 @@ periodic maintenance and stale sweep survive it the same way. A lost broker is p
 10 s); the worker logs the disconnection and the new session. :func:`background` (and ``onemap ingest``) start a
 worker that failed for any other reason again after a backoff that grows to a minute, not in a tight loop.
 
+One worker ingests into a database at a time: it holds a session-level advisory lock (:data:`INGEST_LOCK`) on its
+connection, and a second worker (an ``onemap ingest`` started beside ``onemap serve``'s) waits for it, saying which
+session holds it, instead of taking over the broker session and writing the same rule states. Being their only
+writer, the worker keeps the alarm rules' states in memory between batches (``alarms.RuleStates``), forgotten after
+any rollback and on every reconnection.
+
 Run by ``onemap serve`` (through ``Manifest.background``, in the ``onemap worker`` process) and alone as
 ``onemap ingest``.
 """
@@ -38,6 +44,9 @@ from supervision.monitoring import alarms, events, storage
 from supervision.monitoring.payload import SUBSCRIPTION, PayloadError, parse
 
 log = logging.getLogger(__name__)
+
+# the advisory lock (one bigint, per database) held by the database's ingest worker: 'onemap-monitoring-ingest'
+INGEST_LOCK = 0x6F6E656D_61700014
 
 
 @dataclass
@@ -72,6 +81,7 @@ class IngestWorker:
         self._generation = 0
         self._known_days: set | None = None
         self.book = alarms.RuleBook(self.rules_doc)
+        self.states = alarms.RuleStates()
 
     # -- MQTT side (paho's network thread) ------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
@@ -112,6 +122,31 @@ class IngestWorker:
         return client
 
     # -- database side -----------------------------------------------------------------------------------
+    def _lock(self, conn: psycopg.Connection, stop: threading.Event) -> bool:
+        """Take the database's ingest lock on ``conn``, waiting while another worker holds it."""
+        waited = False
+        while not stop.is_set():
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", (INGEST_LOCK,)).fetchone()[0]:
+                conn.commit()
+                if waited:
+                    log.warning("ingest: took over the database's ingest lock")
+                return True
+            conn.commit()
+            if not waited:
+                holder = conn.execute(
+                    "SELECT a.pid, a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a "
+                    "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "AND (l.classid::bigint << 32 | l.objid::bigint) = %s", (INGEST_LOCK,)).fetchone()
+                conn.commit()
+                who = (f"pid {holder[0]}, {holder[1] or 'no name'}" + (f", from {holder[2]}" if holder[2] else "")
+                       if holder else "just gone")
+                log.warning("ingest: another ingest worker holds this database (session %s); waiting for it to stop",
+                            who)
+                waited = True
+            stop.wait(2.0)
+        return False
+
     def _connect_db(self, stop: threading.Event) -> psycopg.Connection | None:
         delay, attempts, since = 0.5, 0, time.monotonic()
         while not stop.is_set():
@@ -119,8 +154,12 @@ class IngestWorker:
                 conn = psycopg.connect(self.db_url, connect_timeout=5, application_name="onemap-ingest")
                 conn.execute("SET TIME ZONE 'UTC'")
                 conn.commit()
+                if not self._lock(conn, stop):
+                    conn.close()
+                    return None
                 self.book.reload(conn)
                 conn.commit()
+                self.states.forget()
                 self._known_days = None
                 if attempts:
                     log.warning("ingest: database connection restored after %.1f s (%d attempts)",
@@ -139,6 +178,7 @@ class IngestWorker:
         log.warning("ingest: lost the database while %s (%s); reconnecting, nothing is acknowledged meanwhile",
                     doing, str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__)
         self._known_days = None
+        self.states.forget()
         if conn is not None:
             try:
                 conn.close()
@@ -182,6 +222,7 @@ class IngestWorker:
             self._write(conn, readings, counts)
         except BaseException:
             self._known_days = None  # partitions made in the rolled-back transaction are gone again
+            self.states.forget()     # and so are the rule states it wrote
             raise
         self._count(counts)
 
@@ -197,7 +238,7 @@ class IngestWorker:
                 if stored.rejected:
                     log.warning("ingest: %d readings of unregistered sensors, of another gateway or in another unit "
                                 "rejected", stored.rejected)
-                changes = alarms.run_rules(conn, self.book, (r for r in stored.inserted if r[3] < 2))
+                changes = alarms.run_rules(conn, self.book, (r for r in stored.inserted if r[3] < 2), self.states)
                 counts.update(changes.counts)
             storage.add_counters(conn, counts)
         if readings:   # committed: now tell the consoles
@@ -217,9 +258,13 @@ class IngestWorker:
                 self._count({"messages": 1, "failed": 1})
 
     def _sweep(self, conn: psycopg.Connection) -> None:
-        with conn.transaction():
-            changes = alarms.sweep_stale(conn, self.book, clock.now())
-            storage.add_counters(conn, changes.counts)
+        try:
+            with conn.transaction():
+                changes = alarms.sweep_stale(conn, self.book, clock.now(), self.states)
+                storage.add_counters(conn, changes.counts)
+        except BaseException:
+            self.states.forget()
+            raise
         events.publish_changes(conn, changes)
         changes.loop.publish()
         self._count(changes.counts)
@@ -361,4 +406,4 @@ def run_forever(make: Any, stop: threading.Event, first_delay: float = 5.0, max_
             delay = min(delay * 2, max_delay)
 
 
-__all__ = ["IngestWorker", "background", "from_settings", "libpq_url", "run_forever"]
+__all__ = ["INGEST_LOCK", "IngestWorker", "background", "from_settings", "libpq_url", "run_forever"]

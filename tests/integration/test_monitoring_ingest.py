@@ -409,3 +409,59 @@ def realtime_use(broker: Any) -> Any:
     from core import realtime
 
     return realtime.use_broker(broker)
+
+
+# the last tests of the module: they leave alarms, cases and newer latest values on the site's sensors
+def test_the_worker_s_rule_states_in_memory_are_those_committed(
+        db: str, mqtt_broker: PrivateBroker, site: dict) -> None:
+    """The worker keeps the rule states between batches instead of reading them back: after a stream that moves
+    them (a delay pending, a trend's buckets, an alarm raised and cleared), what it holds is what is stored."""
+    from supervision.monitoring import alarms
+
+    b = site["b"]   # a sensor of its own (the other tests count the readings of site a's)
+    sensor, topic = b["sensor"], readings_topic(b["enterprise"], b["gateway"])
+    t0 = clock.now().replace(microsecond=0) - timedelta(minutes=30)
+    values = [3.0 + i * 0.5 for i in range(40)] + [60.0, 61.0, 2.0, 2.0]   # a climb, a leak, back to normal
+    with running_worker(db, mqtt_broker, "test-states") as worker, publisher(mqtt_broker, b["gateway"]) as client:
+        for i in range(0, len(values), 4):
+            publish(client, topic, encode([{"device": sensor, "ts": t0 + timedelta(seconds=10 * k), "value": v,
+                                            "unit": "%LEL"} for k, v in enumerate(values[i:i + 4], start=i)]))
+        wait_until(lambda: worker.totals.get("stored", 0) >= len(values), "the stream")
+        wait_until(lambda: worker.states._states is not None, "the worker to hold the rule states")
+        with psycopg.connect(db) as conn:
+            held = {k: v for k, v in worker.states.of(conn).items() if k[0] == sensor}
+            stored = {k: v for k, v in alarms.RuleStates().of(conn).items() if k[0] == sensor}
+    assert held == stored
+    assert {rule for _, rule in stored} >= {"gas_level_1", "gas_level_2", "gas_trend"}
+    assert one(db, "SELECT count(*) FROM monitoring_alarms WHERE sensor_code = %s AND rule = 'gas_level_2' "
+                   "AND state = 'cleared'", sensor) == (1,)
+
+
+def test_one_worker_ingests_a_database_at_a_time(db: str, mqtt_broker: PrivateBroker, site: dict,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A second worker (another ``onemap ingest`` beside ``onemap serve``'s) waits for the database's ingest lock,
+    saying who holds it, and takes over when the first stops."""
+    from supervision.monitoring.ingest import IngestWorker
+
+    a = site["a"]
+    t = clock.now().replace(microsecond=0) - timedelta(minutes=1)
+    second = IngestWorker(db, mqtt_broker.host, mqtt_broker.port, *mqtt_broker.ingest_credentials(), RULES,
+                          client_id="test-lock-second", batch_interval_ms=50)
+    stop = threading.Event()
+    thread = threading.Thread(target=second.run, args=(stop,), daemon=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="supervision.monitoring.ingest"), \
+                running_worker(db, mqtt_broker, "test-lock-first"):
+            thread.start()
+            wait_until(lambda: "another ingest worker holds this database (session pid " in caplog.text,
+                       "the second worker to wait for the lock")
+            assert "onemap-ingest" in caplog.text and not second.ready.is_set()
+        assert second.ready.wait(20), "the second worker did not take over"
+        assert "took over the database's ingest lock" in caplog.text
+        with publisher(mqtt_broker, a["gateway"]) as client:
+            publish(client, readings_topic(a["enterprise"], a["gateway"]),
+                    encode([{"device": a["sensor"], "ts": t, "value": 4.5, "unit": "%LEL"}]))
+        wait_until(lambda: (t, 4.5) in readings(db, a["sensor"]), "the second worker to store a reading")
+    finally:
+        stop.set()
+        thread.join(10)
