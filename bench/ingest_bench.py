@@ -368,10 +368,10 @@ def run(args: argparse.Namespace) -> str:
             worker = start_worker(db, broker, client_id, tmp, worker_log)
             spy = None
             if args.profile:
+                fmt = {".json": "speedscope", ".txt": "raw"}.get(args.profile.suffix, "flamegraph")
                 spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(worker.pid),
-                                        "-o", str(args.profile), "-f", "speedscope" if str(args.profile).endswith(
-                                            ".json") else "flamegraph", "-r", "50", "--nonblocking"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        "-o", str(args.profile), "-f", fmt, "-r", "50", "--nonblocking", "--idle",
+                                        "--threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_subscribed(broker, client_id, log_at)
             done = wait_drained(db, b_acked, base)
             if spy is not None:
@@ -487,8 +487,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds' worth of readings queued while the worker is down (0: no capacity phase)")
     parser.add_argument("--floor-rows", type=int, default=1_000_000,
                         help="rows of the sustained phase copied for the floor (default 1,000,000; 0: all)")
-    parser.add_argument("--profile", type=Path, help="py-spy the worker while it drains the backlog (an SVG "
-                        "flame graph, or speedscope JSON for a .json name; py-spy must be installed in the venv)")
+    parser.add_argument("--profile", type=Path, help="py-spy the worker while it drains the backlog, waits included "
+                        "(an SVG flame graph; speedscope JSON for .json, collapsed stacks for .txt; py-spy in the venv)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "reports" / "ingest.md")
     args = parser.parse_args(argv)
     if not args.db:
