@@ -190,6 +190,27 @@ def pytest_report_header() -> list[str]:
             f"onemap tests: the throwaway PostgreSQL cluster is NOT durable ({off}); `make run` and the Docker image run durable"]
 
 
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Time per test file (setup, call and teardown of its tests), for the summary below."""
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The 25 most expensive test files (a file's tests often cost little each and much together, which the
+    slowest-tests list does not show): where to look when the suite grows past its time budget."""
+    if len(_FILE_SECONDS) < 2:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.write_sep("=", "slowest 25 test files (setup + call + teardown)")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:25]:
+        terminalreporter.write_line(f"{seconds:8.1f}s {seconds / total:6.1%}  {path}")
+    terminalreporter.write_line(f"{total:8.1f}s in {len(_FILE_SECONDS)} files")
+
+
 # Business-module tests share one signed-in session for the whole run and fire requests faster than a person:
 # their apps keep that session alive and lift the per-user rate limits (both are tested in test_auth_*.py).
 SHARED_SESSION_AUTH = {"session": {"idle_minutes": 1440},
