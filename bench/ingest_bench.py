@@ -410,7 +410,9 @@ def report(args: argparse.Namespace, f: dict[str, Any]) -> str:
     floor_batched = rows / fl["batched"] if fl["batched"] else float("nan")
     floor_single = rows / fl["single"] if fl["single"] else float("nan")
     lost = f["acked"] - f["stored"]
-    with psycopg.connect(libpq_url_of(args.db)) as conn:
+    from supervision.monitoring.ingest import libpq_url
+
+    with psycopg.connect(libpq_url(args.db)) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
     mosq = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True).stdout.splitlines()[:1]
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -468,12 +470,6 @@ def report(args: argparse.Namespace, f: dict[str, Any]) -> str:
     for name, u in f["usage"].items():
         lines.append(f"| {name} | {u['cpu']:.2f} | {u['cpu_p95']:.2f} | {u['rss_max']:.0f} | {u['rss_end']:.0f} |")
     return "\n".join(lines) + "\n"
-
-
-def libpq_url_of(url: str) -> str:
-    from supervision.monitoring.ingest import libpq_url
-
-    return libpq_url(url)
 
 
 def main(argv: list[str] | None = None) -> int:
