@@ -107,6 +107,9 @@ function renderIncidents(list) {
 }
 
 export async function refreshKpis() {
+  // for tests and diagnosis: how many readings were asked for, and how many are still on their way
+  onemap.kpiLoads = (onemap.kpiLoads ?? 0) + 1;
+  onemap.kpiPending = (onemap.kpiPending ?? 0) + 1;
   try {
     const k = await api("screen/kpis");
     for (const card of document.querySelectorAll("[data-kpi]")) {
@@ -121,6 +124,8 @@ export async function refreshKpis() {
     onemap.kpis = k;
   } catch (err) {
     document.getElementById("updated").textContent = err.message;
+  } finally {
+    onemap.kpiPending -= 1;
   }
 }
 
