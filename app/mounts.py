@@ -34,10 +34,13 @@ def mount_services(app: Flask, settings: dict[str, Any]) -> None:
 
     mounts = {
         "/ogcapi": make_ogcapi_app(load("pygeoapi.pygeoapi"), load("pygeoapi.openapi")),
+        # as many mapserv kept running as requests can run at once in this web worker
         "/ows": make_ows_app(files["mapserver.mapfile"], files["mapserver.mapserver_conf"],
-                             sld_dir=files["mapserver.sld_dir"]),
+                             sld_dir=files["mapserver.sld_dir"], processes=settings["server"]["threads"]),
         # closed unless the policy gate installed MapProxy's authorisation hook for the request
-        "/tiles": require_authorize(make_tiles_app(files["mapproxy.mapproxy"])),
+        "/tiles": require_authorize(make_tiles_app(
+            files["mapproxy.mapproxy"], mapserver_conf=files["mapserver.mapserver_conf"],
+            processes=settings["server"]["threads"])),
     }
     app.extensions["onemap.mounts"] = mounts  # what is served where (route inventories, tests)
     # each mount advertises the request's public base: server.public_url, else a trusted proxy's forwarded

@@ -210,13 +210,19 @@ def tile_cache_dir(settings: dict[str, Any]) -> Path:
     return resolve_path(settings["paths"]["var"]) / "cache" / "tiles"
 
 
-def make_tiles_app(config_path: Path | str) -> WSGIApp:
-    """MapProxy for ``/tiles``, behind the guard that answers client mistakes with 4xx instead of MapProxy's 500."""
+def make_tiles_app(config_path: Path | str, *, mapserver_conf: Path | None = None, processes: int = 2) -> WSGIApp:
+    """MapProxy for ``/tiles``, behind the guard that answers client mistakes with 4xx instead of MapProxy's 500.
+
+    With ``mapserver_conf`` (MapServer's config file), renders through the generated ``mapserv.sh`` go to up to
+    ``processes`` kept-running ``mapserv`` (mapserver/fcgi.py) instead of one started per render."""
     from mapproxy.wsgiapp import make_wsgi_app
 
     from mapserver import mapproxy_patches
 
     mapproxy_patches.install()
+    if mapserver_conf is not None:
+        mapproxy_patches.register_mapserv(Path(config_path).parent / "mapserv.sh", mapserver_conf,
+                                          timeout=MAPSERV_TIMEOUT, processes=processes)
     return TilesGuard(make_wsgi_app(str(config_path), reloader=False), max_size=MAX_OUTPUT_PIXELS[0])
 
 

@@ -1,25 +1,22 @@
-"""The ``/ows`` WSGI bridge: every request runs the real ``mapserv`` CGI binary with a server-chosen mapfile.
+"""The ``/ows`` WSGI bridge: every request goes to the real ``mapserv`` binary with a server-chosen mapfile, kept
+running under FastCGI between requests (mapserver/fcgi.py).
 
 The bridge is the first line of defence for the OGC endpoints: clients never choose the mapfile (``map=`` is
 refused), oversized bodies get 413, obviously bad bounding boxes and image sizes get an OGC exception before
 MapServer allocates anything, and MapServer's own exception reports (sent with HTTP 200) become 400 so that
 clients and monitoring see a client error. A watchdog kills ``mapserv`` after ``timeout`` seconds (504).
-
-Production runs ``mapserv`` under FastCGI behind nginx instead (see ``mapserver/README.md``); this bridge is for
-development, tests and single-host installs.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import subprocess
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from mapserver import fcgi
 from mapserver.mapfile import MAPSERV, MAXSIZE
 from mapserver.owscheck import RequestProblem, check_request, exception_body
 from mapserver.public_base import BASE_KEY, from_request
@@ -56,66 +53,13 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             413: "Payload Too Large", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-class _Run:
-    """One ``mapserv`` process: feeds stdin, drains stderr, kills it at the deadline, streams stdout."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], body: bytes, timeout: float) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env, close_fds=True)
-        self.timed_out = False
-        self.finished = False
-        self.stderr = bytearray()
-        self._watchdog = threading.Timer(timeout, self._kill)
-        self._watchdog.daemon = True
-        self._watchdog.start()
-        threading.Thread(target=self._feed, args=(body,), daemon=True).start()
-        self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._err_thread.start()
-
-    def _kill(self) -> None:
-        if self.proc.poll() is None:
-            self.timed_out = True
-            self.proc.kill()
-
-    def _feed(self, body: bytes) -> None:
-        assert self.proc.stdin is not None
-        try:
-            if body:
-                self.proc.stdin.write(body)
-        except (BrokenPipeError, OSError):
-            pass  # mapserv answered without reading the body (e.g. an early exception)
-        finally:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
-
-    def _drain_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for chunk in iter(lambda: self.proc.stderr.read1(CHUNK), b""):  # type: ignore[union-attr]
-            if len(self.stderr) < CHUNK:
-                self.stderr += chunk[: CHUNK - len(self.stderr)]
-
-    def read(self) -> bytes:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read1(CHUNK)
+class _Run(fcgi.Exchange):
+    """One request to a pooled ``mapserv`` (mapserver/fcgi.py); its stderr is logged, passwords masked."""
 
     def finish(self) -> None:
-        """Reap the process and log its stderr (once; the WSGI server may call close() after exhaustion)."""
         if self.finished:
             return
-        self.finished = True
-        self._watchdog.cancel()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stdin):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-        self._err_thread.join(timeout=1)
+        super().finish()
         if self.stderr:
             text = _SECRET.sub(r"\1=***", self.stderr.decode("utf-8", "replace")).strip()
             log.info("mapserv stderr: %s", text[:2000])
@@ -217,16 +161,18 @@ def _classify(status: int, head: bytes, content_type: str) -> int:
 
 
 def make_ows_app(mapfile: Path, conf: Path, *, mapserv: Path = MAPSERV, timeout: float = DEFAULT_TIMEOUT,
-                 max_body: int = MAX_BODY, sld_dir: Path | None = None) -> WSGIApp:
+                 max_body: int = MAX_BODY, sld_dir: Path | None = None, processes: int = 2) -> WSGIApp:
     """A WSGI app for ``/ows`` (mount it there): KVP/POST OGC requests to ``mapserv`` running ``mapfile``.
 
     ``GET <mount>/styles/<layer>.sld`` serves the compiled SLD 1.1 from ``sld_dir`` (default: ``sld/`` next to
-    the mapfile, written by :func:`mapserver.build.build_mapserver`).
+    the mapfile, written by :func:`mapserver.build.build_mapserver`). Up to ``processes`` ``mapserv`` run at once,
+    kept between requests (mapserver/fcgi.py); the app's ``pool`` attribute holds them.
     """
     mapfile, conf = Path(mapfile).resolve(), Path(conf).resolve()
     slds = Path(sld_dir).resolve() if sld_dir is not None else mapfile.parent / "sld"
     base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MAPSERVER_CONFIG_FILE": str(conf),
                 "MS_MAPFILE": str(mapfile), "GATEWAY_INTERFACE": "CGI/1.1"}
+    pool = fcgi.Pool([str(mapserv)], base_env, size=processes)
 
     def serve_sld(layer_id: str, start_response: StartResponse) -> list[bytes]:
         path = slds / f"{layer_id}.sld"
@@ -281,7 +227,12 @@ def make_ows_app(mapfile: Path, conf: Path, *, mapserv: Path = MAPSERV, timeout:
         if method == "POST":
             env["CONTENT_TYPE"] = content_type or "application/xml"
             env["CONTENT_LENGTH"] = str(len(body))
-        run = _Run([str(mapserv)], env, body, timeout)
+        try:
+            run = _Run(pool, env, body, timeout)
+        except fcgi.WorkerGone as exc:
+            log.error("mapserv: %s", exc)
+            return _exception_response(start_response, RequestProblem(
+                502, "NoApplicableCode", None, "the map server could not be started", service=_service(params)))
         head = _read_head(run)
         if head is None:
             timed_out = run.timed_out
@@ -307,6 +258,7 @@ def make_ows_app(mapfile: Path, conf: Path, *, mapserv: Path = MAPSERV, timeout:
             return []
         return _Response(_body_stream(run, first), run)
 
+    app.pool = pool  # type: ignore[attr-defined]
     return app
 
 

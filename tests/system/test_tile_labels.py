@@ -87,9 +87,25 @@ def maps(demo_db: str, demo_artifacts: Path, tmp_path_factory: pytest.TempPathFa
     (var / "data").mkdir()
     (var / "data" / "population.tif").symlink_to(demo_artifacts / "data" / "population.tif")
     files = ensure_built(load_config({"database": {"url": demo_db}, "paths": {"var": str(var)}}, environ={}))
-    return SimpleNamespace(tiles=Client(make_tiles_app(files["mapproxy.mapproxy"])),
+    tiles = make_tiles_app(files["mapproxy.mapproxy"], mapserver_conf=files["mapserver.mapserver_conf"])
+    return SimpleNamespace(tiles=Client(tiles), wrapper=files["mapproxy.mapproxy"].parent / "mapserv.sh",
                            ows=Client(city_wide(make_ows_app(files["mapserver.mapfile"],
                                                              files["mapserver.mapserver_conf"]))))
+
+
+def test_renders_go_to_kept_mapserv_processes(maps: SimpleNamespace) -> None:
+    """MapProxy's renders go to the FastCGI pool registered for the generated wrapper (mapserver/mapproxy_patches.py):
+    two metatiles apart, one process."""
+    import os
+
+    from mapserver import mapproxy_patches
+
+    pool, _timeout = mapproxy_patches._POOLS[os.path.realpath(maps.wrapper)]
+    seen = []
+    for x in (13600, 13608):  # zoom 14 over the city, two metatiles (4x4 tiles each) apart
+        assert maps.tiles.get(f"/wmts/basemap/webmercator/14/{x}/6653.png").status_code == 200
+        seen.append({w.proc.pid for w in pool._free})
+    assert len(seen[0]) == 1 and seen[0] == seen[1]
 
 
 def window(z: int, centre: tuple[float, float]) -> tuple[int, int, int, int]:
