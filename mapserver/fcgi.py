@@ -8,7 +8,8 @@ connection (``FCGI_KEEP_CONN``).
 Nothing but this process can reach them: each listens on a Unix socket made in a private (0700) directory, the
 connection is made straight after the start and the socket's name is then removed, so no other local user can send
 MapServer a request that did not pass the policy gate. A process dies with the process that started it
-(``PR_SET_PDEATHSIG``; started from one long-lived thread, since Linux ties that signal to the starting thread), is
+(``PR_SET_PDEATHSIG`` through util-linux's ``setpriv``; started from one long-lived thread, since Linux ties that
+signal to the thread that started the process), is
 replaced after ``max_requests`` answers (leaks), and is stopped after ``idle_s`` seconds unused.
 
 The protocol part is the FastCGI 1.0 specification's responder role: BEGIN_REQUEST, PARAMS, STDIN; STDOUT,
@@ -17,12 +18,10 @@ STDERR, END_REQUEST. ``mapserv`` reads the mapfile on every request, so a regene
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import queue
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -77,12 +76,9 @@ def request_bytes(params: Mapping[str, str], body: bytes) -> bytes:
 
 
 # -- starting processes ------------------------------------------------------------------------------------------
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+# util-linux's setpriv sets PR_SET_PDEATHSIG and execs mapserv (the signal survives exec). Not Python code between
+# fork and exec (subprocess's preexec_fn): in a process with threads that can deadlock the child before exec.
+DIE_WITH_PARENT = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"]
 
 
 class _Starter:
@@ -139,8 +135,8 @@ class Worker:
             listener.bind(path)
             listener.listen(1)
             self.proc = _start(lambda: subprocess.Popen(
-                argv, stdin=listener.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                close_fds=True, preexec_fn=_die_with_parent))  # noqa: PLW1509 - only prctl, before exec
+                [*DIE_WITH_PARENT, *argv], stdin=listener.fileno(), stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env, close_fds=True))
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.connect(path)  # accepted from the backlog even before mapserv calls accept()
         except OSError as exc:

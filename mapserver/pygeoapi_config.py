@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,49 @@ def write_pygeoapi(settings: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     config_path.write_text(dump(config), encoding="utf-8")
     config_path.chmod(0o600)  # it holds the database password
     openapi_path = out_dir / "openapi.yaml"
-    # the OGC schemas it references are embedded from local copies: an offline client resolves every $ref
-    openapi = bundle(correct_pygeoapi(get_oas(config, fail_on_invalid_collection=False)))
-    openapi_path.write_text(dump(openapi), encoding="utf-8")
+    key = _openapi_key(config, database_url(settings), raster)
+    text = _OPENAPI_MEMO.get(key) if key else None
+    if text is None:
+        # the OGC schemas it references are embedded from local copies: an offline client resolves every $ref
+        text = dump(bundle(correct_pygeoapi(get_oas(config, fail_on_invalid_collection=False))))
+        if key:
+            _OPENAPI_MEMO[key] = text
+            while len(_OPENAPI_MEMO) > _OPENAPI_MEMO_SIZE:
+                _OPENAPI_MEMO.popitem(last=False)
+    openapi_path.write_text(text, encoding="utf-8")
     return {"pygeoapi": config_path, "openapi": openapi_path}
+
+
+# pygeoapi builds its OpenAPI document by opening every collection's provider, which reflects each table over a new
+# connection: ~1.4 s for a database it has not seen. Databases of the same schema (a restored copy, a test's clone
+# of the template) get the same document, so a process keeps the last few, keyed by everything the document is
+# made from: the configuration less its connection, the columns of the public schema, and the raster file.
+_OPENAPI_MEMO: OrderedDict[str, str] = OrderedDict()
+_OPENAPI_MEMO_SIZE = 8
+
+
+def _openapi_key(config: dict[str, Any], db_url: str, raster: Path) -> str | None:
+    """None when the database cannot be read (the document is then built, and not kept)."""
+    import hashlib
+    import json
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            columns = conn.execute(sa.text(
+                "select table_name, column_name, data_type, udt_name, is_nullable from information_schema.columns "
+                "where table_schema = 'public' order by table_name, ordinal_position")).all()
+    except sa.exc.SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    resources = {name: {**res, "providers": [{**p, "data": "<connection>"} if isinstance(p.get("data"), dict) else p
+                                             for p in res.get("providers", [])]}
+                 for name, res in config["resources"].items()}
+    stat = raster.stat() if raster.exists() else None
+    h = hashlib.sha256(json.dumps({**config, "resources": resources}, sort_keys=True, default=str).encode())
+    h.update(repr(columns).encode())
+    h.update(repr((stat.st_size, stat.st_mtime_ns) if stat else None).encode())
+    return h.hexdigest()

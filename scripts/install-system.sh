@@ -9,7 +9,7 @@ want_test=0
 
 pg=${PG_VERSION:-15}
 runtime=(postgresql-$pg postgresql-$pg-postgis-3 postgresql-$pg-pgrouting cgi-mapserver mapserver-bin
-         fonts-noto-cjk gdal-bin mosquitto)
+         fonts-noto-cjk gdal-bin mosquitto util-linux)  # util-linux: setpriv (mapserver/fcgi.py)
 testing=(chromium redis-server)
 pkgs=("${runtime[@]}")
 [ $want_test = 1 ] && pkgs+=("${testing[@]}")

@@ -88,11 +88,15 @@ def world(pg_cluster, template_url: str, demo_artifacts) -> Iterator[dict[str, A
 
 
 def _by_id_rules() -> list[Any]:
+    import tempfile
+
     from werkzeug.routing import IntegerConverter
 
     from app import create_app
 
+    # collected before any fixture exists: its own var directory, never the checkout's (a developer's `make run`)
     app = create_app({"database": {"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+                      "paths": {"var": tempfile.mkdtemp(prefix="onemap-probe-var-")},
                       "logging": {"level": "ERROR", "format": "json"}})
     out = []
     for rule in app.url_map.iter_rules():
