@@ -51,7 +51,7 @@ _POOLS_LOCK = threading.Lock()
 def register_mapserv(script: Path, conf: Path, *, timeout: float, processes: int = 2) -> Any:
     """Renders MapProxy would run through ``script`` go to a pool of ``mapserv`` under FastCGI (its pool)."""
     from mapserver import fcgi
-    from mapserver.mapproxy_config import MAPSERV
+    from mapserver.mapfile import MAPSERV
 
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MAPSERVER_CONFIG_FILE": str(conf)}
     pool = fcgi.Pool([str(MAPSERV)], env, size=processes)

@@ -403,9 +403,15 @@ def export(config: Mapping[str, Any], layer: str, *, bbox: Sequence[float] | Non
 
 
 def load_mapproxy(settings: Mapping[str, Any]) -> Any:
-    """MapProxy's ProxyConfiguration from the generated files (rebuilt first if their inputs changed)."""
+    """MapProxy's ProxyConfiguration from the generated files (rebuilt first if their inputs changed); its renders
+    (seeding, export) go to kept-running ``mapserv`` processes, as the server's do (mapserver/fcgi.py)."""
     from mapproxy.config.loader import load_configuration
 
+    from mapserver import mapproxy_patches
     from mapserver.build import ensure_built
 
-    return load_configuration(str(ensure_built(settings)["mapproxy.mapproxy"]))
+    files = ensure_built(settings)
+    mapproxy_patches.install()
+    mapproxy_patches.register_mapserv(files["mapproxy.mapproxy"].parent / "mapserv.sh",
+                                      files["mapserver.mapserver_conf"], timeout=mpc.MAPSERV_TIMEOUT)
+    return load_configuration(str(files["mapproxy.mapproxy"]))
