@@ -13,7 +13,10 @@ rounds and ``--budget`` seconds:
 (a) a cached WMTS tile through gunicorn → MapProxy vs a private nginx serving the same file from MapProxy's cache;
 (b) OGC API Features items (limit 10/100/1000, bbox) vs one SQL statement returning the same FeatureCollection;
 (c) an MVT tile from pygeoapi vs the raw ``ST_AsMVT`` statement;
-(d) an uncached 256 px WMS GetMap through ``/ows`` vs ``mapserv`` run directly (CGI environment, same mapfile).
+(d) an uncached 256 px WMS GetMap through ``/ows`` vs the same request straight to a kept-running ``mapserv``
+    (FastCGI, the bridge's own pool class, no HTTP, no gate);
+(e) the same GetMap straight to a kept-running ``mapserv`` vs ``mapserv`` started for the request (CGI, fork+exec,
+    as the bridge ran it before mapserver/fcgi.py): what keeping the processes saves.
 """
 
 from __future__ import annotations
@@ -313,29 +316,48 @@ def mvt_pair(app: Http, pg: Any, fields: list[str], args: argparse.Namespace) ->
                    "same ST_AsMVT statement", lambda i: app.get(path), floor, args.requests, args.budget)
 
 
-def wms_pair(app: Http, mapfile: Path, conf: Path, args: argparse.Namespace) -> Result:
+def wms_pairs(app: Http, mapfile: Path, conf: Path, args: argparse.Namespace) -> list[Result]:
+    from mapserver import fcgi
+
     rng = random.Random(20261128)
     boxes: dict[int, str] = {}
 
     def query(i: int) -> str:
-        # a different 0.02° box every round (the same for both sides), so nothing downstream can be a cache hit
+        # a different 0.02° box every round (the same for every side), so nothing downstream can be a cache hit
         if i not in boxes:
             lon, lat = rng.uniform(118.75, 119.23), rng.uniform(31.82, 32.17)
             boxes[i] = f"{lat:.6f},{lon:.6f},{lat + 0.02:.6f},{lon + 0.02:.6f}"
         return ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=districts,roads,enterprises&STYLES=&CRS=EPSG:4490"
                 f"&BBOX={boxes[i]}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
 
-    def direct(i: int) -> bytes:
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MAPSERVER_CONFIG_FILE": str(conf),
-               "MS_MAPFILE": str(mapfile), "REQUEST_METHOD": "GET", "QUERY_STRING": query(i)}
-        out = subprocess.run([MAPSERV], env=env, capture_output=True, timeout=60, check=True).stdout
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MAPSERVER_CONFIG_FILE": str(conf), "MS_MAPFILE": str(mapfile)}
+    pool = fcgi.Pool([MAPSERV], env, size=1)
+
+    def png(out: bytes) -> bytes:
         if b"image/png" not in out[:200]:
             raise RuntimeError(f"mapserv: {out[:300]!r}")
         return out
 
-    return measure("d. uncached WMS GetMap", "256×256 PNG, districts+roads+enterprises, a new 0.02° EPSG:4490 box "
-                   "per round: gunicorn → /ows bridge → mapserv vs mapserv run directly (CGI env, fork+exec)",
-                   lambda i: app.get("/ows?" + query(i)), direct, args.requests, args.budget)
+    def kept(i: int) -> bytes:
+        run = fcgi.Exchange(pool, {**env, "REQUEST_METHOD": "GET", "QUERY_STRING": query(i)}, b"", 60)
+        try:
+            return png(b"".join(iter(run.read, b"")))
+        finally:
+            run.finish()
+
+    def started(i: int) -> bytes:
+        cgi = {**env, "REQUEST_METHOD": "GET", "QUERY_STRING": query(i)}
+        return png(subprocess.run([MAPSERV], env=cgi, capture_output=True, timeout=60, check=True).stdout)
+
+    what = "256×256 PNG, districts+roads+enterprises, a new 0.02° EPSG:4490 box per round: "
+    try:
+        return [measure("d. uncached WMS GetMap", what + "gunicorn → /ows bridge → pooled mapserv vs the same "
+                        "request straight to a kept-running mapserv (FastCGI)",
+                        lambda i: app.get("/ows?" + query(i)), kept, args.requests, args.budget),
+                measure("e. mapserv kept vs started", what + "a kept-running mapserv (FastCGI) vs mapserv started "
+                        "for the request (CGI, fork+exec)", kept, started, args.requests, args.budget)]
+    finally:
+        pool.close()
 
 
 # -- report -------------------------------------------------------------------------------------------------------
@@ -404,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             results += items_pairs(app, pg, args)
             results.append(mvt_pair(app, pg, default_registry().get("enterprises").field_names, args))
-            results.append(wms_pair(app, files["mapserver.mapfile"], files["mapserver.mapserver_conf"], args))
+            results += wms_pairs(app, files["mapserver.mapfile"], files["mapserver.mapserver_conf"], args)
             app.close()
             nginx_version = subprocess.run([ensure_nginx(), "-v"], capture_output=True, text=True).stderr.strip()
     except Exception:
@@ -420,11 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "where": f"Database {safe_url(db_url)} ({enterprises:,} enterprises); Python {platform.python_version()}, "
-                 f"{nginx_version}, MapServer 8 CGI, {platform.machine()}, {os.cpu_count()} CPUs.",
+                 f"{nginx_version}, MapServer 8 (FastCGI behind /ows), {platform.machine()}, {os.cpu_count()} CPUs.",
         "how": f"App: gunicorn ({WORKERS} gthread workers × {THREADS} threads) serving the whole WSGI app on "
                "127.0.0.1; one client, one keep-alive connection, one request at a time; stack and floor calls "
                f"interleaved after 3 warm-up calls each; at most {args.requests} rounds and {args.budget:g} s per "
-               f"pair; app credential: {credential}. SQL floors run over one psycopg connection (no HTTP); the "
+               f"pair; app credential: {credential}. Load average at the end: {os.getloadavg()[0]:.1f}. SQL floors run over one psycopg connection (no HTTP); the "
                "nginx floor is HTTP from the same client. Times are client wall-clock (`time.perf_counter`).",
     }
     text = report(results, meta)
