@@ -338,3 +338,31 @@ def test_a_bad_application_names_the_field_and_writes_nothing(db: sa.Engine, fre
         assert response.status_code == 400 and response.mimetype == "application/problem+json", response.get_json()
         assert field in str(response.get_json()), (field, response.get_json())
     assert counts() == before
+
+
+def test_a_repeated_submission_with_the_same_idempotency_key_opens_one_case(db: sa.Engine, fresh_db: str,
+                                                                             place: SimpleNamespace,
+                                                                             app_factory: Any) -> None:
+    client = web(fresh_db, app_factory)
+    ent = applicant(place)
+    body = {"case_type": TYPE, "anchor": {"kind": "enterprise", "id": place.uscc}, "form": APPLICATION}
+    key = {"Idempotency-Key": "7d1f3c0e-5b7a-4c55-9f0e-2b8e6a1d9c44"}
+    first = client.post("/api/cases", json=body, headers=key, environ_base=as_(ent))
+    again = client.post("/api/cases", json=body, headers=key, environ_base=as_(ent))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json()["id"] == again.get_json()["id"]
+    other = client.post("/api/cases", json={**body, "form": {**APPLICATION, "principal": "王二"}}, headers=key,
+                        environ_base=as_(ent))
+    assert other.status_code == 409 and other.get_json()["code"] == "idempotency_key_reused"
+    # a failed submission does not use its key up: nothing was opened, and the corrected one goes through
+    bad_key = {"Idempotency-Key": "retry-after-a-typo"}
+    bad = client.post("/api/cases", json={**body, "form": {**APPLICATION, "business_mode": "x"}}, headers=bad_key,
+                      environ_base=as_(ent))
+    assert bad.status_code == 400
+    fixed = client.post("/api/cases", json={**body, "form": {**APPLICATION, "principal": "王二"}}, headers=bad_key,
+                        environ_base=as_(ent))
+    assert fixed.status_code == 201 and fixed.get_json()["id"] != first.get_json()["id"]
+    assert client.post("/api/cases", json=body, headers={"Idempotency-Key": "a key with spaces"},
+                       environ_base=as_(ent)).status_code == 400
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM cases WHERE case_type = :t"), {"t": TYPE}).scalar_one() == 2
