@@ -306,6 +306,11 @@ def test_an_enterprise_user_can_neither_apply_for_nor_see_another_enterprises_pe
     for path in (f"/api/permits/certificates/{quote(number)}", f"/api/permits/certificates/{quote(number)}/pdf"):
         assert client.get(path, environ_base=as_(ent)).status_code == 404, path
         assert client.get(path, environ_base=as_(applicant(place, place.other_uscc))).status_code == 200, path
+        # a district regulator reads the certificates of their district only
+        assert client.get(path, environ_base=as_(caller("district_regulator", district=place.district))
+                          ).status_code == 404, path
+        assert client.get(path, environ_base=as_(caller("district_regulator", district=place.other_district))
+                          ).status_code == 200, path
     listed = client.get(f"/api/cases?case_type={TYPE}", environ_base=as_(ent))
     assert listed.status_code == 200 and theirs["code"] not in listed.get_data(as_text=True)
     # over HTTP too: the application for the other enterprise is refused and nothing is written
