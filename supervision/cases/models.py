@@ -147,3 +147,12 @@ def define_tables(metadata: MetaData) -> None:
         Column("case_id", BigInteger, ForeignKey("cases.id"), nullable=False, index=True),
         comment="办理记录引用的附件",
     )
+    Table(
+        "case_idempotency_keys", metadata,
+        Column("username", String(64), primary_key=True, comment="提交人"),
+        Column("key", String(200), primary_key=True, comment="幂等键(Idempotency-Key)"),
+        Column("request_hash", String(64), nullable=False, comment="请求内容的SHA-256"),
+        Column("case_id", BigInteger, ForeignKey("cases.id"), comment="由该请求发起的案件"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        comment="发起案件的幂等键(同一用户同一键只发起一次)",
+    )

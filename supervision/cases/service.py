@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +14,7 @@ from sqlalchemy.engine import Connection
 from access.policy.rowscope import LayerAccess
 from core import clock as core_clock
 from core.changes import unit_of_work
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.geo.points import district_of, parse_crs, to_storage
 from core.identity import Identity
 from supervision.cases import engine, registry
@@ -31,6 +33,8 @@ ANCHOR_SQL = {
                   "g.code AS grid_cell_code, ST_X(ST_PointOnSurface(g.geom)) AS lon, "
                   "ST_Y(ST_PointOnSurface(g.geom)) AS lat FROM grid_cells g WHERE g.code = :id", "g"),
 }
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def not_found(case_id: Any) -> NotFound:
@@ -92,6 +96,45 @@ def resolve_anchor(conn: Connection, ct: CaseType, anchor: Any, access: LayerAcc
 def open_case(conn: Connection, body: Any, *, access: LayerAccess, identity: Identity,
               config: Mapping[str, Any], answer: bool = True) -> dict[str, Any]:
     """Open a case; returns its detail (or, with ``answer=False``, just ``{"id": ...}``: bulk loaders)."""
+    with unit_of_work(conn, EVENT_TYPES) as changes:
+        case_id = _open(conn, changes, body, access=access, identity=identity, config=config)
+    return detail(conn, case_id, access=access, identity=identity) if answer else {"id": case_id}
+
+
+def open_case_once(conn: Connection, body: Any, key: str, *, access: LayerAccess, identity: Identity,
+                   config: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Open a case at most once per ``Idempotency-Key`` of the caller: (its detail, whether it was a replay).
+
+    The key is claimed in the transaction that opens the case, so a submission that fails leaves neither case nor
+    key (it may be sent again), and a second submission racing the first waits for it and then replays its case.
+    The same key with another body is refused (409): it would silently drop the second application."""
+    if not IDEMPOTENCY_KEY.fullmatch(key or ""):
+        raise InvalidInput("Idempotency-Key", "1–200 visible ASCII characters (a UUID, say)", value=key[:200],
+                           details={"reason": "invalid"})
+    digest = hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                            .encode("utf-8")).hexdigest()
+    with unit_of_work(conn, EVENT_TYPES) as changes:
+        claimed = conn.execute(text(
+            "INSERT INTO case_idempotency_keys (username, key, request_hash) VALUES (:u, :k, :h) "
+            "ON CONFLICT DO NOTHING RETURNING 1"), {"u": identity.username, "k": key, "h": digest}).first()
+        if claimed is None:
+            row = conn.execute(text("SELECT request_hash, case_id FROM case_idempotency_keys WHERE username = :u "
+                                    "AND key = :k"), {"u": identity.username, "k": key}).one()
+            if row.request_hash != digest:
+                raise Conflict("this Idempotency-Key was already used for a different request",
+                               "该幂等键（Idempotency-Key）已用于另一份不同的申请",
+                               details={"header": "Idempotency-Key"}, code="idempotency_key_reused")
+            case_id, replayed = row.case_id, True
+        else:
+            case_id = _open(conn, changes, body, access=access, identity=identity, config=config)
+            conn.execute(text("UPDATE case_idempotency_keys SET case_id = :c WHERE username = :u AND key = :k"),
+                         {"c": case_id, "u": identity.username, "k": key})
+            replayed = False
+    return detail(conn, case_id, access=access, identity=identity), replayed
+
+
+def _open(conn: Connection, changes: Any, body: Any, *, access: LayerAccess, identity: Identity,
+          config: Mapping[str, Any]) -> int:
     if not isinstance(body, dict):
         raise InvalidInput("body", "a JSON object {case_type, action?, anchor, form}")
     ct = registry.get(body.get("case_type"))
@@ -102,19 +145,17 @@ def open_case(conn: Connection, body: Any, *, access: LayerAccess, identity: Ide
     if t is None:
         raise InvalidInput("action", "one of " + (", ".join(x.id for x in openings) or "none (opened by the system)"),
                            value=action)
-    with unit_of_work(conn, EVENT_TYPES) as changes:
-        place = resolve_anchor(conn, ct, body.get("anchor"), access)
-        probe = {"id": None, "state": None, "district_code": place["district_code"],
-                 "enterprise_uscc": place["enterprise_uscc"], "data": {}, "version": None}
-        form = engine.check_user_move(conn, ct, t, probe, _mover(access, identity), form=body.get("form"))
-        case = engine.insert_case(conn, ct, anchor_kind=place["anchor_kind"], anchor_id=place["anchor_id"],
-                                  district_code=place["district_code"], enterprise_uscc=place["enterprise_uscc"],
-                                  grid_cell_code=place["grid_cell_code"], parent_id=None,
-                                  opened_by=identity.username, now=core_clock.now(), state=t.to, data={},
-                                  lon=place["lon"], lat=place["lat"])
-        engine.apply(_context(conn, ct, case, form, identity, changes, config), t)
-        case_id = case["id"]
-    return detail(conn, case_id, access=access, identity=identity) if answer else {"id": case_id}
+    place = resolve_anchor(conn, ct, body.get("anchor"), access)
+    probe = {"id": None, "state": None, "district_code": place["district_code"],
+             "enterprise_uscc": place["enterprise_uscc"], "data": {}, "version": None}
+    form = engine.check_user_move(conn, ct, t, probe, _mover(access, identity), form=body.get("form"))
+    case = engine.insert_case(conn, ct, anchor_kind=place["anchor_kind"], anchor_id=place["anchor_id"],
+                              district_code=place["district_code"], enterprise_uscc=place["enterprise_uscc"],
+                              grid_cell_code=place["grid_cell_code"], parent_id=None,
+                              opened_by=identity.username, now=core_clock.now(), state=t.to, data={},
+                              lon=place["lon"], lat=place["lat"])
+    engine.apply(_context(conn, ct, case, form, identity, changes, config), t)
+    return case["id"]
 
 
 # -- moving -------------------------------------------------------------------------------------------------
@@ -275,5 +316,5 @@ def type_definition(case_type: str) -> dict[str, Any]:
     return {"id": ct.id, "version": ct.version, "source": ct.source, "definition": ct.document}
 
 
-__all__ = ["detail", "events", "open_case", "resolve_anchor", "transition", "type_definition", "types_for",
+__all__ = ["detail", "events", "open_case", "open_case_once", "resolve_anchor", "transition", "type_definition", "types_for",
            "verify_chain"]

@@ -41,8 +41,14 @@ def type_definition(case_type: str) -> Response:
 def open_case() -> tuple[Response, int]:
     config = _config()
     body = json_object(request.get_json(silent=True))
-    return jsonify(service.open_case(get_db(), body, access=_access(), identity=current_identity(),
-                                     config=config)), 201
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return jsonify(service.open_case(get_db(), body, access=_access(), identity=current_identity(),
+                                         config=config)), 201
+    # a repeated submission with the same key gets the case its first submission opened (200), not a second one
+    case, replayed = service.open_case_once(get_db(), body, key, access=_access(), identity=current_identity(),
+                                            config=config)
+    return jsonify(case), 200 if replayed else 201
 
 
 @bp.get("")

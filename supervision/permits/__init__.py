@@ -1,0 +1,1 @@
+"""行政审批: permit case types and the certificates they issue."""
