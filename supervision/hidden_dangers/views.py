@@ -16,28 +16,22 @@ from flask import Blueprint, Response, jsonify, request
 
 from access.policy.rowscope import LayerAccess
 from core.database import get_db
+from core.responses import private
 from supervision.hidden_dangers import schemas, stats
 
 bp = Blueprint("hidden_dangers", __name__, url_prefix="/api/hidden-dangers")
 
 
-def _private(response: Response) -> Response:
-    # figures differ per caller (their scope) and change with every transition: never from a shared cache
-    response.cache_control.no_store = True
-    response.cache_control.private = True
-    return response
-
-
 @bp.get("/stats")
 def stats_view() -> Response:
     query = schemas.stats_query(request.args)
-    return _private(jsonify(stats.stats(get_db(), query, access=LayerAccess.for_request())))
+    return private(jsonify(stats.stats(get_db(), query, access=LayerAccess.for_request())))
 
 
 @bp.get("/trend")
 def trend_view() -> Response:
     months = schemas.trend_months(request.args)
-    return _private(jsonify(stats.trend(get_db(), months, access=LayerAccess.for_request())))
+    return private(jsonify(stats.trend(get_db(), months, access=LayerAccess.for_request())))
 
 
 @bp.get("/grid-heat")
@@ -45,4 +39,4 @@ def grid_heat_view() -> Response:
     schemas.heat_query(request.args)
     response = jsonify(stats.grid_heat(get_db(), access=LayerAccess.for_request()))
     response.mimetype = "application/geo+json"
-    return _private(response)
+    return private(response)

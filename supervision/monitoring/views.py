@@ -35,6 +35,7 @@ from core.config import resolve_path
 from core.database import get_db
 from core.errors import NotFound
 from core.manifest import load_document
+from core.responses import private
 from supervision.monitoring import impact, readings, schemas, service, video
 
 bp = Blueprint("monitoring", __name__, url_prefix="/api/monitoring")
@@ -49,18 +50,11 @@ def _rules() -> Mapping[str, Any]:
     return cache[reference]
 
 
-def _private(response: Response) -> Response:
-    # values differ per caller (their scope) and change every few seconds: never from a shared cache
-    response.cache_control.no_store = True
-    response.cache_control.private = True
-    return response
-
-
 @bp.get("/sensors/<code>")
 def sensor_view(code: str) -> Response:
     schemas.plain(request.args)
     doc = readings.sensor_document(get_db(), schemas.code(code, "sensor"), _rules(), access=LayerAccess.for_request())
-    return _private(jsonify(doc))
+    return private(jsonify(doc))
 
 
 @bp.get("/sensors/<code>/series")
@@ -68,7 +62,7 @@ def series_view(code: str) -> Response:
     range_name = schemas.series_range(request.args)
     doc = readings.series(get_db(), schemas.code(code, "sensor"), range_name, _rules(),
                           access=LayerAccess.for_request())
-    return _private(jsonify(doc))
+    return private(jsonify(doc))
 
 
 @bp.get("/hazard-sources/<code>/sensors")
@@ -76,7 +70,7 @@ def hazard_source_view(code: str) -> Response:
     schemas.plain(request.args)
     doc = readings.hazard_source_sensors(get_db(), schemas.code(code, "hazard_source"), _rules(),
                                          access=LayerAccess.for_request())
-    return _private(jsonify(doc))
+    return private(jsonify(doc))
 
 
 def _sample_dir():  # noqa: ANN202
@@ -91,7 +85,7 @@ def video_stream_view(code: str) -> Response:
                        (_sample_dir() / video.SAMPLE_PLAYLIST).is_file(), access=LayerAccess.for_request())
     if doc["source"] == "sample":
         doc["url"] = request.root_path + "/" + video.SAMPLE_URL
-    return _private(jsonify(doc))
+    return private(jsonify(doc))
 
 
 @bp.get("/video/sample/<name>")
@@ -124,14 +118,14 @@ def _alarm(alarm_id: int) -> dict[str, Any]:
 @bp.get("/alarms")
 def alarms_view() -> Response:
     query = schemas.alarm_query(request.args)
-    return _private(jsonify(service.list_alarms(get_db(), query, access=LayerAccess.for_request(),
+    return private(jsonify(service.list_alarms(get_db(), query, access=LayerAccess.for_request(),
                                                 labels=labels(), root=_root())))
 
 
 @bp.get("/alarms/<int:alarm_id>")
 def alarm_view(alarm_id: int) -> Response:
     schemas.no_unknown(request.args, schemas.ONE_PARAMS)
-    return _private(jsonify(_alarm(alarm_id)))
+    return private(jsonify(_alarm(alarm_id)))
 
 
 @bp.get("/alarms/<int:alarm_id>/impact")
@@ -144,17 +138,17 @@ def impact_view(alarm_id: int) -> Response:
         raise NotFound(f"no hazard source {alarm['hazard_source_code']}", "重大危险源不存在")
     raster = resolve_path(current_app.config["ONEMAP"]["paths"]["var"]) / "data" / "population.tif"
     processor = impact.plume_processor(current_app.config["ONEMAP"])
-    return _private(jsonify(impact.plume_impact(conn, alarm, source, query, access=LayerAccess.for_request(),
+    return private(jsonify(impact.plume_impact(conn, alarm, source, query, access=LayerAccess.for_request(),
                                                 raster=raster, processor=processor)))
 
 
 @bp.get("/warning-levels")
 def warning_levels_view() -> Response:
     schemas.no_unknown(request.args, schemas.KPI_PARAMS)
-    return _private(jsonify(service.warning_levels(get_db(), access=LayerAccess.for_request())))
+    return private(jsonify(service.warning_levels(get_db(), access=LayerAccess.for_request())))
 
 
 @bp.get("/kpis")
 def kpis_view() -> Response:
     schemas.no_unknown(request.args, schemas.KPI_PARAMS)
-    return _private(jsonify(service.kpis(get_db(), access=LayerAccess.for_request())))
+    return private(jsonify(service.kpis(get_db(), access=LayerAccess.for_request())))

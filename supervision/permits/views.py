@@ -21,6 +21,7 @@ from core.database import get_db
 from core.errors import NotFound
 from core.identity import current_identity
 from core.params import json_object
+from core.responses import private
 from supervision.permits import certificates, pdf
 
 bp = Blueprint("permits", __name__, url_prefix="/api/permits")
@@ -34,15 +35,9 @@ PAGE_STRINGS = {
 }
 
 
-def _private(response: Response) -> Response:
-    response.cache_control.no_store = True
-    response.cache_control.private = True
-    return response
-
-
 @bp.get("/certificates/<number>")
 def certificate(number: str) -> Response:
-    return _private(jsonify(certificates.get(get_db(), number, access=LayerAccess.for_request())))
+    return private(jsonify(certificates.get(get_db(), number, access=LayerAccess.for_request())))
 
 
 @bp.get("/certificates/<number>/pdf")
@@ -51,19 +46,19 @@ def certificate_pdf(number: str) -> Response:
     url = certificates.verification_url(public_url(current_app.config["ONEMAP"]), cert["number"])
     response = Response(pdf.render(cert, url), mimetype="application/pdf")
     response.headers["Content-Disposition"] = "inline; filename=certificate.pdf"
-    return _private(response)
+    return private(response)
 
 
 @bp.post("/certificates/<number>/revoke")
 def revoke(number: str) -> Response:
     body = json_object(request.get_json(silent=True))
-    return _private(jsonify(certificates.revoke(get_db(), number, body, access=LayerAccess.for_request(),
+    return private(jsonify(certificates.revoke(get_db(), number, body, access=LayerAccess.for_request(),
                                                 identity=current_identity())))
 
 
 @bp.get("/verify/<number>")
 def verify_json(number: str) -> Response:
-    return _private(jsonify(certificates.verification(get_db(), number)))
+    return private(jsonify(certificates.verification(get_db(), number)))
 
 
 @verify_bp.get("/verify/permits/<number>")
