@@ -264,3 +264,35 @@ def test_bad_bodies_are_4xx_naming_the_input_and_write_nothing(fresh_db: str, ap
     closed = client.post(f"{API}/incidents/{incident}/impact", json=PLUME)
     assert closed.status_code == 409 and closed.get_json()["code"] == "incident_not_active"
     assert scalar(fresh_db, "SELECT count(*) FROM impact_runs") == 0
+
+
+def test_the_chemical_comes_from_the_incidents_hazard_source(fresh_db: str, app_factory) -> None:  # noqa: ANN001
+    """Without a chemical in the request, the plume takes the most toxic chemical of the table (lowest AEGL-2)
+    that the incident enterprise's hazard sources hold, and says so."""
+    from emergency.impact.chemicals import BY_CAS
+
+    with sa.create_engine(fresh_db).connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT h.code, h.enterprise_uscc, c.cas FROM hazard_source_chemicals c JOIN hazard_sources h "
+            "ON h.code = c.hazard_source_code WHERE c.cas = ANY(:cas) AND h.status = 'active' ORDER BY h.code"),
+            {"cas": list(BY_CAS)}).all()
+        assert rows, "the demo city holds chlorine, ammonia or hydrogen sulfide somewhere"
+        code, uscc = rows[0].code, rows[0].enterprise_uscc
+        held = conn.execute(sa.text(
+            "SELECT c.cas FROM hazard_source_chemicals c JOIN hazard_sources h ON h.code = c.hazard_source_code "
+            "WHERE h.enterprise_uscc = :u AND h.status = 'active' AND c.cas = ANY(:cas)"),
+            {"u": uscc, "cas": list(BY_CAS)}).scalars().all()
+    worst = min((BY_CAS[c] for c in held), key=lambda c: c.levels[1].ppm)
+    client = writer_client(app_factory, fresh_db)
+    response = client.post(f"{API}/incidents", json={"kind": "leak", "location": {"hazard_source_code": code}})
+    assert response.status_code == 201, response.get_json()
+    incident = response.get_json()["id"]
+    body = {"release_rate_g_s": 800, "wind_speed_m_s": 3, "wind_from_deg": 270, "stability": "D", "evacuate": False}
+    run = client.post(f"{API}/incidents/{incident}/impact", json=body).get_json()
+    assert run["chemical"]["cas"] == worst.cas
+    assert run["chemical_source"].startswith("hazard_source:")
+    assert [f["properties"]["threshold"]["ppm"] for f in run["zones"]["features"]] == \
+        [lv.ppm for lv in worst.levels][:len(run["zones"]["features"])]
+    # a named hazard source is used as named
+    named = client.post(f"{API}/incidents/{incident}/impact", json={**body, "hazard_source_code": code}).get_json()
+    assert named["chemical_source"] == f"hazard_source:{code}"
