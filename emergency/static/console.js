@@ -316,7 +316,7 @@ async function decorateIncident(doc, el) {
     closed: () => { if (staleWhileEditing === id) reread(id); },
   });
   addImpact(box, buttons, { id, kind: doc.attributes.find((a) => a.name === "kind")?.value, map, request,
-    changed: () => { lastOwnChange = Date.now(); } });
+    changed: async () => { lastOwnChange = Date.now(); await reread(id); } });
   buttons.insertAdjacentHTML("beforeend", `<button type="button" class="btn follow-up-btn" aria-expanded="false">${esc(t("follow_up"))}</button>`);
   const form = box.querySelector(".follow-up-form");
   const toggle = buttons.querySelector(".follow-up-btn");

@@ -8,6 +8,7 @@ import { fromLonLat } from "../../console/projection.js";
 const ol = window.ol;
 const COLOURS = ["#d50000", "#ff6d00", "#ffd600", "#2962ff", "#7b1fa2"];
 const source = new ol.source.Vector();
+const shown = new Map(); // incident id → its last run drawn here (a re-read panel shows it again)
 let layer = null;
 
 const T = {
@@ -122,6 +123,11 @@ export function addImpact(box, buttons, { id, kind, map, request, changed }) {
   };
   sync();
   f.elements.model.addEventListener("change", sync);
+  if (shown.has(id)) {
+    f.hidden = false;
+    toggle.setAttribute("aria-expanded", "true");
+    f.querySelector(".impact-result").innerHTML = summary(shown.get(id));
+  }
   toggle.addEventListener("click", () => { f.hidden = !f.hidden; toggle.setAttribute("aria-expanded", String(!f.hidden)); });
   f.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -135,7 +141,8 @@ export function addImpact(box, buttons, { id, kind, map, request, changed }) {
       drawRun(map, run);
       f.querySelector(".impact-result").innerHTML = summary(run);
       window.onemap.lastImpact = run;
-      changed?.(run);
+      shown.set(id, run);
+      await changed?.(run);
     } catch (err) {
       error.textContent = err.message;
       const input = err.problem?.input;
