@@ -212,6 +212,29 @@ def test_impact_runs(world: SimpleNamespace, role: str, district: str) -> None:
                     assert {i["district_code"] for i in found["items"]} <= {OWN_DISTRICT}, layer
 
 
+def test_a_run_lists_to_each_reader_only_the_rows_they_may_read(world: SimpleNamespace) -> None:
+    """A plume blown from the own district into the foreign one, analysed city-wide: the dispatcher sees the
+    enterprises of both districts, the district regulator the own district's of them and none other."""
+    import math
+
+    (x0, y0), (x1, y1) = world.points[OWN_DISTRICT], world.points[FOREIGN_DISTRICT]
+    towards = math.degrees(math.atan2((x1 - x0) * math.cos(math.radians(y0)), y1 - y0)) % 360
+    incident = new_incident(world, OWN_DISTRICT, "跨区扩散")
+    with world.engine.connect() as conn:
+        run = run_impact(conn, incident, {"model": "plume", "chemical": "chlorine", "release_rate_g_s": 20000,
+                                          "wind_speed_m_s": 1.5, "wind_from_deg": (towards + 180) % 360,
+                                          "stability": "F", "evacuate": False},
+                         access=UNRESTRICTED, raster=world.var / "data" / "population.tif", actor="test")["run"]
+    seen = {}
+    for role in ("dispatcher", "district_regulator"):
+        response = call(world, role, f"{API}/incidents/{incident}/impact/{run}")
+        assert response.status_code == 200, response.data[:300]
+        seen[role] = [(z["id"], i["id"], i["district_code"]) for z in response.get_json()["zones"]["features"]
+                      for i in z["properties"]["inside"]["enterprises"]["items"]]
+    assert {d for _, _, d in seen["dispatcher"]} >= {OWN_DISTRICT, FOREIGN_DISTRICT}  # the case is not trivial
+    assert seen["district_regulator"] == [i for i in seen["dispatcher"] if i[2] == OWN_DISTRICT]
+
+
 # -- resources ------------------------------------------------------------------------------------------------------
 def resource_of(world: SimpleNamespace, kind: str, district: str) -> int:
     return (world.teams if kind == "rescue_team" else world.hospitals)[district]
