@@ -42,8 +42,15 @@ class ImpactZone:
 
 
 def _clean(geom: BaseGeometry) -> BaseGeometry:
-    snapped = shapely.set_precision(geom, GRID)
-    return snapped if snapped.is_valid else shapely.make_valid(snapped)
+    """Snapped to the 1e-7° grid, valid, and polygonal only (a repair or a difference may leave slivers as lines
+    or points, which are no area)."""
+    # set_precision refuses an invalid input (GEOS: "side location conflict"): repair first, and after snapping
+    snapped = shapely.set_precision(geom if geom.is_valid else shapely.make_valid(geom), GRID)
+    valid = snapped if snapped.is_valid else shapely.make_valid(snapped)
+    if valid.geom_type in ("Polygon", "MultiPolygon"):
+        return valid
+    parts = [p for p in shapely.get_parts(valid) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def _nest(levels: list[tuple[str, str, str, dict[str, Any], str, BaseGeometry]]) -> list[ImpactZone]:

@@ -296,3 +296,16 @@ def test_the_chemical_comes_from_the_incidents_hazard_source(fresh_db: str, app_
     # a named hazard source is used as named
     named = client.post(f"{API}/incidents/{incident}/impact", json={**body, "hazard_source_code": code}).get_json()
     assert named["chemical_source"] == f"hazard_source:{code}"
+
+
+def test_zone_geometry_stays_polygonal_after_snapping() -> None:
+    """A difference or a repair can leave slivers (lines, points): a zone keeps only its area, and a zone thinner
+    than the 1e-7° grid becomes empty rather than an invalid or non-polygonal geometry."""
+    from emergency.impact.zones import _clean
+
+    mixed = shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.LineString([(2, 2), (3, 3)])])
+    assert _clean(mixed).equals(shapely.box(0, 0, 1, 1))
+    assert _clean(shapely.box(0, 0, 1e-9, 1e-9)).is_empty
+    bow = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])  # self-intersecting
+    fixed = _clean(bow)
+    assert fixed.is_valid and fixed.geom_type in ("Polygon", "MultiPolygon") and fixed.area == pytest.approx(0.5)
