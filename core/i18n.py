@@ -194,7 +194,8 @@ ENUM_LABELS: dict[str, dict[str | int, tuple[str, str]]] = {
                        "status_changed": ("状态变更", "Status changed"), "report_added": ("续报", "Report added"),
                        "dispatch_ordered": ("下达调度指令", "Dispatch ordered"),
                        "dispatch_status_changed": ("调度指令状态变更", "Dispatch order status"),
-                       "material_requested": ("物资调用", "Material requested")},
+                       "material_requested": ("物资调用", "Material requested"),
+                       "impact_analysed": ("影响分析", "Impact analysis")},
 }
 
 

@@ -139,6 +139,9 @@ def _change(event: Mapping[str, Any], names: Mapping[tuple[str, int], tuple[str,
         case "updated":
             fields = sorted(data.get("changes") or {})
             return ", ".join(fields)
+        case "impact_analysed":
+            model = {"plume": ("扩散", "plume"), "explosion": ("爆炸", "explosion")}.get(data.get("model"), ("", ""))
+            return f"#{data.get('run')} {model[0] if lang == 'zh-CN' else model[1]}: {', '.join(data.get('zones') or [])}"
         case "material_requested":
             req = data.get("request") or {}
             return f"{req.get('item')} {req.get('quantity', 0):g} {req.get('unit') or ''}".strip()

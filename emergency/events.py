@@ -8,6 +8,7 @@ EVENT_TYPES: dict[str, str] = {
     "incident.dispatch_ordered": "下达调度指令",
     "incident.dispatch_status_changed": "调度指令状态变更",
     "incident.material_requested": "物资调用",
+    "incident.impact_analysed": "影响分析（辅助决策）",
     "resource.changed": "应急资源新增/修改/导入",
 }
 

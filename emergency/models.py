@@ -1,7 +1,7 @@
 """Tables owned by the emergency module (declared in emergency/manifest.py; migration 0002).
 
 The incident itself is the ``incidents`` registry layer (a map feature); what hangs off it lives here: the
-快报/续报 timeline, the change history, dispatch orders and material draw-downs. ``resource_snaps`` and
+快报/续报 timeline, the change history, dispatch orders, material draw-downs and impact analyses (migration e001). ``resource_snaps`` and
 ``routing_versions`` are maintained by database triggers (see migration 0002) so that every writer — the API,
 the importers, the demo loader, a DBA with psql — keeps the routing precomputation current.
 """
@@ -38,6 +38,7 @@ def resource_layers() -> dict[str, str]:
 REPORT_KINDS = ("first_report", "follow_up_report")
 REPORT_SOURCES = ("phone", "sensor", "enterprise", "public", "government", "media", "other")
 DISPATCH_STATUSES = ("dispatched", "en_route", "on_scene", "returned")
+IMPACT_MODELS = ("plume", "explosion")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -118,6 +119,23 @@ def define_tables(metadata: MetaData) -> None:
         Column("requested_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         comment="物资调用",
+    )
+    Table(
+        # One consequence analysis of an incident (migration e001): every run is kept, a re-run (the wind turned)
+        # is a new row; ``result`` holds the zones (GeoJSON, EPSG:4490), what lies inside and the evacuation plan.
+        "impact_runs", metadata,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("seq", Integer, nullable=False, comment="分析序号"),
+        Column("model", String(12), nullable=False, comment="模型"),
+        Column("inputs", JSONB, nullable=False, comment="模型输入"),
+        Column("result", JSONB, nullable=False, comment="分析结果"),
+        Column("actor", String(60), comment="分析人"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        UniqueConstraint("incident_id", "seq"),
+        CheckConstraint(_in("model", IMPACT_MODELS), name="model_enum"),
+        comment="事件影响分析（辅助决策）",
     )
     Table(
         "resource_snaps", metadata,

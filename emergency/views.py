@@ -27,6 +27,12 @@ Routing and dispatch:
   POST   /dispatch-orders/<id>/transitions      {"to"} dispatched → en_route → on_scene → returned (409 otherwise)
   POST   /incidents/<id>/material-requests      {depot_id, item, quantity, unit?, note?} → 201 | 409 {available}
   GET    /incidents/<id>/material-requests
+Impact analysis (辅助决策):
+  POST   /incidents/<id>/impact                 model (plume | explosion) and its inputs → 201 the run: zones
+                                                (GeoJSON, EPSG:4490) with population, targets, enterprises,
+                                                hazard sources, roads inside; evacuation proposal
+  GET    /incidents/<id>/impact                 the incident's runs (summaries, oldest first)
+  GET    /incidents/<id>/impact/<run>           one run
 
 The snap limit defaults to 2000 m (configuration ``emergency.snap_limit_m``, at most ``emergency.max_snap_limit_m``;
 environment ``ONEMAP_SNAP_LIMIT_M``).
@@ -41,6 +47,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from emergency.dispatch.views import bp as dispatch_bp
+from emergency.impact.views import bp as impact_bp
 from emergency.incidents.views import bp as incidents_bp
 from emergency.resources.views import bp as resources_bp
 
@@ -48,3 +55,4 @@ bp = Blueprint("emergency", __name__, url_prefix="/api/emergency")
 bp.register_blueprint(resources_bp)
 bp.register_blueprint(incidents_bp)
 bp.register_blueprint(dispatch_bp)
+bp.register_blueprint(impact_bp)

@@ -6,6 +6,7 @@
 // Only actions the role may take are drawn: BOOT.can.modules.emergency (none at all when BOOT.can is missing).
 
 import { BOOT, L, LANG, api, enumLabel, esc, t, toast } from "../../console/boot.js";
+import { addImpact } from "./impact.js";
 import { addIncidentForms, formOpen, options } from "./incident_forms.js";
 import { initNearest, nearestIncidentId, openNearest } from "./nearest.js";
 import { currentFeature, onPanelRender, openFeature, refreshPanel } from "../../console/panel.js";
@@ -314,6 +315,8 @@ async function decorateIncident(doc, el) {
     },
     closed: () => { if (staleWhileEditing === id) reread(id); },
   });
+  addImpact(box, buttons, { id, kind: doc.attributes.find((a) => a.name === "kind")?.value, map, request,
+    changed: async () => { lastOwnChange = Date.now(); await reread(id); } });
   buttons.insertAdjacentHTML("beforeend", `<button type="button" class="btn follow-up-btn" aria-expanded="false">${esc(t("follow_up"))}</button>`);
   const form = box.querySelector(".follow-up-form");
   const toggle = buttons.querySelector(".follow-up-btn");

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from access.policy.rowscope import LayerAccess
+from emergency.impact.service import run_impact
 from emergency.incidents.service import intake
 from emergency.resources.inventory import add_inventory
 from tests.system.test_permission_matrix import (
@@ -90,6 +91,10 @@ def world(pg_cluster, template_url: str, demo_artifacts: Path,  # noqa: ANN001
             add_inventory(conn, depot, {"item": ITEM, "unit": "箱", "quantity": 100000}, access=UNRESTRICTED)
     world.incidents = {d: new_incident(world, d) for d in DISTRICTS}
     world.orders = {d: new_order(world, world.incidents[d], world.hospitals[d]) for d in DISTRICTS}
+    for d in DISTRICTS:  # run 1 of each incident, by a city-wide service (what other roles then read)
+        with world.engine.connect() as conn:
+            run_impact(conn, world.incidents[d], {"model": "explosion", "tnt_kg": 200}, access=UNRESTRICTED,
+                       raster=world.var / "data" / "population.tif", actor="test")
     yield world
     next(worlds, None)
 
@@ -125,6 +130,7 @@ def test_incident_reads(world: SimpleNamespace, role: str, district: str) -> Non
     want = reading(role, "incidents", district)
     for path in (f"/incidents/{incident}", f"/incidents/{incident}/history", f"/incidents/{incident}/dispatch",
                  f"/incidents/{incident}/material-requests", f"/dispatch-orders/{order}",
+                 f"/incidents/{incident}/impact", f"/incidents/{incident}/impact/1",
                  f"/nearest-resources?incident_id={incident}&kinds=hospital&limit=1",
                  f"/isochrones?incident_id={incident}&minutes=1"):
         response = call(world, role, API + path)
@@ -176,6 +182,57 @@ def test_incident_intake(world: SimpleNamespace, role: str, district: str) -> No
     assert scalar(world, "SELECT count(*) FROM incidents WHERE title = :t", t=title) == (1 if created else 0)
     if not created and response.status_code == 403 and role in EMERGENCY:
         assert district in response.get_json()["detail"]  # says which district is not theirs
+
+
+# -- impact analysis ------------------------------------------------------------------------------------------------
+COVERAGE_READERS = {"city_regulator", "dispatcher"}  # the population raster is city-wide data
+
+
+@pytest.mark.parametrize(("role", "district"), ROLE_DISTRICT)
+def test_impact_runs(world: SimpleNamespace, role: str, district: str) -> None:
+    """Running an analysis is a change of the incident; its population figures (and the evacuation built on them)
+    reach only readers of the population coverage; what a run lists is cut to the reader's scope."""
+    incident = new_incident(world, district)
+    before = scalar(world, "SELECT count(*) FROM impact_runs WHERE incident_id = :i", i=incident)
+    response = call(world, role, f"{API}/incidents/{incident}/impact", "POST", json={"model": "explosion", "tnt_kg": 100})
+    created = check(response, role, writing(role, "incidents", district), ok=201)
+    assert scalar(world, "SELECT count(*) FROM impact_runs WHERE incident_id = :i", i=incident) == \
+        before + (1 if created else 0)
+    seeded = call(world, role, f"{API}/incidents/{world.incidents[district]}/impact/1")
+    if not check(seeded, role, reading(role, "incidents", district)):
+        return
+    for run in [seeded.get_json()] + ([response.get_json()] if created else []):
+        counted = run["population"] is not None
+        assert counted is (role in COVERAGE_READERS)
+        assert ("assignments" in run["evacuation"]) is counted
+        for zone in run["zones"]["features"]:
+            assert ("population" in zone["properties"]) is counted
+            for layer, found in zone["properties"]["inside"].items():
+                if EMERGENCY[role] == DISTRICT and REGISTRY.get(layer).access != "public":
+                    assert {i["district_code"] for i in found["items"]} <= {OWN_DISTRICT}, layer
+
+
+def test_a_run_lists_to_each_reader_only_the_rows_they_may_read(world: SimpleNamespace) -> None:
+    """A plume blown from the own district into the foreign one, analysed city-wide: the dispatcher sees the
+    enterprises of both districts, the district regulator the own district's of them and none other."""
+    import math
+
+    (x0, y0), (x1, y1) = world.points[OWN_DISTRICT], world.points[FOREIGN_DISTRICT]
+    towards = math.degrees(math.atan2((x1 - x0) * math.cos(math.radians(y0)), y1 - y0)) % 360
+    incident = new_incident(world, OWN_DISTRICT, "跨区扩散")
+    with world.engine.connect() as conn:
+        run = run_impact(conn, incident, {"model": "plume", "chemical": "chlorine", "release_rate_g_s": 20000,
+                                          "wind_speed_m_s": 1.5, "wind_from_deg": (towards + 180) % 360,
+                                          "stability": "F", "evacuate": False},
+                         access=UNRESTRICTED, raster=world.var / "data" / "population.tif", actor="test")["run"]
+    seen = {}
+    for role in ("dispatcher", "district_regulator"):
+        response = call(world, role, f"{API}/incidents/{incident}/impact/{run}")
+        assert response.status_code == 200, response.data[:300]
+        seen[role] = [(z["id"], i["id"], i["district_code"]) for z in response.get_json()["zones"]["features"]
+                      for i in z["properties"]["inside"]["enterprises"]["items"]]
+    assert {d for _, _, d in seen["dispatcher"]} >= {OWN_DISTRICT, FOREIGN_DISTRICT}  # the case is not trivial
+    assert seen["district_regulator"] == [i for i in seen["dispatcher"] if i[2] == OWN_DISTRICT]
 
 
 # -- resources ------------------------------------------------------------------------------------------------------
