@@ -82,7 +82,7 @@ function summary(run) {
 function form(kind) {
   const num = (name, label, attrs) => `<label>${esc(L(label))} <input type="number" name="${name}" ${attrs}></label>`;
   const model = kind === "explosion" ? "explosion" : "plume";
-  return `<form class="impact-form emergency-form" hidden>
+  return `<form class="impact-form emergency-form" novalidate hidden>
     <label>${esc(L(T.model))} <select name="model">
       <option value="plume"${model === "plume" ? " selected" : ""}>${esc(L(T.plume))}</option>
       <option value="explosion"${model === "explosion" ? " selected" : ""}>${esc(L(T.explosion))}</option></select></label>
