@@ -286,7 +286,8 @@ def usable_stock(base: str, depot_id: int, session: tuple[str, str, str]) -> dic
     return stock
 
 
-def test_dispatcher_edits_the_incident_and_requests_material(browser, pages, server) -> None:  # noqa: ANN001, F811
+def report_leak(browser, pages, server, title: str):  # noqa: ANN001, ANN201, F811 - the fixtures, passed on
+    """A dispatcher reports a leak at SCENE through the console's intake: (window, feature panel, the incident)."""
     w = open_page(browser, f"{server.url}/#c={SCENE[0]},{SCENE[1]}&z=15&l=basemap,incidents", server.session)
     pages.append(w)
     page = w.page
@@ -294,13 +295,18 @@ def test_dispatcher_edits_the_incident_and_requests_material(browser, pages, ser
     click_lonlat(page, *SCENE)
     intake = page.locator("#intake-panel")
     intake.locator(".loc-text", has_text="CGCS2000").wait_for(timeout=5000)
-    title = "浏览器测试：示范市某化工厂泄漏"
     intake.locator("select[name=kind]").select_option("leak")
     intake.locator("input[name=title]").fill(title)
     intake.get_by_role("button", name="提交").click()
     panel = page.locator("#feature-panel")
     panel.locator(".panel-title", has_text=title).wait_for(timeout=10_000)
-    incident = page.evaluate("window.onemap.lastIncident")
+    return w, panel, page.evaluate("window.onemap.lastIncident")
+
+
+def test_dispatcher_edits_the_incident_and_requests_material(browser, pages, server) -> None:  # noqa: ANN001, F811
+    title = "浏览器测试：示范市某化工厂泄漏"
+    w, panel, incident = report_leak(browser, pages, server, title)
+    page = w.page
     path = f"/api/emergency/incidents/{incident['id']}"
 
     # 编辑: the form comes prefilled with the incident as it is; the response level goes to Ⅱ
@@ -363,20 +369,8 @@ def test_dispatcher_edits_the_incident_and_requests_material(browser, pages, ser
 
 
 def test_dispatcher_runs_an_impact_analysis_and_sees_its_zones(browser, pages, server) -> None:  # noqa: ANN001, F811
-    w = open_page(browser, f"{server.url}/#c={SCENE[0]},{SCENE[1]}&z=15&l=basemap,incidents", server.session)
-    pages.append(w)
+    w, panel, incident = report_leak(browser, pages, server, "浏览器测试：氯气泄漏影响分析")
     page = w.page
-    page.locator("#btn-intake").click()
-    click_lonlat(page, *SCENE)
-    intake = page.locator("#intake-panel")
-    intake.locator(".loc-text", has_text="CGCS2000").wait_for(timeout=5000)
-    title = "浏览器测试：氯气泄漏影响分析"
-    intake.locator("select[name=kind]").select_option("leak")
-    intake.locator("input[name=title]").fill(title)
-    intake.get_by_role("button", name="提交").click()
-    panel = page.locator("#feature-panel")
-    panel.locator(".panel-title", has_text=title).wait_for(timeout=10_000)
-    incident = page.evaluate("window.onemap.lastIncident")
 
     panel.locator(".impact-btn").click()
     form = panel.locator(".impact-form")
