@@ -124,7 +124,7 @@ def _fill(rule: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
         return [(rule.build({"kind": k, "resource_id": world["first"][resource_layers()[k]]})[1],
                  str(world["first"][resource_layers()[k]])) for k in hidden]
     values = {"incident_id": world["incident"], "order_id": world["order"], "depot_id": world["depot"],
-              "inventory_id": world["line"]}
+              "inventory_id": world["line"], "run": 1}  # run: an impact analysis's number within its incident
     assert args <= set(values), f"{rule.rule}: teach this test which foreign row {sorted(args - set(values))} is"
     filled = {a: values[a] for a in args}
     main = next(a for a in ("order_id", "incident_id", "depot_id") if a in args)
