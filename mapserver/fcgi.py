@@ -176,13 +176,16 @@ class Pool:
         self._pid = os.getpid()
         _POOLS.add(self)
         _ensure_reaper()
+        # the finalizer holds these two containers: they are changed in place, never replaced
         weakref.finalize(self, _kill_all, self._free, self._busy)
 
     def _inherited(self) -> None:
         """In a forked child, the parent's processes are not ours to use or stop: forget them."""
         if self._pid != os.getpid():
             with self._lock:
-                self._free, self._busy, self._pid = [], set(), os.getpid()
+                self._free.clear()
+                self._busy.clear()
+                self._pid = os.getpid()
 
     def acquire(self) -> Worker:
         self._inherited()
@@ -215,13 +218,14 @@ class Pool:
         """Stop the processes unused for ``idle_s`` seconds."""
         with self._lock:
             idle = [w for w in self._free if now - w.last_used >= self.idle_s]
-            self._free = [w for w in self._free if w not in idle]
+            self._free[:] = [w for w in self._free if w not in idle]
         for worker in idle:
             worker.kill()
 
     def close(self) -> None:
         with self._lock:
-            free, self._free = self._free, []
+            free = self._free[:]
+            self._free.clear()
         for worker in free:
             worker.kill()
 
