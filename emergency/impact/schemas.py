@@ -59,11 +59,16 @@ def _choice(data: dict[str, Any], name: str, allowed: tuple[str, ...], default: 
     return norm
 
 
-def _plume(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = [k for k in EXPLOSION_KEYS if k in data]
+def _refuse_inputs_of(data: dict[str, Any], other: tuple[str, ...], model: str, own: tuple[str, ...]) -> None:
+    """An input of the other model is a mistake worth naming (not silently ignored)."""
+    unknown = [k for k in other if k in data]
     if unknown:
-        raise InvalidInput(unknown[0], "plume inputs: " + ", ".join(PLUME_KEYS), value=unknown[0],
-                           details={"reason": "not an input of the plume model"})
+        raise InvalidInput(unknown[0], f"{model} inputs: " + ", ".join(own), value=unknown[0],
+                           details={"reason": f"not an input of the {model} model"})
+
+
+def _plume(data: dict[str, Any]) -> dict[str, Any]:
+    _refuse_inputs_of(data, EXPLOSION_KEYS, "plume", PLUME_KEYS)
     chemical = data.get("chemical")
     if chemical is not None and (not isinstance(chemical, str) or chemicals.find(chemical) is None):
         raise InvalidInput("chemical", "one of " + ", ".join(f"{c.key} ({c.cas})" for c in
@@ -101,10 +106,7 @@ def _required_choice(data: dict[str, Any], name: str, allowed: tuple[str, ...]) 
 
 
 def _explosion(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = [k for k in PLUME_KEYS if k in data]
-    if unknown:
-        raise InvalidInput(unknown[0], "explosion inputs: " + ", ".join(EXPLOSION_KEYS), value=unknown[0],
-                           details={"reason": "not an input of the explosion model"})
+    _refuse_inputs_of(data, PLUME_KEYS, "explosion", EXPLOSION_KEYS)
     thresholds = data.get("thresholds_kpa")
     if thresholds is not None:
         if not isinstance(thresholds, dict) or not all(isinstance(k, str) and 1 <= len(k) <= 40 and "\x00" not in k
