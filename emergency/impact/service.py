@@ -1,7 +1,7 @@
 """Impact analysis runs of an incident (辅助决策): model → zones → what lies inside → evacuation → stored run.
 
 ``run_impact`` checks the whole request first, then, in one transaction under the incident's row lock, computes
-the zones (:mod:`emergency.impact.zones`), the affected population of each (:mod:`emergency.impact.population`),
+the zones (:mod:`emergency.impact.zones`), the affected population of each (:mod:`core.geo.zonal`),
 the sensitive targets, enterprises, hazard sources (domino risk) and roads inside each (PostGIS), the evacuation
 proposal (:mod:`emergency.impact.evacuation`), stores the run as the next ``seq`` of the incident in
 ``impact_runs`` and records ``impact_analysed`` on the incident's timeline. Any refusal rolls everything back.
@@ -29,12 +29,12 @@ from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
 from core.errors import Conflict, InvalidInput, NotFound
+from core.geo.zonal import zonal_sum
 from emergency.access import INCIDENTS
 from emergency.consequence import vce
 from emergency.dispatch.graph import VERSIONS_SQL, graphs
 from emergency.history import record_change, unit_of_work
 from emergency.impact import chemicals, evacuation, schemas, zones
-from emergency.impact.population import zonal_sum
 from emergency.incidents.service import lock_incident, not_found
 from emergency.lifecycles import INCIDENT_ACTIVE, INCIDENT_LIFECYCLE
 from emergency.models import resource_layers

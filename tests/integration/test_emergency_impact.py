@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from rasterio.transform import from_origin
 from shapely.geometry import shape
 
-from emergency.impact.population import cell_fractions
+from core.geo.zonal import cell_fractions
 from tests.integration.emergency_support import KNOWN_WGS, scalar, writer_client
 
 API = "/api/emergency"
