@@ -158,7 +158,14 @@ def _model(run: Mapping[str, Any]) -> list[tuple[str, str]]:
             source = run.get("chemical_source") or ""
             origin = f"，取自重大危险源 {source.split(':', 1)[1]}" if source.startswith("hazard_source:") else ""
             out.append(("危险化学品", f"{chem['name_zh']}（CAS {chem['cas']}）{origin}"))
-        out += [("泄漏速率", f"{_num(p.get('release_rate_g_s'))} g/s"),
+        rate = run.get("release_rate_g_s", p.get("release_rate_g_s"))
+        basis = run.get("release_rate_source") or {}
+        if basis.get("kind") == "worst_case":
+            rate_text = (f"{_num(rate)} g/s（最坏情景：{basis['hazard_source_code']} 储量 {_num(basis['quantity_t'])} t "
+                         "于 10 分钟内全部释放，参照美国 EPA RMP 40 CFR 68.25）")
+        else:
+            rate_text = f"{_num(rate)} g/s"
+        out += [("泄漏速率", rate_text),
                 ("风速 / 风向", f"{_num(p.get('wind_speed_m_s'))} m/s，来自 {_num(p.get('wind_from_deg'))}°"
                                 f"（{_compass(p.get('wind_from_deg'))}风）"),
                 ("大气稳定度", f"{p.get('stability', '—')} 类（Pasquill–Gifford）"),

@@ -293,9 +293,22 @@ def test_the_chemical_comes_from_the_incidents_hazard_source(fresh_db: str, app_
     assert run["chemical_source"].startswith("hazard_source:")
     assert [f["properties"]["threshold"]["ppm"] for f in run["zones"]["features"]] == \
         [lv.ppm for lv in worst.levels][:len(run["zones"]["features"])]
+    assert run["release_rate_g_s"] == 800 and run["release_rate_source"] == {"kind": "request"}
     # a named hazard source is used as named
     named = client.post(f"{API}/incidents/{incident}/impact", json={**body, "hazard_source_code": code}).get_json()
     assert named["chemical_source"] == f"hazard_source:{code}"
+    # without a rate, the worst case of that source's stock: all of it in 10 minutes (40 CFR 68.25)
+    tonnes = scalar(fresh_db, "SELECT quantity_t FROM hazard_source_chemicals WHERE hazard_source_code = :c "
+                              "AND cas = :cas", c=code, cas=worst.cas)
+    rateless = {k: v for k, v in body.items() if k != "release_rate_g_s"}
+    worst_case = client.post(f"{API}/incidents/{incident}/impact", json={**rateless, "hazard_source_code": code})
+    assert worst_case.status_code == 201, worst_case.get_json()
+    assert worst_case.get_json()["release_rate_g_s"] == pytest.approx(min(1e7, float(tonnes) * 1e6 / 600), abs=1e-3)
+    assert worst_case.get_json()["release_rate_source"]["quantity_t"] == pytest.approx(float(tonnes))
+    assert worst_case.get_json()["release_rate_source"]["hazard_source_code"] == code
+    # a chemical named in the request has no stock behind it: the rate is required
+    refused = client.post(f"{API}/incidents/{incident}/impact", json={**rateless, "chemical": worst.key})
+    assert refused.status_code == 400 and refused.get_json()["input"] == "release_rate_g_s"
 
 
 def test_zone_geometry_stays_polygonal_after_snapping() -> None:
