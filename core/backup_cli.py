@@ -72,3 +72,63 @@ def restore_command(to: str | None, into: Path | None, port: int | None) -> None
     click.echo(f"restored cluster running on port {restored.port} ({restored.data}); check it, then point "
                "database.private_cluster.dir/port at it (or DATABASE_URL) and restart OneMap; the file store of "
                f"the backup is in {result['files']}")
+
+
+@click.group("replica")
+def replica_group() -> None:
+    """A streaming replica of the private cluster and the switch-over to it (core/replica.py)."""
+
+
+def _replica(into: Path | None, port: int | None, cluster: Any) -> Any:
+    from core.pgcluster import PrivateCluster
+
+    return PrivateCluster(into or cluster.base.parent / f"{cluster.base.name}-replica", port or cluster.port + 2,
+                          cluster.dbname, setup=())
+
+
+_DIR = click.option("--dir", "into", type=click.Path(path_type=Path), default=None,
+                    help="the replica's directory (default: beside the primary's, named -replica)")
+_PORT = click.option("--port", type=int, default=None, help="the replica's port (default: the primary's + 2)")
+
+
+@replica_group.command("up")
+@_DIR
+@_PORT
+def replica_up(into: Path | None, port: int | None) -> None:
+    """Make a streaming replica of the running private cluster (or start the one made before)."""
+    from core.replica import create
+
+    _, cluster, _ = _context()
+    replica = _replica(into, port, cluster)
+    if replica.initialised:
+        replica.start()
+        click.echo(f"replica on port {replica.port} started ({replica.data})")
+        return
+    click.echo(json.dumps(create(cluster, replica), indent=2))
+
+
+@replica_group.command("lag")
+@_DIR
+@_PORT
+def replica_lag(into: Path | None, port: int | None) -> None:
+    """Bytes of WAL the replica has not replayed yet."""
+    from core.replica import lag
+
+    _, cluster, _ = _context()
+    click.echo(f"{lag(cluster, _replica(into, port, cluster))} bytes behind")
+
+
+@replica_group.command("switchover")
+@_DIR
+@_PORT
+def replica_switchover(into: Path | None, port: int | None) -> None:
+    """Stop the primary cleanly and promote the replica (then point the configuration at it and restart)."""
+    from core.replica import switchover
+
+    _, cluster, _ = _context()
+    replica = _replica(into, port, cluster)
+    result = switchover(cluster, replica)
+    click.echo(json.dumps(result, indent=2))
+    click.echo(f"the replica on port {replica.port} ({replica.base}) is now the primary: set "
+               "database.private_cluster.dir and .port to it (ONEMAP_PG_DIR, ONEMAP_PG_PORT) and restart OneMap; "
+               f"the old primary in {cluster.base} is stopped and untouched")
