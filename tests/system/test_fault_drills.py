@@ -28,13 +28,22 @@ import requests
 import sqlalchemy as sa
 
 from tests.conftest import free_port
+from tests.integration.emergency_support import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 TITLE = "故障演练"
 
 
-@pytest.fixture
-def served(fresh_db: str, demo_artifacts: Path, tmp_path: Path) -> Iterator[SimpleNamespace]:
+@pytest.fixture(scope="module")
+def served(pg_cluster, template_url: str, demo_artifacts: Path,  # noqa: ANN001
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """One server for both drills (starting gunicorn's workers is most of a drill's time) on a clone of its own:
+    each drill checks only the incidents it wrote."""
+    with scratch_database(pg_cluster, "fault_drills") as fresh_db:
+        yield from _serve(fresh_db, demo_artifacts, tmp_path_factory.mktemp("drills"))
+
+
+def _serve(fresh_db: str, demo_artifacts: Path, tmp_path: Path) -> Iterator[SimpleNamespace]:
     var = tmp_path / "var"
     shutil.copytree(demo_artifacts / "data", var / "data")  # the raster; generated files are this server's own
     port = free_port()
@@ -83,8 +92,8 @@ def _token(url: str) -> str:
 class Load:
     """Threads posting incidents until stopped: what each request got (status and id, or the exception)."""
 
-    def __init__(self, server: SimpleNamespace, threads: int = 3) -> None:
-        self.server, self.stop = server, threading.Event()
+    def __init__(self, server: SimpleNamespace, title: str, threads: int = 3) -> None:
+        self.server, self.title, self.stop = server, title, threading.Event()
         self.results: list[tuple[int | str, int | None, dict | None]] = []
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
@@ -95,7 +104,7 @@ class Load:
         i = 0
         while not self.stop.is_set():
             i += 1
-            body = {"kind": "leak", "title": f"{TITLE} {n}-{i}", "location": {"lon": 118.80, "lat": 32.05}}
+            body = {"kind": "leak", "title": f"{self.title} {n}-{i}", "location": {"lon": 118.80, "lat": 32.05}}
             try:
                 r = session.post(f"{self.server.url}/api/emergency/incidents", json=body, timeout=30)
                 got = (r.status_code, r.json().get("id") if r.status_code == 201 else None,
@@ -128,14 +137,14 @@ class Load:
             t.join(timeout=60)
 
 
-def _check_stored(db: str, acknowledged: list[int]) -> None:
+def _check_stored(db: str, title: str, acknowledged: list[int]) -> None:
     engine = sa.create_engine(db)
     with engine.connect() as conn:
-        stored = set(conn.execute(sa.text("SELECT id FROM incidents WHERE title LIKE :t"), {"t": f"{TITLE}%"}).scalars())
+        stored = set(conn.execute(sa.text("SELECT id FROM incidents WHERE title LIKE :t"), {"t": f"{title}%"}).scalars())
         half = conn.execute(sa.text(
             "SELECT i.id FROM incidents i WHERE i.title LIKE :t AND (NOT EXISTS (SELECT 1 FROM incident_reports r "
             "WHERE r.incident_id = i.id AND r.seq = 1) OR NOT EXISTS (SELECT 1 FROM incident_events e "
-            "WHERE e.incident_id = i.id AND e.event = 'created'))"), {"t": f"{TITLE}%"}).scalars().all()
+            "WHERE e.incident_id = i.id AND e.event = 'created'))"), {"t": f"{title}%"}).scalars().all()
     engine.dispose()
     assert set(acknowledged) <= stored, f"acknowledged but not stored: {sorted(set(acknowledged) - stored)}"
     assert half == [], f"half-written incidents: {half}"
@@ -154,7 +163,8 @@ def _gunicorn_workers(master: int) -> list[int]:
 def test_a_worker_killed_mid_write_loses_nothing_acknowledged_and_writes_nothing_half(served: SimpleNamespace) -> None:
     workers = _gunicorn_workers(served.pid)
     assert len(workers) == 2, workers
-    with Load(served) as load:
+    title = f"{TITLE}：进程被杀"
+    with Load(served, title) as load:
         load.until(lambda: len(load.acknowledged()) >= 15, "15 acknowledged writes")
         os.kill(workers[0], signal.SIGKILL)
         killed_at = len(load.results)
@@ -162,13 +172,14 @@ def test_a_worker_killed_mid_write_loses_nothing_acknowledged_and_writes_nothing
                    "30 writes acknowledged after the kill")
     statuses = {s for s, _, _ in load.results}
     assert statuses <= {201, "ConnectionError"}, statuses  # nothing answered but a success
-    _check_stored(served.db, load.acknowledged())
+    _check_stored(served.db, title, load.acknowledged())
     replaced = _gunicorn_workers(served.pid)
     assert len(replaced) == 2 and workers[0] not in replaced  # gunicorn started another in its place
 
 
 def test_a_database_restart_under_load_is_a_clear_503_and_loses_nothing(served: SimpleNamespace, pg_cluster) -> None:  # noqa: ANN001
-    with Load(served) as load:
+    title = f"{TITLE}：数据库重启"
+    with Load(served, title) as load:
         load.until(lambda: len(load.acknowledged()) >= 15, "15 acknowledged writes")
         try:
             pg_cluster.stop()
@@ -182,4 +193,4 @@ def test_a_database_restart_under_load_is_a_clear_503_and_loses_nothing(served: 
     assert statuses <= {201, 503}, statuses
     outage = [body for s, _, body in load.results if s == 503]
     assert outage and all(b and b["code"] == "database_unavailable" for b in outage), outage[:3]
-    _check_stored(served.db, load.acknowledged())
+    _check_stored(served.db, title, load.acknowledged())
