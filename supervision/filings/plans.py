@@ -55,7 +55,7 @@ def check(form: Mapping[str, Any]) -> dict[str, Any]:
                                           f"(clause {info['clause']}): {', '.join(known)}", value=unknown[0],
                                    details={"reason": "unknown element", "part": part})
         if len(docs) < info.get("min", 0):
-            missing.append({"part": part, "input": f"form.{part}", "document": None,
+            missing.append({"part": part, "input": f"form.{part}", "document": None, "absent": True,
                             "elements": list(known), "part_label": dict(info["label"])})
             continue
         for i, (where, ids) in enumerate(docs):
@@ -63,16 +63,16 @@ def check(form: Mapping[str, Any]) -> dict[str, Any]:
             if lacking:
                 title = form["comprehensive" if part == "comprehensive" else part]
                 title = None if part == "comprehensive" else title[i].get("title")
-                missing.append({"part": part, "input": where, "document": title, "elements": lacking,
-                                "part_label": dict(info["label"])})
+                missing.append({"part": part, "input": where, "document": title, "absent": False,
+                                "elements": lacking, "part_label": dict(info["label"])})
     if missing:
         def names(m: dict[str, Any], lang: str) -> str:
             sep = "、" if lang == "zh-CN" else ", "
             return sep.join(spec["parts"][m["part"]]["elements"][e][lang] for e in m["elements"])
 
-        en = "; ".join(f"{m['part_label']['en']}{' “' + m['document'] + '”' if m['document'] else ''}"
-                       f"{' is missing' if m['document'] is None and m['input'] == 'form.' + m['part'] else ' lacks'}"
-                       f" {names(m, 'en')}" for m in missing)
+        en = "; ".join(f"no {m['part_label']['en']} (one at least, with {names(m, 'en')})" if m["absent"] else
+                       f"{m['part_label']['en']}{' “' + m['document'] + '”' if m['document'] else ''} lacks "
+                       f"{names(m, 'en')}" for m in missing)
         zh = "；".join(f"{m['part_label']['zh-CN']}{'“' + m['document'] + '”' if m['document'] else ''}缺少："
                        f"{names(m, 'zh-CN')}" for m in missing)
         raise InvalidInput(
