@@ -89,8 +89,16 @@ def record_filing(ctx: EffectContext, spec: Any) -> None:
 
 
 def refresh_filing(ctx: EffectContext, spec: Any) -> None:
-    """The effect ``refresh_hazard_source_filing`` (the re-filing clock's breach): the status written again."""
-    ctx.results["filing_status"] = status.refresh(ctx.conn, ctx.case["anchor_id"])
+    """The effect ``refresh_hazard_source_filing`` (the re-filing clock's warning and breach): the status written
+    again, and ``data.superseded_by`` set when a later filing of the hazard source is the current one (the notices
+    that follow are for the current filing only)."""
+    found = status.refresh(ctx.conn, ctx.case["anchor_id"])
+    if found is None:
+        return
+    ctx.results["filing_status"] = found["status"]
+    latest = (found["filing"] or {}).get("case")
+    if latest and latest["id"] != ctx.case["id"]:
+        ctx.case["data"] = {**ctx.case["data"], "superseded_by": latest["code"]}
 
 
 __all__ = ["check", "check_grading", "record_filing", "refresh_filing"]

@@ -58,8 +58,8 @@ def of(conn: Connection, code: str, today: date | None = None,
             "pending": dict(pending) if pending else None}
 
 
-def refresh(conn: Connection, code: str | None, current: Mapping[str, Any] | None = None) -> str | None:
-    """Write the filing status of hazard source ``code`` to its layer row; returns it."""
+def refresh(conn: Connection, code: str | None, current: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """Write the filing status of hazard source ``code`` to its layer row; returns it (as :func:`of`)."""
     if not code:
         return None
     found = of(conn, code, current=current)
@@ -67,7 +67,7 @@ def refresh(conn: Connection, code: str | None, current: Mapping[str, Any] | Non
     conn.execute(text("UPDATE hazard_sources SET filing_status = :s, filing_number = :n, filing_valid_to = CAST(:v AS date) "
                       "WHERE code = :code"),
                  {"s": found["status"], "n": filing.get("number"), "v": filing.get("valid_to"), "code": code})
-    return found["status"]
+    return found
 
 
 __all__ = ["CASE_TYPE", "STATUSES", "of", "refresh"]

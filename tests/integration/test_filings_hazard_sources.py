@@ -303,3 +303,30 @@ def test_bad_input_names_the_field_and_a_repeated_submission_opens_one_case(
     assert (first.status_code, again.status_code) == (201, 200) and first.get_json()["id"] == again.get_json()["id"]
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM cases WHERE case_type = :t"), {"t": TYPE}).scalar_one() == 1
+
+
+def test_a_filing_superseded_by_a_later_one_runs_out_silently(db: sa.Engine, place: SimpleNamespace) -> None:
+    ent, city = enterprise(place.uscc), caller("city_regulator")
+    cases = []
+    for day in ("2026-11-02 09:00", "2027-06-01 09:00"):   # re-assessed and filed again the next year
+        with clock.freeze(at(day)):
+            case = submit(db, ent, place.code)
+            move(db, city, case["id"], "accept")
+            cases.append(move(db, city, case["id"], "file"))
+    assert [c["data"]["filing"]["valid_to"] for c in cases] == ["2029-11-01", "2030-05-31"]
+    assert layer_row(db, place.code) == ("filed", "示应急危险源备〔2027〕1号", "2030-05-31")
+    with clock.freeze(at("2029-11-02 00:30")):   # the first filing's three years are over
+        scheduler.run_due(db, CONFIG)
+    assert layer_row(db, place.code)[0] == "filed"   # the later filing is current
+    with db.connect() as conn:
+        first = service.detail(conn, cases[0]["id"], access=city[1], identity=city[0])
+        breach = conn.execute(sa.text("SELECT results FROM case_events WHERE case_id = :c AND action = 'clock.breach'"),
+                              {"c": cases[0]["id"]}).scalar_one()
+    assert first["data"]["superseded_by"] == cases[1]["code"]
+    assert breach["filing_status"] == "filed" and "notified" not in breach
+    with clock.freeze(at("2030-06-01 00:30")):
+        scheduler.run_due(db, CONFIG)
+        with db.connect() as conn:
+            second = conn.execute(sa.text("SELECT results FROM case_events WHERE case_id = :c AND action = "
+                                          "'clock.breach'"), {"c": cases[1]["id"]}).scalar_one()
+    assert layer_row(db, place.code)[0] == "overdue" and second["notified"][0]["message"] == "重大危险源备案已到期未重新备案"
