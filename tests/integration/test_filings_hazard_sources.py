@@ -239,6 +239,15 @@ def test_the_filing_status_api_and_the_map_follow_the_filing_until_it_runs_out(
     features = client.get("/ogcapi/collections/hazard_sources/items?f=json&filing_status=filed",
                           environ_base=as_(caller("city_regulator"))).get_json()["features"]
     assert [f["properties"]["code"] for f in features] == [place.code]
+    # the feature panel's 备案 section
+    with db.connect() as conn:
+        feature_id = conn.execute(sa.text("SELECT id FROM hazard_sources WHERE code = :c"), {"c": place.code}).scalar()
+    for lang, label in (("zh-CN", "已备案"), ("en", "Filed")):
+        body = client.get(f"/api/console/features/hazard_sources/{feature_id}?lang={lang}",
+                          environ_base=as_(district)).get_json()
+        section = next(s for s in body["sections"] if s["id"] == "filing")
+        values = [item["value"] for item in section["content"]["items"]]
+        assert values[:4] == [label, "示应急危险源备〔2026〕1号", "2026-11-02", "2029-11-01"], values
     # the last valid day, and the day after: the engine's timer turns the hazard source overdue, on the map too
     # filed on Mon 2 November 2026: valid for three years, to Thu 1 November 2029
     assert filed["filing"]["valid_to"] == "2029-11-01"
