@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import text
+
 from core import clock as core_clock
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from supervision.cases import clocks
 from supervision.cases.engine import EffectContext
 from supervision.filings import status
@@ -67,7 +69,14 @@ def check(form: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- case effects -----------------------------------------------------------------------------------------------
 def check_grading(ctx: EffectContext, spec: Any) -> None:
-    """The effect ``check_hazard_source_grading``: refuse the move unless the data gives the declared grade."""
+    """The effect ``check_hazard_source_grading``: refuse the move unless the data gives the declared grade (and
+    the hazard source is on record: a deactivated one, 已核销, is not filed)."""
+    record = ctx.conn.execute(text("SELECT status FROM hazard_sources WHERE code = :c"),
+                              {"c": ctx.case.get("anchor_id")}).scalar()
+    if record == "deactivated":
+        raise Conflict(f"hazard source {ctx.case['anchor_id']} is deactivated (已核销): it is not filed",
+                       f"重大危险源 {ctx.case['anchor_id']} 已核销，不予备案", code="hazard_source_deactivated",
+                       details={"anchor.id": ctx.case["anchor_id"]})
     graded = check(ctx.form)
     ctx.case["data"] = {**ctx.case["data"], "grading": graded}
     ctx.results["grading"] = {k: graded[k] for k in ("s_value", "r_value", "grade_computed")}

@@ -168,6 +168,13 @@ def test_gb18218_examples_worked_by_hand_accept_and_refuse_with_the_numbers(db: 
     with pytest.raises(InvalidInput) as unknown:
         submit(db, ent, place.code, {**FILING, "chemicals": [*CHLORINE_30, {"cas": "7782-50-4", "quantity_t": 1}]})
     assert unknown.value.input_name == "form.chemicals[1].cas"
+    with db.begin() as conn:   # a deactivated (已核销) hazard source is not filed
+        conn.execute(sa.text("UPDATE hazard_sources SET status = 'deactivated' WHERE code = :c"), {"c": place.code})
+    with pytest.raises(DomainError) as deactivated:
+        submit(db, ent, place.code)
+    assert deactivated.value.http_status == 409 and deactivated.value.code == "hazard_source_deactivated"
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE hazard_sources SET status = 'active' WHERE code = :c"), {"c": place.code})
     assert counts(db) == before   # no case, no case number, no event
     # accepted: methanol 600 t + chlorine 6 t, 60 persons: S = 1.2 + 1.2 = 2.4; R = 1.5 × (1 × 1.2 + 4 × 1.2) = 9
     # → 四级 (R < 10)
