@@ -38,8 +38,7 @@ from access.audit import CLIENT_IP_KEY, AuditEvent
 from access.authn import badinput, sessions, tokens
 from access.authn.purge import AutoPurge
 from access.authn.throttle import RateLimiter
-from access.authn.users import get_user, identity_of
-from access.policy.grants import active_grants
+from access.authn.users import identity_of
 from access.policy.mounts import Mount, Refusal
 from access.policy.refusal import respond, surface_of
 from access.policy.rules import AUTHZ_ENVIRON_KEY
@@ -176,13 +175,13 @@ class AuthMiddleware:
             why = "unsupported_scheme"
         method = "token" if scheme == "bearer" else "basic"
         with self.engine.begin() as conn:
-            info = user = None
+            info = None
             if token is not None:
-                info, why = tokens.verify(conn, token, environ[CLIENT_IP_KEY])
-            user = get_user(conn, info.user_id) if info else None
-            if info is not None and user is not None:
-                environ[ENVIRON_KEY] = identity_of(user, method, token_scopes=info.scopes, token_id=info.id,
-                                                   grants=tuple(active_grants(user.id, conn)))
+                info, why = tokens.verify(conn, token, environ[CLIENT_IP_KEY], principal=True)
+            if info is not None:
+                who = info.principal
+                environ[ENVIRON_KEY] = identity_of(who.user, method, token_scopes=info.scopes, token_id=info.id,
+                                                   grants=who.grants)
                 return
         # Recorded in a transaction of its own: the refusal below must not roll the record back.
         audit.record(AuditEvent("auth.token", "failed", details={"reason": why, "scheme": scheme[:20]}))
@@ -191,17 +190,15 @@ class AuthMiddleware:
 
     def _from_cookie(self, environ: dict[str, Any], cookie: str) -> bool:
         with self.engine.begin() as conn:
-            session, why = sessions.load(conn, cookie[:200], self.settings)
+            session, why = sessions.load(conn, cookie[:200], self.settings, principal=True)
             if session is None:
                 audit.record(AuditEvent("auth.session", "failed", details={"reason": why}), conn=conn)
                 return True
             environ[SESSION_KEY] = session
             if session.stage == "full":
-                user = get_user(conn, session.user_id)
-                if user is not None:
-                    environ[ENVIRON_KEY] = identity_of(user, "session", session=session.id_hash[:12],
-                                                       csrf_token=session.csrf_token,
-                                                       grants=tuple(active_grants(user.id, conn)))
+                who = session.principal
+                environ[ENVIRON_KEY] = identity_of(who.user, "session", session=session.id_hash[:12],
+                                                   csrf_token=session.csrf_token, grants=who.grants)
         return False
 
     # -- CSRF ---------------------------------------------------------------------------------------------------

@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from werkzeug.http import dump_cookie
 
+from access.authn import principal as principals
 from access.settings import AuthSettings
 
 COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)
@@ -24,6 +26,7 @@ class Session:
     user_id: int
     stage: str  # totp | enrol | password | full
     csrf_token: str
+    principal: Any = field(default=None, compare=False)  # access.authn.principal.Principal when asked for
 
 
 def hash_id(cookie_value: str) -> str:
@@ -42,14 +45,17 @@ def create(conn: Connection, user_id: int, stage: str, ip: str | None, user_agen
     return value, session
 
 
-def load(conn: Connection, cookie_value: str, settings: AuthSettings) -> tuple[Session | None, str]:
+def load(conn: Connection, cookie_value: str, settings: AuthSettings, *,
+         principal: bool = False) -> tuple[Session | None, str]:
     """(session, "ok") or (None, why): "malformed", "unknown", "idle_timeout", "absolute_timeout",
-    "step_timeout" or "inactive_user". Expired sessions are deleted on sight."""
+    "step_timeout" or "inactive_user". Expired sessions are deleted on sight. ``principal``: the session's
+    account, roles and grants come with it (``session.principal``), read in the same statement."""
     if not COOKIE_VALUE.match(cookie_value):
         return None, "malformed"
     id_hash = hash_id(cookie_value)
+    extra = f"{principals.COLUMNS}, " if principal else ""
     row = conn.execute(text(
-        "SELECT s.user_id, s.stage, s.csrf_token, u.active, "
+        f"SELECT {extra}s.user_id, s.stage, s.csrf_token, u.active, "
         "       now() - s.last_seen_at > :idle AS idle_over, now() - s.created_at > :absolute AS absolute_over, "
         "       now() - s.created_at > :step AS step_over, "
         "       now() - s.last_seen_at > make_interval(secs => :touch) AS touch "
@@ -72,7 +78,8 @@ def load(conn: Connection, cookie_value: str, settings: AuthSettings) -> tuple[S
         return None, why
     if row.touch:
         conn.execute(text("UPDATE auth_sessions SET last_seen_at = now() WHERE id_hash = :h"), {"h": id_hash})
-    return Session(id_hash, row.user_id, row.stage, row.csrf_token), "ok"
+    return Session(id_hash, row.user_id, row.stage, row.csrf_token,
+                   principals.of_row(row) if principal else None), "ok"
 
 
 def advance(conn: Connection, session: Session, stage: str, ip: str | None,

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from access.authn import principal as principals
 from access.models import TOKEN_SCOPES
 from access.settings import AuthSettings
 from core.errors import InvalidInput, NotFound
@@ -31,6 +32,7 @@ class TokenInfo:
     id: int
     user_id: int
     scopes: frozenset[str]
+    principal: Any = field(default=None, compare=False)  # access.authn.principal.Principal when asked for
 
 
 def token_hash(token: str) -> str:
@@ -58,12 +60,16 @@ def create(conn: Connection, settings: AuthSettings, user_id: int, name: str, sc
     return token, _public(row._mapping)
 
 
-def verify(conn: Connection, token: str, ip: str | None) -> tuple[TokenInfo | None, str]:
-    """(token, "ok") or (None, why): "malformed", "unknown", "revoked", "expired", "inactive_user"."""
+def verify(conn: Connection, token: str, ip: str | None, *,
+           principal: bool = False) -> tuple[TokenInfo | None, str]:
+    """(token, "ok") or (None, why): "malformed", "unknown", "revoked", "expired", "inactive_user".
+    ``principal``: the token's account, roles and grants come with it (``info.principal``), in the same
+    statement."""
     if not TOKEN.match(token):
         return None, "malformed"
+    extra = f"{principals.COLUMNS}, " if principal else ""
     row = conn.execute(text(
-        "SELECT t.id, t.user_id, t.scopes, t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired, "
+        f"SELECT {extra}t.id, t.user_id, t.scopes, t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired, "
         "       u.active, t.last_used_at IS NULL OR t.last_used_at < now() - make_interval(secs => :every) AS touch "
         "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h"),
         {"h": token_hash(token), "every": LAST_USED_EVERY_SECONDS}).first()
@@ -78,7 +84,8 @@ def verify(conn: Connection, token: str, ip: str | None) -> tuple[TokenInfo | No
     if row.touch:
         conn.execute(text("UPDATE api_tokens SET last_used_at = now(), last_used_ip = :ip WHERE id = :id"),
                      {"ip": ip, "id": row.id})
-    return TokenInfo(row.id, row.user_id, frozenset(row.scopes)), "ok"
+    return TokenInfo(row.id, row.user_id, frozenset(row.scopes),
+                     principals.of_row(row) if principal else None), "ok"
 
 
 def revoke(conn: Connection, token_id: int, owner_id: int | None) -> dict[str, Any]:

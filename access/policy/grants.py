@@ -61,11 +61,30 @@ def active_grants(user_id: int | None, conn: Connection | None = None,
         with request_engine().connect() as own:
             return active_grants(user_id, own, at)
     rows = conn.execute(text(
-        f"SELECT {_COLUMNS} FROM grants WHERE user_id = :u AND revoked_at IS NULL "
-        "AND starts_at <= coalesce(CAST(:at AS timestamptz), now()) "
-        "AND expires_at > coalesce(CAST(:at AS timestamptz), now()) ORDER BY expires_at, id"),
+        f"SELECT {_COLUMNS} FROM grants WHERE user_id = :u AND {_in_force('', 'CAST(:at AS timestamptz)')} "
+        "ORDER BY expires_at, id"),
         {"u": user_id, "at": at})
     return [Grant(*r) for r in rows]
+
+
+def _in_force(alias: str, at: str) -> str:
+    when = f"coalesce({at}, now())"
+    return f"{alias}revoked_at IS NULL AND {alias}starts_at <= {when} AND {alias}expires_at > {when}"
+
+
+# The grants in force now of a user joined as ``u``, as one JSON array: selected in the statement that
+# authenticates a request (see access.authn.principal), so the gate need not query again.
+JOINED_GRANTS = (
+    "(SELECT coalesce(json_agg(json_build_object("
+    + ", ".join(f"'{c.strip()}', g.{c.strip()}" for c in _COLUMNS.split(","))
+    + ") ORDER BY g.expires_at, g.id), '[]') FROM grants g WHERE g.user_id = u.id AND "
+    + _in_force("g.", "NULL") + ") AS user_grants")
+
+
+def grants_of_json(items: list[dict[str, Any]]) -> list[Grant]:
+    """The grants of :data:`JOINED_GRANTS` (timestamps arrive as ISO text in JSON)."""
+    return [Grant(**{**g, "starts_at": datetime.fromisoformat(g["starts_at"]),
+                     "expires_at": datetime.fromisoformat(g["expires_at"])}) for g in items]
 
 
 def create_grant(conn: Connection, *, user_id: int, granted_by: int, reason: str, expires_at: datetime,
