@@ -27,9 +27,7 @@ def render(cert: Mapping[str, Any], url: str) -> bytes:
     pdf.set_font(FONT, size=12)
     pdf.set_xy(10, 42)
     pdf.cell(277, 8, f"编号：{cert['number']}", align="C")
-    rows = [("单位名称", cert["enterprise_name"]), ("统一社会信用代码", cert["enterprise_uscc"]),
-            ("经营方式", _mode(cert.get("business_mode"))), ("许可范围", cert["scope"]),
-            ("有效期", f"{zh_date(cert['valid_from'])}至{zh_date(cert['valid_to'])}")]
+    rows = [(line["label"], _value(cert, line)) for line in _lines(cert["kind"])]
     y = 60.0
     for label, value in rows:
         pdf.set_font(FONT, size=13)
@@ -50,11 +48,20 @@ def render(cert: Mapping[str, Any], url: str) -> bytes:
     return bytes(pdf.output())
 
 
-def _mode(mode: str | None) -> str:
-    from supervision.permits.certificates import BUSINESS_MODES
+def _lines(kind: str) -> list[Mapping[str, Any]]:
+    """The certificate's lines, as its kind declares them (``kinds.yaml``)."""
+    from supervision.permits.certificates import kinds
 
-    return BUSINESS_MODES.get(mode or "", "—")
+    return list(kinds()[kind]["lines"])
 
+
+def _value(cert: Mapping[str, Any], line: Mapping[str, Any]) -> str:
+    if line["field"] == "validity":
+        return f"{zh_date(cert['valid_from'])}至{zh_date(cert['valid_to'])}"
+    value = cert.get(line["field"])
+    if "values" in line:
+        return str(line["values"].get(value or "", "—"))
+    return "—" if value is None else str(value)
 
 
 __all__ = ["render"]
