@@ -14,9 +14,16 @@ import sqlalchemy as sa
 
 from core import clock
 from core.errors import DomainError, InvalidInput, NotFound
-from supervision.cases import service
 from supervision.filings import plans
-from tests.integration.cases_support import CONFIG, at, caller
+from tests.integration.cases_support import (
+    at,
+    caller,
+    clock_of,
+    enterprise_caller,
+    move,
+    open_case,
+    two_enterprises,
+)
 from tests.integration.test_permits import as_, web
 
 TYPE = "emergency_plan_filing"
@@ -38,35 +45,15 @@ def db(fresh_db: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def place(db: sa.Engine) -> SimpleNamespace:
-    with db.connect() as conn:
-        own = conn.execute(sa.text("SELECT uscc, district_code FROM enterprises ORDER BY uscc LIMIT 1")).one()
-        other = conn.execute(sa.text("SELECT uscc, district_code FROM enterprises WHERE district_code <> :d "
-                                     "ORDER BY uscc LIMIT 1"), {"d": own.district_code}).one()
-    return SimpleNamespace(uscc=own.uscc, district=own.district_code, other_uscc=other.uscc,
-                           other_district=other.district_code)
+    return two_enterprises(db)
 
 
 def enterprise(uscc: str) -> Any:
-    return caller("enterprise_user", uscc=uscc, name="ent_" + uscc[-4:])
+    return enterprise_caller(uscc)
 
 
 def submit(db: sa.Engine, who: Any, uscc: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
-    identity, access = who
-    with db.connect() as conn:
-        return service.open_case(conn, {"case_type": TYPE, "anchor": {"kind": "enterprise", "id": uscc},
-                                        "form": PLAN if form is None else form},
-                                 access=access, identity=identity, config=CONFIG)
-
-
-def move(db: sa.Engine, who: Any, case_id: int, action: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
-    identity, access = who
-    with db.connect() as conn:
-        return service.transition(conn, case_id, {"action": action, "form": form or {}}, access=access,
-                                  identity=identity, config=CONFIG)
-
-
-def clock_of(case: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in case["clocks"] if c["clock"] == name)
+    return open_case(db, who, TYPE, ("enterprise", uscc), PLAN if form is None else form)
 
 
 def counts(db: sa.Engine) -> tuple[int, int]:

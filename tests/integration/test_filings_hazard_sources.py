@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from core import clock
 from core.errors import DomainError, InvalidInput, NotFound
 from supervision.cases import registry, scheduler, service
-from tests.integration.cases_support import CONFIG, at, caller
+from tests.integration.cases_support import (
+    CONFIG,
+    at,
+    caller,
+    clock_of,
+    enterprise_caller,
+    move,
+    open_case,
+)
 from tests.integration.test_permits import as_, web
 
 TYPE = "hazard_source_filing"
@@ -49,26 +57,11 @@ def place(db: sa.Engine) -> SimpleNamespace:
 
 
 def enterprise(uscc: str) -> Any:
-    return caller("enterprise_user", uscc=uscc, name="ent_" + uscc[-4:])
+    return enterprise_caller(uscc)
 
 
 def submit(db: sa.Engine, who: Any, code: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
-    identity, access = who
-    with db.connect() as conn:
-        return service.open_case(conn, {"case_type": TYPE, "anchor": {"kind": "hazard_source", "id": code},
-                                        "form": FILING if form is None else form},
-                                 access=access, identity=identity, config=CONFIG)
-
-
-def move(db: sa.Engine, who: Any, case_id: int, action: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
-    identity, access = who
-    with db.connect() as conn:
-        return service.transition(conn, case_id, {"action": action, "form": form or {}}, access=access,
-                                  identity=identity, config=CONFIG)
-
-
-def clock_of(case: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in case["clocks"] if c["clock"] == name)
+    return open_case(db, who, TYPE, ("hazard_source", code), FILING if form is None else form)
 
 
 def layer_row(db: sa.Engine, code: str) -> tuple[Any, ...]:

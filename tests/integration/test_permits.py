@@ -18,7 +18,15 @@ from werkzeug.test import Client
 from core import clock
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
 from supervision.cases import service
-from tests.integration.cases_support import CONFIG, at, caller
+from tests.integration.cases_support import (
+    at,
+    caller,
+    clock_of,
+    enterprise_caller,
+    move,
+    open_case,
+    two_enterprises,
+)
 from tests.system.test_permission_matrix import InjectIdentity, find_gate
 
 TYPE = "hazchem_business_licence"
@@ -37,36 +45,15 @@ def db(fresh_db: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def place(db: sa.Engine) -> SimpleNamespace:
-    """Two enterprises in two districts: the applicant's and another one."""
-    with db.connect() as conn:
-        own = conn.execute(sa.text("SELECT uscc, name, district_code FROM enterprises ORDER BY uscc LIMIT 1")).one()
-        other = conn.execute(sa.text("SELECT uscc, name, district_code FROM enterprises WHERE district_code <> :d "
-                                     "ORDER BY uscc LIMIT 1"), {"d": own.district_code}).one()
-    return SimpleNamespace(uscc=own.uscc, name=own.name, district=own.district_code, other_uscc=other.uscc,
-                           other_name=other.name, other_district=other.district_code)
+    return two_enterprises(db)
 
 
 def applicant(place: SimpleNamespace, uscc: str | None = None) -> Any:
-    return caller("enterprise_user", uscc=uscc or place.uscc, name="ent_" + (uscc or place.uscc)[-4:])
+    return enterprise_caller(uscc or place.uscc)
 
 
 def open_application(db: sa.Engine, who: Any, uscc: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
-    identity, access = who
-    with db.connect() as conn:
-        return service.open_case(conn, {"case_type": TYPE, "anchor": {"kind": "enterprise", "id": uscc},
-                                        "form": APPLICATION if form is None else form},
-                                 access=access, identity=identity, config=CONFIG)
-
-
-def move(db: sa.Engine, who: Any, case_id: int, action: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
-    identity, access = who
-    with db.connect() as conn:
-        return service.transition(conn, case_id, {"action": action, "form": form or {}}, access=access,
-                                  identity=identity, config=CONFIG)
-
-
-def clock_of(case: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in case["clocks"] if c["clock"] == name)
+    return open_case(db, who, TYPE, ("enterprise", uscc), APPLICATION if form is None else form)
 
 
 def issued(db: sa.Engine, place: SimpleNamespace, day: str = "2026-10-29 10:00") -> dict[str, Any]:

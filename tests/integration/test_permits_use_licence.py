@@ -18,7 +18,13 @@ from core.errors import NotFound
 from core.manifest import manifests
 from supervision.cases import registry, service
 from supervision.permits import certificates, checks
-from tests.integration.cases_support import CONFIG, at, caller
+from tests.integration.cases_support import (
+    at,
+    caller,
+    move,
+    open_case,
+    two_enterprises,
+)
 from tests.integration.test_permits import as_, web
 
 TYPE = "hazchem_use_licence"
@@ -37,21 +43,13 @@ def db(fresh_db: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def place(db: sa.Engine) -> SimpleNamespace:
-    with db.connect() as conn:
-        own = conn.execute(sa.text("SELECT uscc, name, district_code FROM enterprises ORDER BY uscc LIMIT 1")).one()
-        other = conn.execute(sa.text("SELECT uscc FROM enterprises WHERE district_code <> :d ORDER BY uscc LIMIT 1"),
-                             {"d": own.district_code}).one()
-    return SimpleNamespace(uscc=own.uscc, name=own.name, district=own.district_code, other_uscc=other.uscc)
+    return two_enterprises(db)
 
 
 def act(db: sa.Engine, who: Any, case_id: int | None, action: str, form: dict[str, Any], uscc: str = "") -> dict:
-    identity, access = who
-    with db.connect() as conn:
-        if case_id is None:
-            return service.open_case(conn, {"case_type": TYPE, "anchor": {"kind": "enterprise", "id": uscc},
-                                            "form": form}, access=access, identity=identity, config=CONFIG)
-        return service.transition(conn, case_id, {"action": action, "form": form}, access=access, identity=identity,
-                                  config=CONFIG)
+    if case_id is None:
+        return open_case(db, who, TYPE, ("enterprise", uscc), form)
+    return move(db, who, case_id, action, form)
 
 
 def test_the_permit_type_is_data_only() -> None:
