@@ -170,7 +170,10 @@ def _layer_block(layer: Layer, styles: Styles, connection: str, link: ScopeLink 
         # A timestamp typed "auto" is described as gml:TimeInstantType, which GDAL's WFS client cannot read: it then
         # drops the whole DescribeFeatureType, guesses the schema from a sample and sends no BBOX with -spat.
         # ISO 8601 text (what MapServer writes anyway) keeps every client working.
-        *((f"gml_{f.name}_type", "Character") for f in layer.fields if f.type == "datetime"),
+        # A date is the same (MapServer describes "auto" and "Date" alike as gml:TimeInstantType): text too.
+        *((f"gml_{f.name}_type", "Character") for f in layer.fields if f.type in ("datetime", "date")),
+        # A boolean typed "auto" is described as integer but written true/false: GDAL and QGIS then read true as 0.
+        *((f"gml_{f.name}_type", "Boolean") for f in layer.fields if f.type == "boolean"),
         # The city's box (mapserver/extent.py) for every layer: what WMS and WFS capabilities advertise (QGIS zooms
         # to it) and the implicit filter of MapServer's WFS counts. Left unset, MapServer 8 takes ST_Extent() of
         # the table at each request (none for a scoped layer in capabilities, so no box at all), prints it with 15
