@@ -128,14 +128,20 @@ def check(conn: Connection, body: Any) -> dict[str, Any]:
     if unknown:
         raise InvalidInput(unknown[0], "no such field (" + ", ".join(FIELDS) + ")", details={"reason": "unknown field"})
     anonymous, name, phone = _reporter(body)
-    place = _location(conn, body)
-    data: dict[str, Any] = {"category": body.get("category"),
-                            "description": _text(body, "description", 10, 2000, "what is wrong, where and since when",
-                                                 required=True)}
+    data: dict[str, Any] = {"category": body["category"]} if body.get("category") is not None else {}
+    data["description"] = _text(body, "description", 10, 2000, "what is wrong, where and since when", required=True)
     for field, lo, hi, what in (("address", 2, 200, "the address"), ("place_name", 2, 100, "the enterprise or place")):
         value = _text(body, field, lo, hi, what)
         if value is not None:
             data[field] = value
+    ct = registry.get(CASE_TYPE)
+    try:
+        forms.validate(conn, ct.transition("file").form, data)   # the case type's form: the schema of the case's data
+    except InvalidInput as exc:
+        name_in_body = exc.input_name.removeprefix("form.")
+        raise InvalidInput(name_in_body, exc.allowed, exc.message_en, exc.message_zh,
+                           details={**exc.details, "input": name_in_body}) from None
+    place = _location(conn, body)
     if place is None and "address" not in data:
         raise InvalidInput("location", "a point picked on the map {lon, lat, datum}, or an address",
                            "say where: pick the place on the map or write its address",
@@ -144,14 +150,6 @@ def check(conn: Connection, body: Any) -> dict[str, Any]:
     if place is not None:
         data.update(datum=place["datum"], given_lon=place["given_lon"], given_lat=place["given_lat"],
                     suggested_district=place["district"])
-    ct = registry.get(CASE_TYPE)
-    opening = ct.transition("file")
-    try:
-        forms.validate(conn, opening.form, data)   # the case type's form is the schema of what the case holds
-    except InvalidInput as exc:
-        name_in_body = exc.input_name.removeprefix("form.")
-        raise InvalidInput(name_in_body, exc.allowed, exc.message_en, exc.message_zh,
-                           details={**exc.details, "input": name_in_body}) from None
     return {"data": data, "place": place, "anonymous": anonymous, "contact_name": name, "contact_phone": phone}
 
 
@@ -178,11 +176,11 @@ def file_complaint(conn: Connection, body: Any, photos: Sequence[Photo], *, case
     if len(photos) > int(config["max_photos"]):
         raise InvalidInput("photos", f"at most {config['max_photos']} photos", value=len(photos),
                            details={"reason": "too many"})
-    checked = check(conn, body)
     ct = registry.get(CASE_TYPE)
     opening = ct.transition("file")
     now = core_clock.now()
-    with unit_of_work(conn, engine.EVENT_TYPES) as changes:
+    with unit_of_work(conn, engine.EVENT_TYPES) as changes:   # a refusal anywhere below rolls everything back
+        checked = check(conn, body)
         stored = [files.store(conn, _photo_config(cases_config, config), p.stream, name=p.name, uploaded_by=None)
                   for p in photos]
         digest = _request_hash(body, stored)

@@ -106,13 +106,22 @@ def reporter(case_id: int) -> Response:
                                              identity=current_identity())))
 
 
+def _city_centre() -> list[float]:
+    """Where the pick map opens: the middle of the city's districts."""
+    from sqlalchemy import text
+
+    row = get_db().execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)::geometry) c "
+                                "FROM districts) s")).one()
+    return [round(row[0] or 0.0, 5), round(row[1] or 0.0, 5)]
+
+
 def _page(template: str, page: str) -> str:
     lang = i18n.normalise_lang(request.args.get("lang"))
     _cases_config, config = _configs()
     root = request.script_root.rstrip("/") + "/"
     boot = {"page": page, "lang": lang, "root": root, "strings": ui_strings.strings(lang),
             "categories": ui_strings.categories(lang), "maxPhotos": config["max_photos"],
-            "basemap": root + "tiles/wmts/basemap/webmercator/{z}/{x}/{y}.png"}
+            "basemap": root + "tiles/wmts/basemap/webmercator/{z}/{x}/{y}.png", "center": _city_centre()}
     return render_template(template, boot=boot, s=boot["strings"], lang=lang,
                            lang_other="zh-CN" if lang == "en" else "en")
 
