@@ -51,8 +51,9 @@ def assign_district(ctx: EffectContext, spec: Mapping[str, Any]) -> None:
                            message_zh=f"承办区县代码 {code} 不是本市的区县（可选：{names}）",
                            details={"field": "district_code", "reason": "no such district"})
     ctx.conn.execute(text(
-        "UPDATE cases c SET district_code = :d, grid_cell_code = (SELECT g.code FROM grid_cells g "
-        "WHERE g.district_code = :d AND ST_Intersects(g.geom, c.geom) ORDER BY g.code LIMIT 1) WHERE c.id = :id"),
+        "UPDATE cases c SET district_code = CAST(:d AS varchar), grid_cell_code = (SELECT g.code FROM grid_cells g "
+        "WHERE g.district_code = CAST(:d AS varchar) AND ST_Intersects(g.geom, c.geom) ORDER BY g.code LIMIT 1) "
+        "WHERE c.id = :id"),
         {"d": code, "id": ctx.case["id"]})
     ctx.case["district_code"] = code
     ctx.results["district_code"] = code
