@@ -18,11 +18,9 @@ FILING = {"category": "hidden_danger", "description": "仓库消防通道被货�
 
 def lifted(**strict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every rate-limit rule lifted (these tests file faster than a person), except the ones given."""
-    from access.settings import AuthSettings  # noqa: F401 - the rules' names come from the packaged defaults
-    from core.config import load_config
+    from tests.conftest import lifted_rate_limits
 
-    names = load_config(environ={})["auth"]["rate_limits"]
-    return {name: strict.get(name, {"burst": 1_000_000}) for name in names}
+    return {**lifted_rate_limits(1_000_000), **strict}
 
 
 def complaint_app(url: str, var: Any, **strict: dict[str, Any]) -> Any:
