@@ -75,7 +75,7 @@ def seal(code: str, key: str, number: str) -> str:
 
 
 def unseal(sealed: str, key: str, number: str) -> str:
-    return bytes(c ^ p for c, p in zip(bytes.fromhex(sealed), _pad(key, number), strict=True)).decode("ascii")
+    return bytes(c ^ p for c, p in zip(bytes.fromhex(sealed), _pad(key, number), strict=True)).decode("latin-1")
 
 
 __all__ = ["ALPHABET", "LENGTH", "digest", "key_hash", "matches", "new_code", "normalise", "require", "seal",

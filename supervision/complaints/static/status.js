@@ -27,3 +27,4 @@ form.addEventListener("submit", async (event) => {
   $("result-reply").textContent = answer.reply ? answer.reply.text : S.no_reply;
   $("result").hidden = false;
 });
+window.onemap = { page: "complaint-status", ready: true };
