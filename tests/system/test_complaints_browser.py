@@ -162,7 +162,7 @@ def test_the_public_files_and_follows_a_complaint_and_the_district_handles_it(br
     sp.click('[data-action="reply"]')
     field(sp, "findings").locator("textarea").fill("现场核查属实，已责令立即清理通道、更换灭火器")
     field(sp, "reply").locator("textarea").fill("经核查，您反映的问题属实，已责令整改完毕。<b>感谢监督</b>")
-    field(sp, "substantiated").locator("select").select_option("true_report")
+    field(sp, "substantiated").locator("select").select_option(label="属实")
     sp.locator(".action-form-box form button[type=submit]").click()
     sp.wait_for_function("() => window.onemap.detail.state === 'replied'")
 
