@@ -235,3 +235,15 @@ def test_bursts_get_429_with_retry_after_then_are_accepted_after_the_window(pg_c
     finally:
         engine.dispose()
         drop_database(pg_cluster, "t_complaints_burst")
+
+
+def test_a_refusal_inside_the_transaction_leaves_no_hole_in_the_numbers(world: SimpleNamespace) -> None:
+    """A filing refused after its transaction began (its photo is not an image: found while storing it) takes back
+    everything, its complaint number too: the next accepted complaint gets the very next number (gapless)."""
+    body = {**FILING, "address": "连号路1号"}
+    first = file(world, body).get_json()["number"]
+    refused = world.client.post(URL, data=multipart(body, [(png(), "ok.png"), (b"GIF89a" + b"\x00" * 64, "x.png")]),
+                                content_type="multipart/form-data")
+    assert refused.status_code == 400 and refused.get_json()["input"] == "file"
+    second = file(world, body).get_json()["number"]
+    assert int(second.rsplit("-", 1)[1]) == int(first.rsplit("-", 1)[1]) + 1
