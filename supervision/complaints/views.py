@@ -64,7 +64,9 @@ def _body(limit: int) -> tuple[Any, list[filing.Photo]]:
     if is_json_type(mime):
         return request.get_json(), []
     if mime == "multipart/form-data":
-        unknown = sorted(set(request.form) - MULTIPART_FIELDS) + sorted(set(request.files) - {"photos"})
+        # (a part without a name is listed under None: named here as "" so that it is refused like any other)
+        unknown = sorted(str(k or "") for k in set(request.form) - MULTIPART_FIELDS) + \
+            sorted(str(k or "") for k in set(request.files) - {"photos"})
         if unknown:
             raise InvalidInput(unknown[0], "the parts complaint (JSON) and photos (images)",
                                details={"reason": "unknown part"})

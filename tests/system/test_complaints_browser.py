@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from core.geo.coords import convert
 from tests.system.session_server import session_server
 from tests.system.test_case_pages_browser import expect_only, field, open_as
-from tests.system.test_console_browser import LOCAL_HOSTS, Watched, browser, pages  # noqa: F401 - fixtures
+from tests.system.test_console_browser import LOCAL_HOSTS, Watched, browser, pages, save  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.system
 
@@ -119,10 +119,12 @@ def test_the_public_files_and_follows_a_complaint_and_the_district_handles_it(br
     assert "坐标系" in page.inner_text('.field-error[data-for="location"]')
     assert page.get_attribute("#datum", "aria-invalid") == "true"
     expect_only(w, 400)
+    save(page, "complaint_form_refused.png")
     page.select_option("#datum", "gcj02")
     page.click("#submit")
     page.wait_for_selector("#receipt:not([hidden])")
     number, code = page.inner_text("#receipt-number"), page.inner_text("#receipt-code")
+    save(page, "complaint_receipt.png")
     assert re.fullmatch(r"JB-2026-\d{6}", number) and re.fullmatch(r"(\w{4}-){3}\w{4}", code)
     assert page.evaluate("window.pwned") is None
     with server.engine.connect() as conn:
@@ -171,4 +173,5 @@ def test_the_public_files_and_follows_a_complaint_and_the_district_handles_it(br
     page.wait_for_function("() => document.querySelector('#result-state').dataset.state === 'replied'")
     assert page.inner_text("#result-reply") == "经核查，您反映的问题属实，已责令整改完毕。<b>感谢监督</b>"
     assert page.locator("#result-reply b").count() == 0
+    save(page, "complaint_status.png")
     assert "现场核查属实" not in page.content()                        # the internal findings stay inside
