@@ -70,7 +70,9 @@ def _case(conn: Connection, case_id: int, access: LayerAccess, module: str) -> M
         f"c.closed_at, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat FROM cases c WHERE c.id = :id "
         f"AND c.case_type = :t AND {where}"), {**params, "id": case_id, "t": CASE_TYPE}).mappings().first()
     if row is None:
-        access.note_hidden(conn, "cases", case_id, table="cases", target=f"case:{case_id}")
+        # a complaint outside the scope is a probe worth auditing; another kind of case is simply not a complaint
+        if conn.execute(text("SELECT 1 FROM complaints WHERE case_id = :id"), {"id": case_id}).first():
+            access.note_hidden(conn, "cases", case_id, table="cases", target=f"case:{case_id}")
         raise _not_found(case_id)
     return row
 
