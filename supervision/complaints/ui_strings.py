@@ -19,7 +19,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "datum_bd09": "BD-09（百度地图）", "clear_point": "清除位置", "photos": "现场照片（选填，JPEG/PNG/WebP）",
         "anonymity": "举报方式", "anonymous": "匿名举报（不留任何联系方式）", "named": "实名举报（便于核实和奖励）",
         "contact_name": "姓名", "contact_phone": "联系电话", "submit": "提交举报", "submitting": "正在提交…",
-        "filed": "举报已受理登记", "number": "举报编号", "query_code": "查询码",
+        "filed": "举报已提交登记（待受理）", "number": "举报编号", "query_code": "查询码",
         "keep": "请立即记下举报编号和查询码。查询码只显示这一次，凭二者可查询办理进度和答复（也可凭查询码申领举报奖励）。",
         "go_status": "查询办理进度", "query": "查询", "state": "办理状态", "filed_at": "举报时间",
         "reply": "答复", "no_reply": "尚未答复", "not_found": "举报编号或查询码不正确",

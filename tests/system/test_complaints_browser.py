@@ -145,6 +145,7 @@ def test_the_public_files_and_follows_a_complaint_and_the_district_handles_it(br
     page.click("#query")
     page.wait_for_selector("#result:not([hidden])")
     assert page.inner_text("#result-state") == "待受理" and page.inner_text("#result-reply") == "尚未答复"
+    assert "10:00" in page.inner_text("#result-filed")   # China time, whatever the browser's zone
 
     # the city triages and assigns it; the district's staff handle it on the case page
     assert call(server, "city_reg", "POST", f"/api/cases/{case_id}/transitions", {"action": "accept"})[0] == 200

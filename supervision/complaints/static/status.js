@@ -23,7 +23,8 @@ form.addEventListener("submit", async (event) => {
   $("result-number").textContent = answer.number;
   $("result-state").textContent = answer.state_label[BOOT.lang] || answer.state_label["zh-CN"];
   $("result-state").dataset.state = answer.state;
-  $("result-filed").textContent = new Date(answer.filed_at).toLocaleString(BOOT.lang);
+  // China time whatever the browser's zone: the bureau's day, as on its letters
+  $("result-filed").textContent = new Date(answer.filed_at).toLocaleString(BOOT.lang, { timeZone: "Asia/Shanghai" });
   $("result-reply").textContent = answer.reply ? answer.reply.text : S.no_reply;
   $("result").hidden = false;
 });
