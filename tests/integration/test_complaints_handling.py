@@ -149,7 +149,9 @@ def test_a_district_returns_a_complaint_to_the_city(world: SimpleNamespace) -> N
     move(world, CITY, complaint["id"], "assign", {"district_code": OWN})
     case = move(world, DISTRICT, complaint["id"], "return_to_city", {"reason": "位置属于相邻区县"})
     # the answer says the move is done and the case has left the district (not a 404 for a move that succeeded)
-    assert case == {"id": complaint["id"], "code": complaint["number"], "state": "accepted", "out_of_scope": True}
+    assert case == {"id": complaint["id"], "code": complaint["number"], "case_type": "complaint", "state": "accepted",
+                    "version": case["version"], "out_of_scope": True}
+    assert case["version"] > 1
     assert read(world, CITY, complaint["id"])["district_code"] == "329900"
     with pytest.raises(DomainError):
         read(world, DISTRICT, complaint["id"])
