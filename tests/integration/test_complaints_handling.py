@@ -103,6 +103,10 @@ def test_from_filing_to_closure_within_working_days(world: SimpleNamespace) -> N
         case = move(world, CITY, complaint["id"], "assign", {"district_code": OWN, "instructions": "请核查"})
         # 15 working days to reply: Fri 9, Sat 10 (调休), 12–16, 19–23, Mon 26, Tue 27, Wed 28 October
         assert case["state"] == "investigating" and case["district_code"] == OWN
+        with world.engine.connect() as conn:   # the district is told, in its own scope (the live event's tag)
+            results = conn.execute(sa.text("SELECT results FROM case_events WHERE case_id = :id AND action = 'assign'"),
+                                   {"id": complaint["id"]}).scalar_one()
+        assert results["district_code"] == OWN and results["notified"][0]["roles"] == ["district_regulator"]
         assert due(case, "reply") == "2026-10-28"
         assert read(world, DISTRICT, complaint["id"])["state"] == "investigating"
         with pytest.raises(DomainError) as elsewhere:
