@@ -178,6 +178,11 @@ def transition(conn: Connection, case_id: int, body: Any, *, access: LayerAccess
         ctx.form = engine.check_user_move(conn, ct, t, case, _mover(access, identity), form=body.get("form"),
                                           expected_version=body.get("version"), parent=ctx.parent)
         engine.apply(ctx, t)
+    if answer and not engine.scope_kinds(read_scope(access), ctx.case):
+        # the move itself took the case out of the caller's scope (a district returning a complaint to the city):
+        # done, and there is nothing more the caller may read of it
+        return {"id": case_id, "code": ctx.case["code"], "case_type": ct.id, "state": ctx.case["state"],
+                "version": ctx.case["version"], "out_of_scope": True}
     return detail(conn, case_id, access=access, identity=identity) if answer else {"id": case_id}
 
 

@@ -1,7 +1,8 @@
 """A district regulator probing another district's rows by id: answered as if the row were missing, and audited.
 
-Walked, not listed: every by-id route of the app's url_map under the emergency and console APIs (and the filings
-API's routes addressing a hazard source by its code), and for every
+Walked, not listed: every by-id route of the app's url_map under the emergency, console and complaints APIs that
+the district regulator's role may use at all (and the filings API's routes addressing a hazard source by its code),
+and for every
 district-scoped layer of the registry the OGC API item and WFS GetFeatureById. The caller is the demo district
 regulator (a real sign-in, through the authentication middleware and the policy gate); each probe targets a row of
 another district. The answer must not tell that the row exists (404, or an empty WFS answer), and the audit log
@@ -11,6 +12,7 @@ is recorded as ``denied`` too, not as ``failed``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,12 +84,49 @@ def world(pg_cluster, template_url: str, demo_artifacts) -> Iterator[dict[str, A
         depot = first["depots"]
         line = conn.execute(sa.text("INSERT INTO depot_inventory (depot_id, item, unit, quantity) VALUES "
                                     "(:d, '探测物资', '箱', 10) RETURNING id"), {"d": depot}).scalar_one()
+    complaint = _foreign_complaint(engine, app.config["ONEMAP"], lon, lat)
     engine.dispose()
     client = app.test_client()
     sign_in(client, "district_reg")
     yield {"url": url, "client": client, "incident": incident, "order": order, "depot": depot, "line": line,
-           "first": first, "hazard_code": hazard_code}
+           "first": first, "hazard_code": hazard_code, "complaint": complaint}
     drop_database(pg_cluster, "t_auth_audit_probes")
+
+
+PROBED = ("/api/emergency/", "/api/console/", "/api/complaints/", "/api/filings/")
+
+
+def _reachable(rule: Any, method: str) -> bool:
+    """Whether the district regulator's role may use the route's family at all, as the gate classifies it: a family
+    the role may not enter is refused 403 before any row is looked up (the permission walks check those), so there
+    is no existence to hide and nothing to probe."""
+    from access.policy.classify import _flask
+    from core.identity import Identity
+
+    who = Identity(user_id=1, username="x", roles=frozenset({"district_regulator"}), district_code=OWN)
+    path = re.sub(r"<(?:[^:<>]+:)?[^<>]+>", "1", rule.rule)
+    return all(POLICY.decide(who, a.action, a.target).allowed for a in _flask(path, method, POLICY).accesses)
+
+
+def _foreign_complaint(engine: sa.Engine, settings: dict[str, Any], lon: float, lat: float) -> int:
+    """A public complaint in the other district, accepted and assigned to it by the city."""
+    from supervision.cases import registry, service
+    from supervision.complaints.filing import file_complaint
+    from tests.integration.cases_support import caller
+
+    registry.configure(settings)
+    body = {"category": "hidden_danger", "description": "探测目标：另一区县的举报", "location": {
+        "lon": lon, "lat": lat, "datum": "wgs84"}}
+    with engine.connect() as conn:
+        number = file_complaint(conn, body, [], cases_config=settings["cases"], config=settings["complaints"])[0]["number"]
+        case_id = conn.execute(sa.text("SELECT id FROM cases WHERE code = :n"), {"n": number}).scalar_one()
+        conn.commit()
+        who, access = caller("city_regulator")
+        for action, form in (("accept", {}), ("assign", {"district_code": FOREIGN})):
+            service.transition(conn, case_id, {"action": action, "form": form}, access=access, identity=who,
+                               config=settings["cases"])
+            conn.commit()   # (the answer is read after the move's transaction)
+    return case_id
 
 
 def _by_id_rules() -> list[Any]:
@@ -103,11 +142,12 @@ def _by_id_rules() -> list[Any]:
                       "logging": {"level": "ERROR", "format": "json"}})
     out = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith(("/api/emergency/", "/api/console/", "/api/filings/")):
+        if not rule.rule.startswith(PROBED):
             continue
         if any(isinstance(conv, IntegerConverter) for conv in rule._converters.values()) or "code" in rule.arguments:
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                out.append(pytest.param(rule, method, id=f"{method} {rule.rule}"))
+                if _reachable(rule, method):
+                    out.append(pytest.param(rule, method, id=f"{method} {rule.rule}"))
     return out
 
 
@@ -129,10 +169,11 @@ def _fill(rule: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
         return [(rule.build({"kind": k, "resource_id": world["first"][resource_layers()[k]]})[1],
                  str(world["first"][resource_layers()[k]])) for k in hidden]
     values = {"incident_id": world["incident"], "order_id": world["order"], "depot_id": world["depot"],
-              "inventory_id": world["line"], "run": 1}  # run: an impact analysis's number within its incident
+              "inventory_id": world["line"], "run": 1,  # run: an impact analysis's number within its incident
+              "case_id": world["complaint"]}            # a complaint the city assigned to the other district
     assert args <= set(values), f"{rule.rule}: teach this test which foreign row {sorted(args - set(values))} is"
     filled = {a: values[a] for a in args}
-    main = next(a for a in ("order_id", "incident_id", "depot_id") if a in args)
+    main = next(a for a in ("order_id", "incident_id", "depot_id", "case_id") if a in args)
     return [(rule.build(filled)[1], str(filled[main]))]
 
 
@@ -187,5 +228,7 @@ def test_a_write_to_a_foreign_row_over_ogc_api_is_recorded_denied(world: dict[st
 def test_the_walk_found_the_by_id_routes() -> None:
     assert {r.values[0].rule for r in RULES} >= {"/api/emergency/incidents/<int:incident_id>",
                                                  "/api/console/features/<layer_id>/<int:feature_id>",
-                                                 "/api/filings/hazard-sources/<code>"}
+                                                 "/api/filings/hazard-sources/<code>",
+                                                 "/api/complaints/<int:case_id>"}
+    assert "/api/complaints/reporters/<int:case_id>" not in {r.values[0].rule for r in RULES}  # refused by the gate
     assert "rescue_teams" in _district_layers() and "incidents" in _district_layers()

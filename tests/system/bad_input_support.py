@@ -215,10 +215,11 @@ SESSION_ENDING = {("POST", "/api/auth/logout"), ("POST", "/auth/logout")}
 
 def walk_app(scratch_db: str, demo_artifacts: Any) -> Any:
     """The app a route walk runs against: a long session and no rate limits (it sends hundreds of requests)."""
+    from tests.conftest import lifted_rate_limits
     from tests.integration.auth_support import make_app
 
     return make_app(scratch_db, demo_artifacts, session={"idle_minutes": 1440},
-                    rate_limits={name: {"burst": 1_000_000} for name in ("login", "processes", "exports")})
+                    rate_limits=lifted_rate_limits(1_000_000))
 
 
 def walk_clients(app: Any) -> dict[str, Any]:

@@ -74,7 +74,10 @@ def anchor_of(world: SimpleNamespace, ct: CaseType, place: str) -> tuple[dict[st
 
 
 def sample_value(prop: dict[str, Any]) -> Any:
-    """A value the property's schema accepts."""
+    """A value the property's schema accepts (its own example first: a pattern such as a district code's is one
+    only the form's author can fill)."""
+    if prop.get("examples"):
+        return prop["examples"][0]
     if "enum" in prop:
         return prop["enum"][0]
     if prop.get("format") == "date":

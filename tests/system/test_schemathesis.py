@@ -54,8 +54,10 @@ def scratch_db(pg_cluster, template_url: str) -> Iterator[str]:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def app(scratch_db: str, demo_artifacts):  # noqa: ANN001, ANN201
+    from tests.conftest import lifted_rate_limits
+
     return make_app(scratch_db, demo_artifacts, session={"idle_minutes": 1440},
-                    rate_limits={name: {"burst": 1_000_000} for name in ("login", "processes", "exports")})
+                    rate_limits=lifted_rate_limits(1_000_000))
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,8 @@ function openForm(action) {
           body: { action: action.id, version: detail.version, form } });
         closeForm();
         toast(t("done_action", { label: L(action.label) || action.id }));
+        // the move took the case out of the caller's scope (returned to the city): nothing more to show here
+        if (next.out_of_scope) return void location.assign(`${BOOT.root}cases?lang=${BOOT.lang}`);
         await show(next);
       } catch (err) {
         if (err.status === 409 && RELOAD_CODES.has(err.problem?.code)) offerReload(box);
