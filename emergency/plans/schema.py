@@ -158,11 +158,11 @@ def validate(body: Any) -> dict[str, Any]:
         if key not in need and key in owner:
             raise _fail(f"owner.{key}", f"absent for an owner of level {owner['level']}",
                         f"not a field of a {owner['level']} plan", "与预案所属层级不符")
-    roles = {r["role"] for r in body["organisation"]}
-    if len(roles) != len(body["organisation"]):
-        dup = next(i for i, r in enumerate(body["organisation"])
-                   if [o["role"] for o in body["organisation"]].count(r["role"]) > 1)
-        raise _fail(f"organisation[{dup}].role", "a role id used once", "role listed twice", "岗位重复")
+    roles: set[str] = set()
+    for i, member in enumerate(body["organisation"]):
+        if member["role"] in roles:  # the second mention is the mistake
+            raise _fail(f"organisation[{i}].role", "a role id used once", "role listed twice", "岗位重复")
+        roles.add(member["role"])
     seen: set[int] = set()
     for i, level in enumerate(body["levels"]):
         if level["level"] in seen:
