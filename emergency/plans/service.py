@@ -146,7 +146,6 @@ def _prepare(conn: Connection, body: Any, access: LayerAccess) -> tuple[dict[str
     values = {**_owner(conn, body["owner"], access), "kind": body["kind"], "title": body["title"],
               "approved_on": date.fromisoformat(body["approved_on"])}
     values["review_due"] = review_due(values["approved_on"])
-    _check_resources(conn, body, access)
     return body, values
 
 
@@ -160,6 +159,7 @@ def insert_plan(conn: Connection, body: Any, *, access: LayerAccess, actor: str 
     """Create a plan (version 1) inside the caller's transaction; its id."""
     body, values = _prepare(conn, body, access)
     _check_write(access, values, creating=True)
+    _check_resources(conn, body, access)  # after the owner: a foreign plan is refused as such, not by its resources
     plan_id = conn.execute(text(
         "INSERT INTO emergency_plans (kind, owner_level, district_code, enterprise_uscc, title, version, approved_on, "
         "review_due) VALUES (:kind, :owner_level, :district_code, :enterprise_uscc, :title, 1, :approved_on, "
@@ -182,6 +182,7 @@ def update_plan(conn: Connection, plan_id: int, body: Any, *, access: LayerAcces
         _check_write(access, row)
         body, values = _prepare(conn, body, access)
         _check_write(access, {**values, "id": plan_id})  # still the caller's after the change
+        _check_resources(conn, body, access)
         version = row["version"] + 1
         conn.execute(text(
             "UPDATE emergency_plans SET kind = :kind, owner_level = :owner_level, district_code = :district_code, "
