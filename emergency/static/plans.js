@@ -49,7 +49,7 @@ function planItem(p) {
 function proposals(list) {
   if (!list.length) return "";
   return `<p>${esc(L(T.proposed))}</p><ul>${list.map((r, i) => `<li>${esc(r.name)} · ${esc(r.task)}
-    <button type="button" class="btn small plan-dispatch" data-i="${i}">${esc(L(T.dispatch))}</button></li>`).join("")}</ul>`;
+    <button type="button" class="btn small plan-dispatch" data-i="${i}" data-kind="${esc(r.resource_kind)}">${esc(L(T.dispatch))}</button></li>`).join("")}</ul>`;
 }
 
 const proposed = new Map(); // "incident:plan" → the resources its activation proposed (kept across re-reads)
