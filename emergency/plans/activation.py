@@ -32,6 +32,7 @@ from access.policy.rowscope import LayerAccess
 from core import clock
 from core.errors import Conflict, InvalidInput, NotFound
 from emergency.history import record_change, unit_of_work
+from emergency.impact import schemas as impact_schemas
 from emergency.impact import service as impact
 from emergency.incidents import schemas as s
 from emergency.incidents.service import fetch_incident, lock_incident
@@ -158,7 +159,7 @@ def activate(conn: Connection, incident_id: int, plan_id: int, data: dict[str, A
     if data.get("level") is None:
         raise InvalidInput("level", s.LEVEL_ALLOWED, details={"reason": "required"})
     level = s.parse_level(data["level"], "level")
-    reason = s.parse_text(data.get("reason"), "reason", 1000)
+    reason = impact_schemas.parse_text(data.get("reason"), "reason", 1000)  # no NUL characters either
     with unit_of_work(conn) as changes:
         incident = lock_incident(conn, incident_id, access=access)
         if incident["status"] not in INCIDENT_ACTIVE:

@@ -141,6 +141,16 @@ def _fail(name: str, allowed: str, en: str, zh: str) -> InvalidInput:
                         details={"field": name, "reason": en})
 
 
+def _no_nul(node: Any, parts: list[Any]) -> None:
+    """PostgreSQL stores no NUL character (text nor JSONB): refuse it where it is, not as a 500 at the insert."""
+    if isinstance(node, str) and "\x00" in node:
+        name = _path(parts)
+        raise _fail(name, "text without NUL characters", "NUL character", "含有空字符")
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        _no_nul(value, [*parts, key])
+
+
 def validate(body: Any) -> dict[str, Any]:
     """The plan body if valid; otherwise the first problem (fields in document order) as a 400 naming its path."""
     if not isinstance(body, dict):
@@ -149,6 +159,7 @@ def validate(body: Any) -> dict[str, Any]:
     errors = sorted(validator.iter_errors(body), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise _problem(errors[0])
+    _no_nul(body, [])
     owner = body["owner"]
     need = {"city": (), "district": ("district_code",), "enterprise": ("enterprise_uscc",)}[owner["level"]]
     for key in ("district_code", "enterprise_uscc"):

@@ -265,7 +265,8 @@ def test_a_level_other_than_the_suggestion_needs_a_reason(clients, places, city_
     incident_id = incident(client, places["points"][OWN], deaths=1)
     url = f"{API}/incidents/{incident_id}/plans/{city_plan['id']}/activate"
     for body, name in (({"level": 2}, "reason"), ({}, "level"), ({"level": 5}, "level"),
-                       ({"level": 4, "colour": "red"}, "colour"), ({"level": 2, "reason": 3}, "reason")):
+                       ({"level": 4, "colour": "red"}, "colour"), ({"level": 2, "reason": 3}, "reason"),
+                       ({"level": 2, "reason": "a\x00b"}, "reason")):
         response = client.post(url, json=body)
         assert response.status_code == 400 and response.get_json()["input"] == name, (body, response.get_json())
     assert scalar(district_db(client), "SELECT count(*) FROM plan_activations WHERE incident_id = :i",
@@ -356,6 +357,8 @@ BAD = [
     ("resources", [{"kind": "shelter", "id": 99999999}], "resources[0].id"),
     ("resources", [{"kind": "boat", "id": 1}], "resources[0].kind"),
     ("extra", 1, "extra"),
+    ("organisation[1].duties", "抢\x00险", "organisation[1].duties"),
+    ("title", "a\x00b", "title"),
 ]
 
 
