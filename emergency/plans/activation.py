@@ -50,10 +50,10 @@ def _chemicals(conn: Connection, uscc: str | None) -> dict[str, float]:
     if not uscc:
         return {}
     rows = conn.execute(text(
-        "SELECT c.cas, sum(c.quantity_t) AS t FROM hazard_source_chemicals c JOIN hazard_sources h ON "
+        "SELECT c.cas, sum(c.quantity_t) AS tonnes FROM hazard_source_chemicals c JOIN hazard_sources h ON "
         "h.code = c.hazard_source_code WHERE h.enterprise_uscc = :u AND h.status = 'active' AND c.cas IS NOT NULL "
         "GROUP BY c.cas"), {"u": uscc}).all()
-    return {r.cas: float(r.t) for r in rows}
+    return {r.cas: float(r.tonnes) for r in rows}
 
 
 def _alarm_level(conn: Connection, uscc: str | None) -> int | None:

@@ -374,3 +374,40 @@ def test_a_bad_plan_is_a_400_naming_the_field(clients, path: str, value: Any, na
     assert problem["input"] == name, problem
     assert name in problem["detail"]
     assert scalar(district_db(city), "SELECT count(*) FROM emergency_plan_versions") == before
+
+
+# -- facts at an enterprise -----------------------------------------------------------------------------------------
+def test_facts_at_an_enterprise_chemicals_and_alarm_level(clients, db: str) -> None:  # noqa: ANN001
+    """A leak at the demo chlorine holder: its hazard sources' tonnes per CAS and its highest active alarm are the
+    incident's facts; its 现场处置方案 (scope: chlorine) applies with the chemical confirmed, Ⅳ by the alarm."""
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        plan_id, uscc = conn.execute(sa.text("SELECT id, enterprise_uscc FROM emergency_plans WHERE "
+                                             "owner_level = 'enterprise' AND title LIKE '%液氯泄漏现场处置方案'")).one()
+        held = {r.cas: r.tonnes for r in conn.execute(sa.text(
+            "SELECT c.cas, sum(c.quantity_t) AS tonnes FROM hazard_source_chemicals c JOIN hazard_sources h ON "
+            "h.code = c.hazard_source_code WHERE h.enterprise_uscc = :u AND h.status = 'active' GROUP BY c.cas"),
+            {"u": uscc})}
+        sensor = conn.execute(sa.text("SELECT s.code FROM sensors s JOIN hazard_sources h ON h.code = "
+                                      "s.hazard_source_code WHERE h.enterprise_uscc = :u ORDER BY s.code LIMIT 1"),
+                              {"u": uscc}).scalar()
+    client = clients["dispatcher"]
+    incident_id = incident(client, (0, 0), kind="leak", uscc=uscc)
+    answer = client.get(f"{API}/incidents/{incident_id}/plans").get_json()
+    assert answer["facts"]["chemicals"] == pytest.approx(held) and CHLORINE in answer["chemicals_involved"]
+    own = next(p for p in answer["plans"] if p["id"] == plan_id)
+    assert own["chemical_confirmed"] is True
+    # chlorine held ≥ 0.1 t is the plan's Ⅳ trigger until an alarm is raised (the first matching trigger is named)
+    assert own["suggestion"]["level"] == 4 and own["suggestion"]["trigger"]["fact"] == "chemical_quantity_t"
+    assert answer["facts"]["alarm_level"] is None
+    assert sensor is not None, "the demo chlorine holder has no sensor"
+    with engine.begin() as conn:
+        for level, state in ((1, "cleared"), (2, "active"), (1, "active")):
+            conn.execute(sa.text(
+                "INSERT INTO monitoring_alarms (sensor_code, rule, kind, level, state, message, raised_at, updated_at, "
+                "cleared_at) VALUES (:s, :r, 'level', :l, :st, '测试报警', now(), now(), :cleared)"),
+                {"s": sensor, "r": f"test_{level}_{state}", "l": level, "st": state,
+                 "cleared": datetime.now(UTC) if state == "cleared" else None})
+    engine.dispose()
+    facts = client.get(f"{API}/incidents/{incident_id}/plans").get_json()["facts"]
+    assert facts["alarm_level"] == 2  # the highest active one; a cleared alarm counts for nothing
