@@ -24,6 +24,10 @@ FACTS: dict[str, tuple[str, str]] = {
     "alarm_level": ("监测报警级别", "级"),
     "chemical_quantity_t": ("涉及危险化学品数量", "吨"),
 }
+FACTS_EN: dict[str, tuple[str, str]] = {
+    "deaths": ("deaths", ""), "injuries": ("injuries", ""), "evacuees": ("evacuees", ""),
+    "alarm_level": ("alarm level", ""), "chemical_quantity_t": ("tonnes of", " t"),
+}
 LEVEL_NUMERALS = {1: "Ⅰ", 2: "Ⅱ", 3: "Ⅲ", 4: "Ⅳ"}
 
 
@@ -54,6 +58,13 @@ def describe(trigger: Mapping[str, Any], level: int) -> str:
     return f"{what} ≥ {trigger['min']:g} {unit} → {LEVEL_NUMERALS[level]}级"
 
 
+def describe_en(trigger: Mapping[str, Any], level: int) -> str:
+    """The trigger in English, e.g. "deaths ≥ 30 → level I"."""
+    label, unit = FACTS_EN[trigger["fact"]]
+    what = f"{label} {trigger['chemical']}" if trigger.get("chemical") else label
+    return f"{what} ≥ {trigger['min']:g}{unit} → level {('I', 'II', 'III', 'IV')[level - 1]}"
+
+
 def matches(trigger: Mapping[str, Any], facts: Facts) -> bool:
     value = facts.value(trigger)
     return value is not None and value >= trigger["min"]
@@ -68,8 +79,8 @@ def suggest(levels: Sequence[Mapping[str, Any]], facts: Facts) -> dict[str, Any]
         for trigger in level.get("triggers", []):
             if matches(trigger, facts):
                 return {"level": level["level"], "trigger": dict(trigger), "value": facts.value(trigger),
-                        "text": describe(trigger, level["level"])}
+                        "text": describe(trigger, level["level"]), "text_en": describe_en(trigger, level["level"])}
     return None
 
 
-__all__ = ["FACTS", "LEVEL_NUMERALS", "Facts", "describe", "matches", "suggest"]
+__all__ = ["FACTS", "LEVEL_NUMERALS", "Facts", "describe", "describe_en", "matches", "suggest"]

@@ -26,7 +26,7 @@ const levelName = (n) => `${NUMERALS[n - 1]}${L({ "zh-CN": "级", en: "" })}`;
 
 function planItem(p) {
   const s = p.suggestion;
-  const suggestion = s ? `${esc(L(T.suggested))}: <strong>${esc(levelName(s.level))}</strong> — ${esc(s.text)}`
+  const suggestion = s ? `${esc(L(T.suggested))}: <strong>${esc(levelName(s.level))}</strong> — ${esc(L({ "zh-CN": s.text, en: s.text_en }))}`
     : esc(L(T.noSuggestion));
   const head = `<p><strong>${esc(p.title)}</strong> · ${esc(p.kind_label)} · ${esc(p.owner.label)} v${p.version}
     ${p.chemical_confirmed ? "" : esc(L(T.unconfirmed))}</p><p class="plan-suggestion">${suggestion}</p>`;

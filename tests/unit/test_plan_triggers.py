@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from emergency.plans.service import review_due, review_status
-from emergency.plans.triggers import Facts, describe, suggest
+from emergency.plans.triggers import Facts, describe, describe_en, suggest
 
 CHLORINE = "7782-50-5"
 
@@ -60,7 +60,7 @@ def test_chemical_quantity_counts_only_the_named_chemical(tonnes: float, level: 
 def test_the_most_severe_matching_level_wins_across_facts() -> None:
     found = suggest(LEVELS, Facts(deaths=3, injuries=50, evacuees=120, alarm_level=2))
     assert (found["level"], found["trigger"]["fact"]) == (2, "injuries")
-    assert found["text"] == "受伤人数 ≥ 50 人 → Ⅱ级"
+    assert found["text"] == "受伤人数 ≥ 50 人 → Ⅱ级" and found["text_en"] == "injuries ≥ 50 → level II"
 
 
 def test_unknown_facts_match_nothing() -> None:
@@ -71,6 +71,7 @@ def test_unknown_facts_match_nothing() -> None:
 def test_trigger_text() -> None:
     assert describe(_t("deaths", 30), 1) == "死亡人数 ≥ 30 人 → Ⅰ级"
     assert describe(_t("chemical_quantity_t", 5, CHLORINE), 3) == f"涉及危险化学品数量（{CHLORINE}） ≥ 5 吨 → Ⅲ级"
+    assert describe_en(_t("chemical_quantity_t", 0.5, CHLORINE), 4) == f"tonnes of {CHLORINE} ≥ 0.5 t → level IV"
 
 
 @pytest.mark.parametrize(("approved", "due"), [(date(2026, 3, 1), date(2029, 3, 1)),
