@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from core.config import load_config
@@ -59,6 +60,20 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         return _problem({"type": "about:blank", "title": exc.name, "status": exc.code or 500,
                          "detail": exc.description, "code": (exc.name or "error").lower().replace(" ", "_")})
+
+    @app.errorhandler(OperationalError)
+    def database_lost(exc: OperationalError) -> Response:
+        # The server went away (restart, fail-over, network) or gave up on the statement: the transaction did not
+        # commit (a commit that failed is not acknowledged), so the client may try again — a 503, not a 500.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        log.warning("database unavailable during a request: %s", reason,
+                    extra={"path": request.path, "request_id": g.get("request_id")})
+        response = _problem({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                             "detail": "数据库暂时不可用，请稍后重试" if _lang() != "en" else
+                             "the database is unavailable for the moment; try again shortly",
+                             "code": "database_unavailable", "request_id": g.get("request_id")})
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -90,9 +90,21 @@ SCHEMA: dict[str, Any] = {
         "database": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["url", "private_cluster"],
+            "required": ["url", "private_cluster", "backup"],
             "properties": {
                 "url": {"type": ["string", "null"], "pattern": "^postgresql(\\+psycopg)?://"},
+                "backup": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["dir", "archive", "archive_timeout_s", "keep_full", "files"],
+                    "properties": {
+                        "dir": {"type": "string", "minLength": 1, "pattern": "^[^'\"\\s]+$"},
+                        "archive": {"type": "boolean"},
+                        "archive_timeout_s": {"type": "integer", "minimum": 30, "maximum": 86400},
+                        "keep_full": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "files": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    },
+                },
                 "private_cluster": {
                     "type": "object",
                     "additionalProperties": False,

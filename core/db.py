@@ -21,9 +21,12 @@ class DatabaseUnavailable(DomainError):
 
 def private_cluster(config: dict[str, Any]) -> PrivateCluster:
     pc = config["database"]["private_cluster"]
+    from core.backup import settings_of
     from core.manifest import collect
 
-    return PrivateCluster(resolve_path(pc["dir"]), pc["port"], pc["name"], setup=tuple(collect(config, "cluster_setup")))
+    backup = settings_of(config)
+    return PrivateCluster(resolve_path(pc["dir"]), pc["port"], pc["name"], setup=tuple(collect(config, "cluster_setup")),
+                          archive=backup if backup.archive else None)
 
 
 def database_url(config: dict[str, Any], superuser: bool = False) -> str:

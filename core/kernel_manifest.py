@@ -12,7 +12,8 @@ from core.manifest import Manifest
 MANIFEST = Manifest(
     name="kernel",
     label={"zh-CN": "基础服务(工作日与文号)", "en": "Kernel services (working days, document numbers)"},
-    cli_groups=("core.calendar_cli:calendar_group",),
+    cli_groups=("core.calendar_cli:calendar_group", "core.backup_cli:backup_command", "core.backup_cli:restore_command",
+                "core.backup_cli:replica_group"),
     model_modules=("core.workdays_store", "core.docnumbers"),
     demo_loader="core.calendar_cli:load_demo",
 )

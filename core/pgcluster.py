@@ -10,11 +10,13 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import DomainError
 
@@ -94,6 +96,9 @@ class PrivateCluster:
     # Durable unless a caller says otherwise: an acknowledged incident, order or audit row must survive a power cut
     # or a killed container. Only the test suite opts out (its clusters are thrown away after the session).
     durable: bool = True
+    # WAL archiving (core.backup.BackupSettings: prepare() and archive_options()): the cluster archives every finished
+    # WAL segment; None: it does not
+    archive: Any = None
 
     def __post_init__(self) -> None:
         self.base = Path(self.base).resolve()
@@ -197,11 +202,24 @@ class PrivateCluster:
         except psycopg.Error:
             return True  # not reachable on our port (another configuration started it): leave it alone
 
+    def _archiving_as_asked(self) -> bool:
+        import psycopg
+
+        creds = self._credentials()
+        try:
+            with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", password=creds["superuser"],
+                                 dbname="postgres", autocommit=True) as conn:
+                mode = conn.execute("SHOW archive_mode").fetchone()[0]
+        except psycopg.Error:
+            return True  # not reachable on our port: leave it alone
+        return (mode == "on") == (self.archive is not None)
+
     def start(self) -> None:
         if self.running():
-            if not self.durable or self._durable_or_unknown():
+            if (not self.durable or self._durable_or_unknown()) and self._archiving_as_asked():
                 return
-            # started non-durable by an earlier version of this module: a restart is the only way to durability
+            # started non-durable by an earlier version of this module, or archiving when it should not (or the
+            # other way round): both settings take a restart
             self.stop()
         if port_in_use(self.port):
             raise ClusterError(
@@ -214,6 +232,9 @@ class PrivateCluster:
                 "-c shared_buffers=256MB -c work_mem=16MB")
         if not self.durable:
             opts += " " + " ".join(f"-c {name}={value}" for name, value in NON_DURABLE_SETTINGS.items())
+        if self.archive is not None:
+            self.archive.prepare()
+            opts += " " + " ".join(f"-c {shlex.quote(setting)}" for setting in self.archive.archive_options())
         self._run([str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.logfile),
                    "-o", opts])
 

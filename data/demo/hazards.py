@@ -146,7 +146,9 @@ def build_hazard_sources(rng: np.random.Generator, atlas: Atlas, firms: Enterpri
                      "enterprise_uscc": firm["uscc"], "grade": int(result.grade), "s_value": float(result.s),
                      "r_value": float(result.r), "exposed_population": int(exposed[i]),
                      "district_code": districts[i], "status": "active",
-                     "updated_at": None, "warning_level": None, "geom": None})
+                     "updated_at": None, "warning_level": None, "geom": None,
+                     # no filing in the demo city: every hazard source starts unfiled (supervision/filings)
+                     "filing_status": "missing", "filing_number": None, "filing_valid_to": None})
         for c, it in zip(chosen, items, strict=True):
             chemicals.append({"hazard_source_code": code, "chemical_name": c["name_zh"], "cas": c["cas"],
                               "quantity_t": it["quantity_t"], "critical_quantity_t": c["critical_quantity_t"]})

@@ -67,6 +67,9 @@ def _refuse_inputs_of(data: dict[str, Any], other: tuple[str, ...], model: str, 
                            details={"reason": f"not an input of the {model} model"})
 
 
+MAX_RELEASE_G_S = 1e7
+
+
 def _plume(data: dict[str, Any]) -> dict[str, Any]:
     _refuse_inputs_of(data, EXPLOSION_KEYS, "plume", PLUME_KEYS)
     chemical = data.get("chemical")
@@ -85,7 +88,9 @@ def _plume(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "chemical": chemicals.find(chemical).key if chemical else None,
         "hazard_source_code": code,
-        "release_rate_g_s": _number(data, "release_rate_g_s", 0.0, 1e7, "g/s", required=True,
+        # without a chemical in the request it comes from the hazard source, and so may the rate (service.py)
+        "release_rate_g_s": _number(data, "release_rate_g_s", 0.0, MAX_RELEASE_G_S, "g/s",
+                                    required=chemical is not None or data.get("thresholds") is not None,
                                     exclusive_minimum=True),
         "wind_speed_m_s": _number(data, "wind_speed_m_s", lo, hi, "m/s", required=True),
         "wind_from_deg": _number(data, "wind_from_deg", 0.0, 360.0, "°", required=True),

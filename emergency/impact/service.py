@@ -1,7 +1,7 @@
 """Impact analysis runs of an incident (辅助决策): model → zones → what lies inside → evacuation → stored run.
 
 ``run_impact`` checks the whole request first, then, in one transaction under the incident's row lock, computes
-the zones (:mod:`emergency.impact.zones`), the affected population of each (:mod:`emergency.impact.population`),
+the zones (:mod:`emergency.impact.zones`), the affected population of each (:mod:`core.geo.zonal`),
 the sensitive targets, enterprises, hazard sources (domino risk) and roads inside each (PostGIS), the evacuation
 proposal (:mod:`emergency.impact.evacuation`), stores the run as the next ``seq`` of the incident in
 ``impact_runs`` and records ``impact_analysed`` on the incident's timeline. Any refusal rolls everything back.
@@ -29,17 +29,22 @@ from sqlalchemy.engine import Connection
 
 from access.policy.rowscope import LayerAccess
 from core.errors import Conflict, InvalidInput, NotFound
+from core.geo.zonal import zonal_sum
 from emergency.access import INCIDENTS
 from emergency.consequence import vce
 from emergency.dispatch.graph import VERSIONS_SQL, graphs
 from emergency.history import record_change, unit_of_work
 from emergency.impact import chemicals, evacuation, schemas, zones
-from emergency.impact.population import zonal_sum
 from emergency.incidents.service import lock_incident, not_found
 from emergency.lifecycles import INCIDENT_ACTIVE, INCIDENT_LIFECYCLE
 from emergency.models import resource_layers
 from layers.registry import default_registry
 
+# Without a rate in the request, a chemical taken from the hazard source is released at its worst case: the whole
+# stock in 10 minutes (US EPA RMP worst-case release scenario, 40 CFR 68.25(c)) — the stock recorded for the
+# hazard source, which may be several vessels: an upper bound.
+WORST_CASE_RELEASE_S = 600.0
+WORST_CASE_BASIS = "US EPA RMP worst-case release scenario, 40 CFR 68.25(c): the stock released in 10 minutes"
 MAX_LISTED = 1000  # objects of one kind listed per zone (the count says when more were found)
 POPULATION = "population"
 
@@ -89,8 +94,9 @@ def _inside(conn: Connection, layer: str, geom: BaseGeometry, access: LayerAcces
 
 
 def _hazard_chemicals(conn: Connection, access: LayerAccess, *, code: str | None,
-                      uscc: str | None) -> tuple[chemicals.Chemical, str] | None:
-    """The most toxic chemical of the table held by the named hazard source (or the incident enterprise's)."""
+                      uscc: str | None) -> tuple[chemicals.Chemical, str, float] | None:
+    """The most toxic chemical of the table held by the named hazard source (or the incident enterprise's), the
+    source's code and the tonnes it holds."""
     where, params = access.where("hazard_sources", alias="h")
     if code is not None:
         found = conn.execute(text(f"SELECT h.code FROM hazard_sources h WHERE h.code = :c AND {where}"),
@@ -104,10 +110,10 @@ def _hazard_chemicals(conn: Connection, access: LayerAccess, *, code: str | None
     else:
         return None
     rows = conn.execute(text(
-        f"SELECT c.cas, h.code FROM hazard_source_chemicals c JOIN hazard_sources h ON h.code = c.hazard_source_code "
-        f"WHERE {filter_sql} AND {where} AND c.cas = ANY(:cas) ORDER BY h.code"),
+        f"SELECT c.cas, h.code, c.quantity_t FROM hazard_source_chemicals c JOIN hazard_sources h "
+        f"ON h.code = c.hazard_source_code WHERE {filter_sql} AND {where} AND c.cas = ANY(:cas) ORDER BY h.code"),
         {**params, **filter_params, "cas": list(chemicals.BY_CAS)}).all()
-    held = [(chemicals.BY_CAS[r.cas], r.code) for r in rows]
+    held = [(chemicals.BY_CAS[r.cas], r.code, float(r.quantity_t or 0)) for r in rows]
     if not held:
         if code is not None:
             raise InvalidInput("hazard_source_code", "a hazard source holding one of " + ", ".join(chemicals.CHEMICALS),
@@ -121,27 +127,36 @@ def _plume_zones(conn: Connection, incident: Mapping[str, Any], p: dict[str, Any
                  access: LayerAccess) -> tuple[list[zones.ImpactZone], dict[str, Any], list[str]]:
     chemical = chemicals.find(p["chemical"]) if p["chemical"] else None
     origin = "request" if chemical else None
+    tonnes = 0.0
     if chemical is None and p["thresholds"] is None:
         held = _hazard_chemicals(conn, access, code=p["hazard_source_code"], uscc=incident["enterprise_uscc"])
         if held is None:
             raise InvalidInput("chemical", "one of " + ", ".join(chemicals.CHEMICALS) + " (or thresholds): the "
                                "incident has no hazard source holding a chemical of the table",
                                details={"reason": "required"})
-        chemical, code = held
+        chemical, code, tonnes = held
         origin = f"hazard_source:{code}"
     if p["thresholds"] is not None:
         molar = p["molar_mass_g_mol"] or (chemical.molar_mass_g_mol if chemical else None)
         levels = zones.parse_levels(p["thresholds"], molar)
     else:
         levels = zones.chemical_levels(chemical)
+    rate, rate_source = p["release_rate_g_s"], {"kind": "request"}
+    if rate is None:  # the worst case of the hazard source's stock (the schema asks for a rate otherwise)
+        rate = min(schemas.MAX_RELEASE_G_S, tonnes * 1e6 / WORST_CASE_RELEASE_S)
+        if rate <= 0:
+            raise InvalidInput("release_rate_g_s", "a rate in g/s: the hazard source records no quantity of "
+                               f"{chemical.name_zh}", details={"reason": "required"})
+        rate_source = {"kind": "worst_case", "hazard_source_code": code, "quantity_t": tonnes,
+                       "release_s": WORST_CASE_RELEASE_S, "basis": WORST_CASE_BASIS}
     found, notes = zones.plume_zones(
-        incident["lon"], incident["lat"], levels, release_rate_g_s=p["release_rate_g_s"],
+        incident["lon"], incident["lat"], levels, release_rate_g_s=rate,
         wind_speed_m_s=p["wind_speed_m_s"], wind_from_deg=p["wind_from_deg"], stability=p["stability"],
         terrain=p["terrain"], release_height_m=p["release_height_m"], max_distance_m=p["max_distance_m"])
     about = {"chemical": None if chemical is None else {"key": chemical.key, "cas": chemical.cas,
                                                          "name_zh": chemical.name_zh,
                                                          "molar_mass_g_mol": chemical.molar_mass_g_mol},
-             "chemical_source": origin}
+             "chemical_source": origin, "release_rate_g_s": round(rate, 3), "release_rate_source": rate_source}
     return found, about, notes
 
 

@@ -9,7 +9,8 @@ from core.config import resolve_path
 from core.database import get_db
 from core.identity import current_identity
 from core.params import json_object
-from emergency.impact import service
+from core.responses import private
+from emergency.impact import report, service
 
 bp = Blueprint("impact", __name__)
 
@@ -35,3 +36,13 @@ def list_runs(incident_id: int) -> Response:
 @bp.get("/incidents/<int:incident_id>/impact/<int:run>")
 def get_run(incident_id: int, run: int) -> Response:
     return jsonify(service.get_run(get_db(), incident_id, run, access=LayerAccess.for_request()))
+
+
+@bp.get("/incidents/<int:incident_id>/impact/<int:run>/report")
+def run_report(incident_id: int, run: int) -> Response:
+    """The run's situation report (辅助决策专报) as PDF."""
+    body = report.report_pdf(get_db(), incident_id, run, access=LayerAccess.for_request(),
+                             generated_by=current_identity().username)
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f"inline; filename=impact-{incident_id}-{run}.pdf"
+    return private(response)

@@ -53,7 +53,9 @@ def not_found(incident_id: int) -> NotFound:
 
 
 def _fetch(conn: Connection, incident_id: int, *, access: LayerAccess, lock: bool = False) -> Mapping[str, Any]:
-    """The incident if it exists within the caller's read scope (404 otherwise: a foreign one is "missing")."""
+    """The incident if it exists within the caller's read scope (404 otherwise: a foreign one is "missing"); a
+    caller who may not read incidents at all (a token without the scope) is told so (403), not that it is missing."""
+    access.require(INCIDENTS, "read")
     where, params = access.where(INCIDENTS, alias="i")
     # FOR UPDATE OF i: lock the incident only, not the district it joins.
     sql = f"SELECT {_COLUMNS} {_FROM} WHERE i.id = :id AND {where}" + (" FOR UPDATE OF i" if lock else "")
@@ -137,6 +139,7 @@ def intake(conn: Connection, data: dict[str, Any], *, access: LayerAccess,
     title = s.parse_text(data.get("title"), "title", 200)
     description = s.parse_text(data.get("description"), "description", None)
     related = s.parse_text(data.get("enterprise_uscc"), "enterprise_uscc", 18)
+    access.require(INCIDENTS, "read")  # the answer is the incident as read back: refuse before writing, not after
     with unit_of_work(conn) as changes:
         lon, lat, uscc, place = _resolve(conn, location, access)
         district = district_of(conn, lon, lat, "location")

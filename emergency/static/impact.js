@@ -28,6 +28,9 @@ const T = {
   assigned: { "zh-CN": "已安置", en: "Assigned" },
   unassigned: { "zh-CN": "未安置", en: "Unassigned" },
   withheld: { "zh-CN": "（无人口数据权限）", en: "(no access to population figures)" },
+  targets: { "zh-CN": "防护目标", en: "Sensitive targets" },
+  roads: { "zh-CN": "道路", en: "Roads" },
+  report: { "zh-CN": "专报 (PDF)", en: "Situation report (PDF)" },
 };
 
 function style(feature) {
@@ -71,12 +74,14 @@ function summary(run) {
     const targets = p.inside?.sensitive_targets?.count ?? "—";
     const roads = p.inside?.roads?.count ?? "—";
     return `<li><span style="color:${COLOURS[rank % COLOURS.length]}">■</span> ${esc(L({ "zh-CN": p.label_zh, en: p.label_en }))}
-      · ${esc(L(T.persons))} ${esc(persons)} · 防护目标 ${esc(targets)} · 道路 ${esc(roads)}</li>`;
+      · ${esc(L(T.persons))} ${esc(persons)} · ${esc(L(T.targets))} ${esc(targets)} · ${esc(L(T.roads))} ${esc(roads)}</li>`;
   }).join("");
   const e = run.evacuation;
   const evac = !e ? "" : e.withheld ? `<p>${esc(L(T.withheld))}</p>`
     : `<p>${esc(L(T.assigned))} ${e.assigned} / ${e.persons} · ${esc(L(T.unassigned))} ${e.unassigned}</p>`;
-  return `<p>${esc(L(T.run))} #${run.run}</p><ul class="impact-zones">${rows}</ul>${evac}`;
+  const report = `api/emergency/incidents/${encodeURIComponent(run.incident_id)}/impact/${encodeURIComponent(run.run)}/report`;
+  return `<p>${esc(L(T.run))} #${run.run} · <a class="impact-report" href="${esc(report)}" target="_blank" rel="noopener">${esc(L(T.report))}</a></p>
+    <ul class="impact-zones">${rows}</ul>${evac}`;
 }
 
 function form(kind) {

@@ -241,6 +241,22 @@ def extend(conn: Connection, ct: CaseType, case_id: int, clock_id: str, days: in
     return _recount(conn, calendar(conn), ct.clocks[clock_id], case_id, names)
 
 
+def deadline(conn: Connection, start: date, n: int, unit: str = "working_days") -> tuple[date, bool]:
+    """``n`` days (``unit``) after ``start`` by the holiday schedule, and whether it is provisional (counted by the
+    weekday rule over a year whose schedule is not known): a deadline kept as data rather than as a clock."""
+    cal = calendar(conn)
+    try:
+        return cal.deadline(start, n, unit), False
+    except CalendarGap:
+        return Calendar(_entries(cal), cal.years, strict=False).deadline(start, n, unit), True
+
+
+def recount(conn: Connection, ct: CaseType, case_id: int, clock_id: str, names: Mapping[str, Any]) -> dict[str, Any]:
+    """Count a running clock's due date again from ``names``: an effect that writes the data a ``date`` deadline
+    reads (a filing's validity) recounts it in the same move (clocks start before the effects run)."""
+    return _recount(conn, calendar(conn), ct.clocks[clock_id], case_id, names)
+
+
 def _drop_timers(conn: Connection, case_id: int, clock_id: str) -> None:
     conn.execute(text("DELETE FROM case_timers WHERE case_id = :id AND clock = :c AND fired_at IS NULL"),
                  {"id": case_id, "c": clock_id})
@@ -261,5 +277,5 @@ def summarise_instants(conn: Connection, case_id: int) -> tuple[date | None, dat
     return row[0], row[1], bool(row[2]), row[3]
 
 
-__all__ = ["Due", "breach_instant", "calendar", "china_date", "compute", "compute_elapsed", "extend", "on_state_change",
+__all__ = ["Due", "breach_instant", "calendar", "china_date", "compute", "compute_elapsed", "deadline", "extend", "on_state_change", "recount",
            "summarise", "summarise_instants"]

@@ -70,22 +70,32 @@ def validate(conn: Connection, schema: Mapping[str, Any], form: Any) -> dict[str
 
 def _problem(schema: Mapping[str, Any], error: jsonschema.ValidationError) -> InvalidInput:
     path = [str(p) for p in error.absolute_path]
-    field = path[0] if path else None
-    if error.validator == "required":
-        field = error.message.split("'")[1] if "'" in error.message else field
-        reason = "required"
-    elif error.validator == "additionalProperties":
-        field = error.message.split("'")[1] if "'" in error.message else field
-        reason = "not a field of this form"
+    if error.validator in ("required", "additionalProperties"):
+        # the field the error is about sits below the object it was found in (form.on_site.0.elements)
+        missing = error.message.split("'")[1] if "'" in error.message else None
+        path = path + ([missing] if missing else [])
+        reason = "required" if error.validator == "required" else "not a field of this form"
     else:
         reason = error.message
-    prop = (schema.get("properties") or {}).get(field or "", {})
+    field = path[0] if path else None
+    prop = _prop_at(schema, path)
     title = prop.get("title") or field or "form"
-    name = "form." + ".".join([field, *path[1:]] if field else path) if field else "form"
+    name = "form." + ".".join(path) if path else "form"
     allowed = _allowed(prop) if field else "the fields of this form"
     return InvalidInput(name, allowed, f"form field '{field}' ({title}): {reason}",
                         f"表单字段“{title}”：{_reason_zh(error, reason)}",
                         details={"field": field, "reason": reason})
+
+
+def _prop_at(schema: Mapping[str, Any], path: list[str]) -> Mapping[str, Any]:
+    """The schema of the field at ``path`` (object properties and array items followed down)."""
+    prop: Mapping[str, Any] = schema
+    for part in path:
+        if part.isdigit() and isinstance(prop.get("items"), Mapping):
+            prop = prop["items"]
+        else:
+            prop = (prop.get("properties") or {}).get(part) or {}
+    return prop if path else {}
 
 
 def _allowed(prop: Mapping[str, Any]) -> str:

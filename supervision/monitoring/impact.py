@@ -15,7 +15,8 @@ ground-level release at the hazard source, the contour where the concentration r
 * the release rate: the dispatcher's, else a medium leak of 1 kg/s.
 
 Inside the zone: the sensitive targets (防护目标) the caller may read, with their occupants, and the residents of
-the population raster (only for callers who may read that coverage: it is city-wide data).
+the population raster, area-weighted at the zone's edges (only for callers who may read that coverage: it is
+city-wide data).
 """
 
 from __future__ import annotations
@@ -111,29 +112,15 @@ def _inside(conn: Connection, zone: dict[str, Any], access: LayerAccess) -> list
 
 
 def residents(raster: Path, zone: dict[str, Any]) -> int | None:
-    """People of the population grid inside ``zone`` (cells whose centre lies in it); None without the raster."""
+    """People of the population grid inside ``zone``, area-weighted at its edges as an incident's impact analysis
+    counts them (:func:`core.geo.zonal.zonal_sum`); None without the raster."""
     if not raster.is_file():
         return None
-    import numpy as np
-    import rasterio
-    from rasterio.features import geometry_mask
-    from rasterio.windows import Window
     from shapely.geometry import shape
 
-    west, south, east, north = shape(zone).bounds
-    with rasterio.open(raster) as ds:
-        # the cells covering the zone's box (at least one), clipped to the raster
-        top, left = ds.index(west, north)
-        bottom, right = ds.index(east, south)
-        r0, r1 = max(0, min(top, bottom)), min(ds.height, max(top, bottom) + 1)
-        c0, c1 = max(0, min(left, right)), min(ds.width, max(left, right) + 1)
-        if r0 >= r1 or c0 >= c1:
-            return 0
-        window = Window(c0, r0, c1 - c0, r1 - r0)
-        data = ds.read(1, window=window, masked=True)
-        mask = geometry_mask([zone], out_shape=data.shape, transform=ds.window_transform(window), invert=True)
-        values = np.where(mask & ~np.ma.getmaskarray(data), data.filled(0), 0)
-        return int(round(float(values.sum())))
+    from core.geo.zonal import zonal_sum
+
+    return int(round(zonal_sum(raster, shape(zone)).persons))
 
 
 PLUME_PROCESS = "gaussian-plume"

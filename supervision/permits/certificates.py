@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -26,21 +27,24 @@ from core import clock as core_clock
 from core.docnumbers import DocumentType, issue
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
 from core.identity import Identity
+from core.manifest import resource
+from core.yamlload import parse
 from supervision.cases.engine import EffectContext, scope_sql
 
 MODULE = "permits"
 VALID_YEARS = 3
 MAX_NUMBER = 60
-KINDS: dict[str, dict[str, Any]] = {
-    "hazchem_business_licence": {
-        "title": {"zh-CN": "危险化学品经营许可证", "en": "Hazardous-chemicals business licence"},
-        "doc_type": DocumentType("permits.hazchem_business_licence", "{unit}危化经字〔{year}〕{seq:06d}号"),
-    },
-}
+KINDS_FILE = "supervision.permits:kinds.yaml"
 STATUS_LABELS = {"valid": {"zh-CN": "有效", "en": "Valid"}, "revoked": {"zh-CN": "已撤销", "en": "Revoked"},
                  "expired": {"zh-CN": "已过期", "en": "Expired"}}
-BUSINESS_MODES = {"with_storage": "带有储存设施经营", "without_storage": "不带有储存设施经营"}
 VERIFY_PATH = "/verify/permits/"
+
+
+@cache
+def kinds() -> dict[str, dict[str, Any]]:
+    """The certificate kinds (``kinds.yaml``): title, number (as a document type), validity, certificate lines."""
+    raw = parse(resource(KINDS_FILE).read_text(encoding="utf-8"))
+    return {kid: {**k, "doc_type": DocumentType(f"permits.{kid}", k["number"])} for kid, k in raw.items()}
 
 
 def valid_to(valid_from: date, years: int = VALID_YEARS) -> date:
@@ -67,7 +71,7 @@ def verification_url(base_url: str, number: str) -> str:
 def issue_certificate(ctx: EffectContext, spec: Mapping[str, Any]) -> None:
     """The effect ``issue_permit_certificate: {kind: <case type>}``: the certificate of the case's enterprise."""
     kind = spec.get("kind") if isinstance(spec, Mapping) else None
-    if kind not in KINDS:
+    if kind not in kinds():
         raise DomainError(f"case type {ctx.case_type.id}: unknown certificate kind {kind!r}",
                           f"案件类型 {ctx.case_type.id} 配置错误：未知的证书类型 {kind!r}")
     case = ctx.case
@@ -81,8 +85,8 @@ def issue_certificate(ctx: EffectContext, spec: Mapping[str, Any]) -> None:
         raise InvalidInput("form.scope", "the permitted scope (许可范围)", details={"reason": "required"})
     today = core_clock.today()
     unit = str(ctx.config.get("issuing_unit", "示应急"))
-    number = issue(ctx.conn, KINDS[kind]["doc_type"], unit, today, subject=f"case:{case['id']}").number
-    until = valid_to(today)
+    number = issue(ctx.conn, kinds()[kind]["doc_type"], unit, today, subject=f"case:{case['id']}").number
+    until = valid_to(today, int(kinds()[kind].get("valid_years", VALID_YEARS)))
     ctx.conn.execute(text(
         "INSERT INTO permit_certificates (number, kind, case_id, enterprise_uscc, enterprise_name, district_code, "
         "scope, business_mode, issuer, valid_from, valid_to, issued_at, issued_by) VALUES (:n, :k, :c, :u, :name, "
@@ -117,7 +121,7 @@ def _row(conn: Connection, number: str, where: str = "TRUE", params: Mapping[str
 def as_json(row: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
     out["status"] = status_of(row)
-    out["title"] = dict(KINDS[row["kind"]]["title"]) if row["kind"] in KINDS else {"zh-CN": row["kind"],
+    out["title"] = dict(kinds()[row["kind"]]["title"]) if row["kind"] in kinds() else {"zh-CN": row["kind"],
                                                                                     "en": row["kind"]}
     return out
 
@@ -172,11 +176,11 @@ def verification(conn: Connection, number: str) -> dict[str, Any]:
     status = status_of(row)
     out: dict[str, Any] = {"number": row["number"], "status": status, "status_label": dict(STATUS_LABELS[status])}
     if status == "valid":
-        out.update(title=dict(KINDS[row["kind"]]["title"]) if row["kind"] in KINDS else None,
+        out.update(title=dict(kinds()[row["kind"]]["title"]) if row["kind"] in kinds() else None,
                    holder=row["enterprise_name"], valid_from=row["valid_from"].isoformat(),
                    valid_to=row["valid_to"].isoformat())
     return out
 
 
-__all__ = ["KINDS", "MODULE", "as_json", "get", "issue_certificate", "revoke", "status_of", "valid_to",
+__all__ = ["MODULE", "kinds", "as_json", "get", "issue_certificate", "revoke", "status_of", "valid_to",
            "verification", "verification_url"]

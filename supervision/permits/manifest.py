@@ -9,7 +9,9 @@ MANIFEST = Manifest(
     model_modules=("supervision.permits.models",),
     openapi="supervision.permits:openapi.yaml",
     policy="supervision.permits:policy.yaml",
-    case_types=("supervision.permits:cases/hazchem_business_licence.yaml",),
+    case_types=("supervision.permits:cases/hazchem_business_licence.yaml",
+                "supervision.permits:cases/hazchem_use_licence.yaml"),
+    config_checks=("supervision.permits.checks:check_kinds",),
     case_effects={"issue_permit_certificate": "supervision.permits.certificates:issue_certificate"},
     requires=("access", "cases"),
 )

@@ -1,6 +1,7 @@
 """A district regulator probing another district's rows by id: answered as if the row were missing, and audited.
 
-Walked, not listed: every by-id route of the app's url_map under the emergency and console APIs, and for every
+Walked, not listed: every by-id route of the app's url_map under the emergency and console APIs (and the filings
+API's routes addressing a hazard source by its code), and for every
 district-scoped layer of the registry the OGC API item and WFS GetFeatureById. The caller is the demo district
 regulator (a real sign-in, through the authentication middleware and the policy gate); each probe targets a row of
 another district. The answer must not tell that the row exists (404, or an empty WFS answer), and the audit log
@@ -79,6 +80,8 @@ def world(pg_cluster, template_url: str, demo_artifacts) -> Iterator[dict[str, A
                                      {"d": FOREIGN}).scalar_one() for layer in _district_layers()}
         hospital = conn.execute(sa.text("SELECT min(id) FROM hospitals WHERE district_code = :d"),
                                 {"d": FOREIGN}).scalar_one()
+        hazard_code = conn.execute(sa.text("SELECT min(code) FROM hazard_sources WHERE district_code = :d"),
+                                   {"d": FOREIGN}).scalar_one()
         order = conn.execute(sa.text("INSERT INTO dispatch_orders (incident_id, resource_kind, resource_id, task, "
                                      "status) VALUES (:i, 'hospital', :r, '探测', 'dispatched') RETURNING id"),
                              {"i": incident, "r": hospital}).scalar_one()
@@ -93,7 +96,7 @@ def world(pg_cluster, template_url: str, demo_artifacts) -> Iterator[dict[str, A
     client = app.test_client()
     sign_in(client, "district_reg")
     yield {"url": url, "client": client, "incident": incident, "order": order, "depot": depot, "line": line,
-           "first": first, "plan": plan, "task": task}
+           "first": first, "hazard_code": hazard_code, "plan": plan, "task": task}
     drop_database(pg_cluster, "t_auth_audit_probes")
 
 
@@ -110,9 +113,9 @@ def _by_id_rules() -> list[Any]:
                       "logging": {"level": "ERROR", "format": "json"}})
     out = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith(("/api/emergency/", "/api/console/")):
+        if not rule.rule.startswith(("/api/emergency/", "/api/console/", "/api/filings/")):
             continue
-        if any(isinstance(conv, IntegerConverter) for conv in rule._converters.values()):
+        if any(isinstance(conv, IntegerConverter) for conv in rule._converters.values()) or "code" in rule.arguments:
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 out.append(pytest.param(rule, method, id=f"{method} {rule.rule}"))
     return out
@@ -125,6 +128,8 @@ def _fill(rule: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
     """(path, object id) for every way the rule can address a foreign row; an unknown argument fails the test,
     so a new by-id route cannot slip past unprobed."""
     args = set(rule.arguments)
+    if args == {"code"}:   # a hazard source by its code (the filings API)
+        return [(rule.build({"code": world["hazard_code"]})[1], world["hazard_code"])]
     if args == {"layer_id", "feature_id"}:
         return [(rule.build({"layer_id": layer, "feature_id": fid})[1], str(fid))
                 for layer, fid in world["first"].items()]
@@ -192,5 +197,6 @@ def test_a_write_to_a_foreign_row_over_ogc_api_is_recorded_denied(world: dict[st
 
 def test_the_walk_found_the_by_id_routes() -> None:
     assert {r.values[0].rule for r in RULES} >= {"/api/emergency/incidents/<int:incident_id>",
-                                                 "/api/console/features/<layer_id>/<int:feature_id>"}
+                                                 "/api/console/features/<layer_id>/<int:feature_id>",
+                                                 "/api/filings/hazard-sources/<code>"}
     assert "rescue_teams" in _district_layers() and "incidents" in _district_layers()

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from rasterio.transform import from_origin
 from shapely.geometry import shape
 
-from emergency.impact.population import cell_fractions
+from core.geo.zonal import cell_fractions
 from tests.integration.emergency_support import KNOWN_WGS, scalar, writer_client
 
 API = "/api/emergency"
@@ -293,9 +293,22 @@ def test_the_chemical_comes_from_the_incidents_hazard_source(fresh_db: str, app_
     assert run["chemical_source"].startswith("hazard_source:")
     assert [f["properties"]["threshold"]["ppm"] for f in run["zones"]["features"]] == \
         [lv.ppm for lv in worst.levels][:len(run["zones"]["features"])]
+    assert run["release_rate_g_s"] == 800 and run["release_rate_source"] == {"kind": "request"}
     # a named hazard source is used as named
     named = client.post(f"{API}/incidents/{incident}/impact", json={**body, "hazard_source_code": code}).get_json()
     assert named["chemical_source"] == f"hazard_source:{code}"
+    # without a rate, the worst case of that source's stock: all of it in 10 minutes (40 CFR 68.25)
+    tonnes = scalar(fresh_db, "SELECT quantity_t FROM hazard_source_chemicals WHERE hazard_source_code = :c "
+                              "AND cas = :cas", c=code, cas=worst.cas)
+    rateless = {k: v for k, v in body.items() if k != "release_rate_g_s"}
+    worst_case = client.post(f"{API}/incidents/{incident}/impact", json={**rateless, "hazard_source_code": code})
+    assert worst_case.status_code == 201, worst_case.get_json()
+    assert worst_case.get_json()["release_rate_g_s"] == pytest.approx(min(1e7, float(tonnes) * 1e6 / 600), abs=1e-3)
+    assert worst_case.get_json()["release_rate_source"]["quantity_t"] == pytest.approx(float(tonnes))
+    assert worst_case.get_json()["release_rate_source"]["hazard_source_code"] == code
+    # a chemical named in the request has no stock behind it: the rate is required
+    refused = client.post(f"{API}/incidents/{incident}/impact", json={**rateless, "chemical": worst.key})
+    assert refused.status_code == 400 and refused.get_json()["input"] == "release_rate_g_s"
 
 
 def test_zone_geometry_stays_polygonal_after_snapping() -> None:
@@ -309,3 +322,68 @@ def test_zone_geometry_stays_polygonal_after_snapping() -> None:
     bow = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])  # self-intersecting
     fixed = _clean(bow)
     assert fixed.is_valid and fixed.geom_type in ("Polygon", "MultiPolygon") and fixed.area == pytest.approx(0.5)
+
+
+# -- the situation report (专报) ------------------------------------------------------------------------------------
+def _pdf_text(body: bytes) -> list[str]:
+    """Each page's text read back with PDFium (see test_permits: fpdf2's CMap is read by PDFium, not pypdf),
+    whitespace removed (table cells and wrapped lines put breaks anywhere)."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(body)
+    try:
+        return ["".join(page.get_textpage().get_text_range().split()) for page in document]
+    finally:
+        document.close()
+
+
+def test_the_report_pdf_carries_the_runs_figures_as_the_api_gives_them(plume_run: dict) -> None:
+    client, incident, run = plume_run["client"], plume_run["incident"], plume_run["run"]
+    response = client.get(f"{API}/incidents/{incident}/impact/{run['run']}/report")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert "no-store" in response.headers["Cache-Control"] and "private" in response.headers["Cache-Control"]
+    pages = _pdf_text(response.get_data())
+    text = "".join(pages)
+    code = client.get(f"{API}/incidents/{incident}").get_json()["code"]
+    assert len(pages) >= 2 and all(f"第{i}页/共{len(pages)}页" in p for i, p in enumerate(pages, 1))
+    for expected in ("突发事件辅助决策专报", f"事件编号：{code}", "氯气（CAS7782-50-5）", "泄漏速率3000g/s",
+                     "2m/s，来自90°（东风）", "D类", "三、影响范围图", "六、疏散安置建议"):
+        assert expected in text, expected
+    zones = run["zones"]["features"]
+    assert len(zones) == 3
+    for zone in zones:
+        props = zone["properties"]
+        label = "".join(props["label_zh"].split())
+        assert f"{props['area_km2']:.3f}{props['population']['persons']:,.0f}" in text.split(label, 2)[2], props
+    assert f"影响总人口约{run['population']['persons']:,.0f}人" in text
+    evac = run["evacuation"]
+    assert f"需疏散{evac['persons']:,}人，已安排{evac['assigned']:,}人，未能安置{evac['unassigned']:,}人" in text
+    for a in evac["assignments"]:
+        assert "".join(a["name"].split()) + f"{a['persons']:,}" in text, a["name"]
+    roads = sum(z["properties"]["inside"]["roads"]["count"] for z in zones)
+    assert f"需管控道路：{roads}处" in text
+
+
+def test_a_reader_without_population_gets_a_report_without_figures(fresh_db: str, app_factory) -> None:  # noqa: ANN001
+    """The district regulator may read its district's incidents but not the population coverage: the report
+    says the figures are withheld and prints none; another district's incident is a 404."""
+    district = scalar(fresh_db, "SELECT district_code FROM users WHERE username = 'district_reg'")
+
+    def inside(op: str) -> list[float]:
+        return [scalar(fresh_db, f"SELECT ST_{a}(ST_PointOnSurface(geom)) FROM districts WHERE code {op} :c "
+                                 "ORDER BY code LIMIT 1", c=district) for a in "XY"]
+
+    writer = writer_client(app_factory, fresh_db)
+    mine = _intake(writer, "explosion", *inside("="))
+    assert writer.post(f"{API}/incidents/{mine}/impact", json={"tnt_kg": 200}).status_code == 201
+    foreign = _intake(writer, "explosion", *inside("<>"))
+    assert scalar(fresh_db, "SELECT district_code FROM incidents WHERE id = :i", i=foreign) != district
+    assert writer.post(f"{API}/incidents/{foreign}/impact", json={"tnt_kg": 200}).status_code == 201
+    reader = writer_client(app_factory, fresh_db, username="district_reg")
+    response = reader.get(f"{API}/incidents/{mine}/impact/1/report")
+    assert response.status_code == 200, response.get_json()
+    text = "".join(_pdf_text(response.get_data()))
+    assert "您无权查看人口分布，未列出" in text and "影响总人口" not in text
+    assert "您无权查看人口数据，疏散人数随之不予显示" in text
+    assert reader.get(f"{API}/incidents/{foreign}/impact/1/report").status_code == 404
+    assert reader.get(f"{API}/incidents/{mine}/impact/2/report").status_code == 404

@@ -80,6 +80,30 @@ def test_intake_creates_the_incident_its_first_report_and_history(client, scratc
     assert published[0][2] == ScopeTag("incidents", "329902", None)
 
 
+def test_a_token_that_may_write_but_not_read_incidents_is_told_which_scope_before_anything_is_written(
+        client, scratch_db: str) -> None:  # noqa: ANN001
+    """The intake answers with the incident as read back: a token with ``api:write`` but without ``ogc:read`` (which
+    reads of layer rows need) gets a 403 naming the scope, before the write — not a 404 for what it just made."""
+    from access.authn import tokens
+    from access.settings import settings_of
+
+    engine = sa.create_engine(scratch_db)
+    with engine.begin() as conn:
+        user = conn.execute(sa.text("SELECT id FROM users WHERE username = 'dispatcher'")).scalar_one()
+        token, _ = tokens.create(conn, settings_of(client.application.config), user, "api only",
+                                 ["api:read", "api:write"], 1)
+    before = scalar(engine, "SELECT count(*) FROM incidents")
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"kind": "leak", "title": "令牌范围", "location": {"lon": 118.80, "lat": 32.05}}
+    refused = client.application.test_client().post(URL, json=body, headers=headers)
+    assert refused.status_code == 403 and "ogc:read" in refused.get_json()["detail"], refused.get_json()
+    assert scalar(engine, "SELECT count(*) FROM incidents") == before
+    existing = scalar(engine, "SELECT min(id) FROM incidents")
+    read = client.application.test_client().get(f"{URL}/{existing}", headers=headers)
+    assert read.status_code == 403 and "ogc:read" in read.get_json()["detail"]
+    engine.dispose()
+
+
 def test_gcj02_location_is_converted_explicitly(client) -> None:  # noqa: ANN001
     incident = _intake(client, location={"lon": KNOWN_GCJ[0], "lat": KNOWN_GCJ[1], "crs": "gcj02"}).get_json()
     assert (incident["lon"], incident["lat"]) == pytest.approx(KNOWN_WGS, abs=2e-7)  # ≤ 2 cm

@@ -79,7 +79,8 @@ def open_page(browser, url: str, signed_in: tuple[str, str, str] | None, width: 
 
     def guard(route) -> None:  # noqa: ANN001
         host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+        # chrome: and chrome-extension: are the browser's own pages (its PDF viewer), never the network
+        if route.request.url.startswith(("data:", "blob:", "chrome:", "chrome-extension:")) or host in LOCAL_HOSTS:
             route.continue_()
         else:
             watched.external.append(route.request.url)

@@ -397,4 +397,12 @@ def test_dispatcher_runs_an_impact_analysis_and_sees_its_zones(browser, pages, s
     assert sorted(drawn) == sorted(["zone"] * len(run["zones"]["features"]) + ["route", "shelter"] * len(assignments))
     assert form.locator(".impact-zones li").count() == len(run["zones"]["features"]) > 0
     panel.locator("[data-section=history] tbody tr", has_text="影响分析").wait_for(timeout=10_000)
+    # the situation report opens from the result, as the signed-in dispatcher (the browser's own session)
+    with page.context.expect_page() as opened:
+        form.locator("a.impact-report").click()
+    tab = opened.value
+    pdf = page.context.request.get(tab.url)
+    assert tab.url.endswith(f"/api/emergency/incidents/{incident['id']}/impact/1/report")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:5] == b"%PDF-"
+    tab.close()
     save(page, "console-impact.png")

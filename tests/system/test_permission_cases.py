@@ -11,6 +11,7 @@ out by hand, so the generator cannot drift with the code it checks.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -55,7 +56,21 @@ def world(pg_cluster, template_url: str, demo_artifacts: Path,  # noqa: ANN001
     for world in build_world(pg_cluster, demo_artifacts, tmp_path_factory, "t_permission_cases"):
         world.client = Client(InjectIdentity(world.gate))
         world.anchors = {"own": world.objects[("enterprises", "own")], "foreign": world.objects[("enterprises", "foreign")]}
+        with world.engine.connect() as conn:   # a case type anchored to hazard sources only (重大危险源备案)
+            for place in PLACES:
+                hs = world.objects[("hazard_sources", place)]
+                hs.code = conn.execute(sa.text("SELECT code FROM hazard_sources WHERE id = :i"), {"i": hs.id}).scalar_one()
         yield world
+
+
+def anchor_of(world: SimpleNamespace, ct: CaseType, place: str) -> tuple[dict[str, Any], str, SimpleNamespace]:
+    """The anchor a case of ``ct`` is opened on at ``place``: the enterprise where the type takes one, else the
+    enterprise's hazard source; (request anchor, its layer, the test object)."""
+    if "enterprise" in ct.anchor or "hazard_source" not in ct.anchor:
+        anchor = world.anchors[place]
+        return {"kind": "enterprise", "id": anchor.uscc}, "enterprises", anchor
+    hs = world.objects[("hazard_sources", place)]
+    return {"kind": "hazard_source", "id": hs.code}, "hazard_sources", hs
 
 
 def sample_value(prop: dict[str, Any]) -> Any:
@@ -76,8 +91,12 @@ def sample_value(prop: dict[str, Any]) -> Any:
 
 
 def sample_form(schema: dict[str, Any]) -> dict[str, Any]:
-    """A valid filling of a form (or of an object field): every required field, and as many of the first optional
-    fields as ``minProperties`` asks for, with a value its schema accepts."""
+    """A valid filling of a form (or of an object field): the form's first ``examples`` entry where it gives one (a
+    form whose effects check the content as a whole, such as a GB 18218 grading, declares a complete example), else
+    every required field, and as many of the first optional fields as ``minProperties`` asks for, with a value its
+    schema accepts."""
+    if schema.get("examples"):
+        return copy.deepcopy(schema["examples"][0])
     props = schema.get("properties") or {}
     names = list(schema.get("required") or ())
     extra = [n for n in props if n not in names]
@@ -87,18 +106,17 @@ def sample_form(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _case_in(world: SimpleNamespace, ct: CaseType, state: str, place: str) -> int:
     """A case of ``ct`` on the own or foreign enterprise, put into ``state`` (its data able to pass the guards)."""
-    anchor = world.anchors[place]
+    target, _layer, anchor = anchor_of(world, ct, place)
     opening = next((t for t in ct.openings() if not t.system), None)
     with world.engine.connect() as conn:
         if opening is None:
-            case = _opened_by_the_system(conn, ct, anchor)
+            case = _opened_by_the_system(conn, ct, world.anchors[place])
         else:
             # opened by a holder of an opening role whose own scope holds the anchor (an enterprise user of it)
             role = "city_regulator" if "city_regulator" in opening.roles else sorted(opening.roles)[0]
             who = replace(identity(role, world), district_code=anchor.district,
                           enterprise_uscc=anchor.uscc if role == "enterprise_user" else None)
-            case = service.open_case(conn, {"case_type": ct.id, "action": opening.id,
-                                            "anchor": {"kind": "enterprise", "id": anchor.uscc},
+            case = service.open_case(conn, {"case_type": ct.id, "action": opening.id, "anchor": target,
                                             "form": sample_form(opening.form)},
                                      access=LayerAccess(Authz(load_policy(), who)), identity=who, config=CONFIG,
                                      answer=False)
@@ -134,12 +152,12 @@ def expected(world: SimpleNamespace, role: str, ct: CaseType, t: Transition, pla
     who = identity(role, world)
     access = LayerAccess(Authz(load_policy(), who))
     read, write = access.module_scope("cases", "read"), access.module_scope("cases", "write")
-    anchor = world.anchors[place]
+    _target, layer, anchor = anchor_of(world, ct, place)
     case = {"district_code": anchor.district, "enterprise_uscc": anchor.uscc}
     if write.empty:
         return 403                                    # the gate: no rule lets this role write through cases
     if t.opening:
-        if not access.admits("enterprises", district_code=anchor.district, enterprise_uscc=anchor.uscc):
+        if not access.admits(layer, district_code=anchor.district, enterprise_uscc=anchor.uscc):
             return 400                                # the anchor is a feature the caller cannot see
     elif not case_engine.scope_kinds(read, case):
         return 404
@@ -157,7 +175,7 @@ def test_every_step_by_every_role(world: SimpleNamespace, case_type: str, action
     env = {"test.identity": identity(role, world)}
     body = {"action": action, "form": sample_form(t.form)}
     if t.opening:
-        body.update(case_type=case_type, anchor={"kind": "enterprise", "id": world.anchors[place].uscc})
+        body.update(case_type=case_type, anchor=anchor_of(world, ct, place)[0])
         response = world.client.post("/api/cases", json=body, environ_base=env)
     else:
         case_id = _case_in(world, ct, t.from_states[0], place)

@@ -1,4 +1,5 @@
-"""Zonal sum of the population raster, area-weighted at the edges (no database, no Flask).
+"""Zonal sum of the population raster, area-weighted at the edges (no database, no Flask): the affected population
+of an incident's impact zones and of an alarm's plume.
 
 A cell wholly inside the zone counts fully, one wholly outside not at all, and a cell the zone's boundary crosses
 counts by the exact fraction of its area inside: the area of the shapely intersection of the cell's rectangle with
