@@ -195,7 +195,12 @@ ENUM_LABELS: dict[str, dict[str | int, tuple[str, str]]] = {
                        "dispatch_ordered": ("下达调度指令", "Dispatch ordered"),
                        "dispatch_status_changed": ("调度指令状态变更", "Dispatch order status"),
                        "material_requested": ("物资调用", "Material requested"),
-                       "impact_analysed": ("影响分析", "Impact analysis")},
+                       "impact_analysed": ("影响分析", "Impact analysis"),
+                       "plan_activated": ("启动应急预案", "Plan activated"),
+                       "task_done": ("处置任务完成", "Task done"),
+                       "task_reopened": ("处置任务重新打开", "Task reopened")},
+    "plan_kind": {"comprehensive": ("综合应急预案", "Comprehensive plan"), "special": ("专项应急预案", "Special plan"),
+                  "on_site": ("现场处置方案", "On-site procedure"), "card": ("应急处置卡", "Response card")},
 }
 
 

@@ -142,10 +142,39 @@ def _change(event: Mapping[str, Any], names: Mapping[tuple[str, int], tuple[str,
         case "impact_analysed":
             model = {"plume": ("扩散", "plume"), "explosion": ("爆炸", "explosion")}.get(data.get("model"), ("", ""))
             return f"#{data.get('run')} {model[0] if lang == 'zh-CN' else model[1]}: {', '.join(data.get('zones') or [])}"
+        case "plan_activated":
+            level = "ⅠⅡⅢⅣ"[data["level"] - 1] if data.get("level") in (1, 2, 3, 4) else "?"
+            tasks = f"{data.get('tasks')} 项任务" if not _en(lang) else f"{data.get('tasks')} tasks"
+            return f"{data.get('plan_title')} v{data.get('plan_version')} · {level}{'级' if not _en(lang) else ''} · {tasks}"
+        case "task_done" | "task_reopened":
+            return f"#{data.get('seq')} {data.get('action')}"
         case "material_requested":
             req = data.get("request") or {}
             return f"{req.get('item')} {req.get('quantity', 0):g} {req.get('unit') or ''}".strip()
     return ""
+
+
+def incident_tasks(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
+    """The tasks of the incident's activated plans, in order; ``task_id`` and ``done_code`` drive the console's
+    done/undone buttons (static/plans.js), ``overdue`` marks those past due and not done."""
+    from core import clock
+
+    now = clock.now()
+    rows = ctx.conn.execute(text(
+        "SELECT t.id, t.seq, t.action, t.owner_label, t.owner_role, t.due_at, t.done_at, t.done_by, p.title "
+        "FROM incident_tasks t JOIN plan_activations a ON a.id = t.activation_id JOIN emergency_plans p "
+        "ON p.id = a.plan_id WHERE t.incident_id = :id ORDER BY t.seq"), {"id": feature_id}).mappings()
+    en = _en(ctx.lang)
+    out = []
+    for r in rows:
+        overdue = r["done_at"] is None and r["due_at"] < now
+        state = (("Done" if en else "已完成") + f" {_when(r['done_at'])} {r['done_by']}" if r["done_at"] else
+                 ("Overdue" if en else "已逾期") if overdue else ("Open" if en else "进行中"))
+        out.append({"seq": r["seq"], "action": r["action"], "owner": r["owner_label"] or r["owner_role"],
+                    "due": _when(r["due_at"]), "state": state, "plan": r["title"], "task_id": r["id"],
+                    "done_code": r["done_at"] is not None, "overdue": overdue})
+    return table([("seq", "序号", "No."), ("action", "处置措施", "Action"), ("owner", "责任岗位", "Owner"),
+                  ("due", "时限", "Due"), ("state", "状态", "State")], out)
 
 
 def incident_history(feature_id: int, ctx: PanelContext) -> dict[str, Any]:
@@ -171,5 +200,6 @@ def register() -> None:
                            order=20)
     register_panel_section("incidents", "material_requests", "物资调用", "Material requests",
                            incident_material_requests, order=30)
+    register_panel_section("incidents", "tasks", "处置任务", "Tasks", incident_tasks, order=35)
     register_panel_section("incidents", "history", "处置记录", "History", incident_history, order=40)
 

@@ -9,6 +9,9 @@ EVENT_TYPES: dict[str, str] = {
     "incident.dispatch_status_changed": "调度指令状态变更",
     "incident.material_requested": "物资调用",
     "incident.impact_analysed": "影响分析（辅助决策）",
+    "incident.plan_activated": "启动应急预案（生成处置任务）",
+    "incident.task_done": "处置任务完成",
+    "incident.task_reopened": "处置任务重新打开",
     "resource.changed": "应急资源新增/修改/导入",
 }
 

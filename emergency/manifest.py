@@ -18,5 +18,6 @@ MANIFEST = Manifest(
     config="emergency.config:SECTION",
     openapi="emergency.apidoc:document",
     policy="emergency:policy.yaml",
+    demo_loader="emergency.plans.demo:load_demo",  # the demo city's emergency plans
     requires=("access",),
 )

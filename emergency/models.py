@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -39,6 +40,9 @@ REPORT_KINDS = ("first_report", "follow_up_report")
 REPORT_SOURCES = ("phone", "sensor", "enterprise", "public", "government", "media", "other")
 DISPATCH_STATUSES = ("dispatched", "en_route", "on_scene", "returned")
 IMPACT_MODELS = ("plume", "explosion")
+#: GB/T 29639-2020 plan types: 综合应急预案, 专项应急预案, 现场处置方案, 应急处置卡.
+PLAN_KINDS = ("comprehensive", "special", "on_site", "card")
+PLAN_OWNERS = ("city", "district", "enterprise")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -137,6 +141,7 @@ def define_tables(metadata: MetaData) -> None:
         CheckConstraint(_in("model", IMPACT_MODELS), name="model_enum"),
         comment="事件影响分析（辅助决策）",
     )
+    define_plan_tables(metadata)
     Table(
         "resource_snaps", metadata,
         Column("kind", String(16), primary_key=True),
@@ -151,4 +156,80 @@ def define_tables(metadata: MetaData) -> None:
         Column("scope", String(16), primary_key=True),
         Column("version", BigInteger, nullable=False, server_default=text("0")),
         comment="路网/资源变更计数（触发器维护，供进程内缓存失效）",
+    )
+
+
+def define_plan_tables(metadata: MetaData) -> None:
+    """Emergency plans (应急预案) as structured records, their versions, activations and tasks (migration e002)."""
+    Table(
+        "emergency_plans", metadata,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("kind", String(16), nullable=False, comment="预案类型"),
+        Column("owner_level", String(12), nullable=False, comment="预案所属"),
+        Column("district_code", String(6), ForeignKey("districts.code"), comment="所属区县"),
+        Column("enterprise_uscc", String(18), ForeignKey("enterprises.uscc"), comment="所属企业"),
+        Column("title", String(200), nullable=False, comment="预案名称"),
+        Column("version", Integer, nullable=False, comment="现行版本"),
+        Column("approved_on", Date, nullable=False, comment="批准/发布日期"),
+        Column("review_due", Date, nullable=False, index=True, comment="评估期限（三年一评）"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        CheckConstraint(_in("kind", PLAN_KINDS), name="kind_enum"),
+        CheckConstraint(_in("owner_level", PLAN_OWNERS), name="owner_enum"),
+        # a city plan has neither, a district plan its district, an enterprise plan its enterprise and its district
+        CheckConstraint("(owner_level = 'city' AND district_code IS NULL AND enterprise_uscc IS NULL) OR "
+                        "(owner_level = 'district' AND district_code IS NOT NULL AND enterprise_uscc IS NULL) OR "
+                        "(owner_level = 'enterprise' AND district_code IS NOT NULL AND enterprise_uscc IS NOT NULL)",
+                        name="owner_columns"),
+        Index("ix_emergency_plans_owner", "district_code", "enterprise_uscc"),
+        comment="应急预案",
+    )
+    Table(
+        # every version of a plan is kept: an incident keeps the version it activated
+        "emergency_plan_versions", metadata,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("plan_id", Integer, ForeignKey("emergency_plans.id", ondelete="CASCADE"), nullable=False),
+        Column("version", Integer, nullable=False, comment="版本"),
+        Column("body", JSONB, nullable=False, comment="预案内容"),
+        Column("actor", String(60), comment="修订人"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        UniqueConstraint("plan_id", "version"),
+        comment="应急预案版本",
+    )
+    Table(
+        "plan_activations", metadata,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("plan_id", Integer, ForeignKey("emergency_plans.id"), nullable=False, index=True),
+        Column("plan_version", Integer, nullable=False, comment="启动的预案版本"),
+        Column("level", Integer, nullable=False, comment="启动的响应级别"),
+        Column("suggested_level", Integer, comment="建议响应级别"),
+        Column("trigger", JSONB, comment="匹配的启动条件"),
+        Column("reason", Text, comment="理由"),
+        Column("actor", String(60), comment="启动人"),
+        Column("activated_at", DateTime(timezone=True), nullable=False, comment="启动时间"),
+        UniqueConstraint("incident_id", "plan_id"),
+        CheckConstraint("level BETWEEN 1 AND 4", name="level_range"),
+        comment="预案启动",
+    )
+    Table(
+        "incident_tasks", metadata,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("activation_id", Integer, ForeignKey("plan_activations.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("seq", Integer, nullable=False, comment="任务序号"),
+        Column("action", Text, nullable=False, comment="处置措施"),
+        Column("owner_role", String(60), nullable=False, comment="责任岗位"),
+        Column("owner_label", String(100), comment="责任岗位名称"),
+        Column("time_limit_min", Integer, nullable=False, comment="时限(分钟)"),
+        Column("due_at", DateTime(timezone=True), nullable=False, comment="完成期限"),
+        Column("done_at", DateTime(timezone=True), comment="完成时间"),
+        Column("done_by", String(60), comment="完成确认人"),
+        UniqueConstraint("incident_id", "seq"),
+        CheckConstraint("time_limit_min > 0", name="time_limit_positive"),
+        CheckConstraint("(done_at IS NULL) = (done_by IS NULL)", name="done_with_actor"),
+        comment="事件处置任务（预案启动生成）",
     )

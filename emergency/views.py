@@ -34,6 +34,9 @@ Impact analysis (辅助决策):
   GET    /incidents/<id>/impact                 the incident's runs (summaries, oldest first)
   GET    /incidents/<id>/impact/<run>           one run
 
+Emergency plans (GB/T 29639-2020) and their activation: see ``emergency/plans/views.py`` (``/plans…``,
+``/incidents/<id>/plans``, ``/incidents/<id>/plans/<plan>/activate``, ``/incidents/<id>/tasks[/<task>]``).
+
 The snap limit defaults to 2000 m (configuration ``emergency.snap_limit_m``, at most ``emergency.max_snap_limit_m``;
 environment ``ONEMAP_SNAP_LIMIT_M``).
 
@@ -49,6 +52,7 @@ from flask import Blueprint
 from emergency.dispatch.views import bp as dispatch_bp
 from emergency.impact.views import bp as impact_bp
 from emergency.incidents.views import bp as incidents_bp
+from emergency.plans.views import bp as plans_bp
 from emergency.resources.views import bp as resources_bp
 
 bp = Blueprint("emergency", __name__, url_prefix="/api/emergency")
@@ -56,3 +60,4 @@ bp.register_blueprint(resources_bp)
 bp.register_blueprint(incidents_bp)
 bp.register_blueprint(dispatch_bp)
 bp.register_blueprint(impact_bp)
+bp.register_blueprint(plans_bp)

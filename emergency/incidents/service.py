@@ -66,6 +66,11 @@ def _fetch(conn: Connection, incident_id: int, *, access: LayerAccess, lock: boo
     return row
 
 
+def fetch_incident(conn: Connection, incident_id: int, *, access: LayerAccess) -> Mapping[str, Any]:
+    """The incident row inside the caller's read scope (404 otherwise, an audited probe when it exists)."""
+    return _fetch(conn, incident_id, access=access)
+
+
 def _check_write(conn: Connection, access: LayerAccess, values: Mapping[str, Any], *, creating: bool = False) -> None:
     check_write(conn, access, INCIDENTS, {k: values[k] for k in ("district_code", "enterprise_uscc")},
                 what_en="incidents", what_zh="事件", creating=creating)

@@ -7,6 +7,7 @@
 
 import { BOOT, L, LANG, api, enumLabel, esc, t, toast } from "../../console/boot.js";
 import { addImpact } from "./impact.js";
+import { addPlans, decorateTasks } from "./plans.js";
 import { addIncidentForms, formOpen, options } from "./incident_forms.js";
 import { initNearest, nearestIncidentId, openNearest } from "./nearest.js";
 import { currentFeature, onPanelRender, openFeature, refreshPanel } from "../../console/panel.js";
@@ -287,6 +288,8 @@ async function decorateIncident(doc, el) {
   if (pendingError && pendingError.id === id) box.querySelector(".action-error").textContent = pendingError.text;
   pendingError = null;
   decorateOrders(doc, el, id);
+  const own = async () => { lastOwnChange = Date.now(); await reread(id); };
+  decorateTasks(doc, el, { id, request, changed: own, writable: can("write") });
   const buttons = box.querySelector(".incident-buttons");
   if (can("read")) {
     buttons.insertAdjacentHTML("beforeend", `<button type="button" class="btn nearest-btn">${esc(t("nearest"))}</button>`);
@@ -316,7 +319,8 @@ async function decorateIncident(doc, el) {
     closed: () => { if (staleWhileEditing === id) reread(id); },
   });
   addImpact(box, buttons, { id, kind: doc.attributes.find((a) => a.name === "kind")?.value, map, request,
-    changed: async () => { lastOwnChange = Date.now(); await reread(id); } });
+    changed: own });
+  addPlans(box, buttons, { id, request, changed: own });
   buttons.insertAdjacentHTML("beforeend", `<button type="button" class="btn follow-up-btn" aria-expanded="false">${esc(t("follow_up"))}</button>`);
   const form = box.querySelector(".follow-up-form");
   const toggle = buttons.querySelector(".follow-up-btn");

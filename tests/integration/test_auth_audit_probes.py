@@ -23,6 +23,9 @@ from access.policy.rowscope import LayerAccess
 from access.policy.rules import Target, load_policy
 from emergency.incidents.service import intake
 from emergency.models import resource_layers
+from emergency.plans.activation import activate
+from emergency.plans.demo import district_plan
+from emergency.plans.service import insert_plan
 from layers.registry import default_registry
 from tests.integration.auth_support import audit_rows, make_app, rows, sign_in
 
@@ -41,6 +44,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "emergency.resources.update_resource": {"phone": "0250000000"},
     "emergency.resources.add_inventory": {"item": "探测", "unit": "件", "quantity": 1},
     "emergency.resources.update_inventory": {"quantity": 1},
+    "emergency.plans.activate": {"level": 4, "reason": "探测"},
+    "emergency.plans.mark_task": {"done": True},
+    "emergency.plans.update_plan": {"title": "探测"},
 }
 
 
@@ -84,12 +90,16 @@ def world(pg_cluster, template_url: str, demo_artifacts) -> Iterator[dict[str, A
         depot = first["depots"]
         line = conn.execute(sa.text("INSERT INTO depot_inventory (depot_id, item, unit, quantity) VALUES "
                                     "(:d, '探测物资', '箱', 10) RETURNING id"), {"d": depot}).scalar_one()
+        plan = insert_plan(conn, district_plan(FOREIGN, "外区", conn), access=LayerAccess.unrestricted(), actor="test")
+    with engine.connect() as conn:  # a task of the foreign incident: its plan activated
+        task = activate(conn, incident, plan, {"level": 4, "reason": "探测"}, access=LayerAccess.unrestricted(),
+                        actor="test")["tasks"][0]["id"]
     complaint = _foreign_complaint(engine, app.config["ONEMAP"], lon, lat)
     engine.dispose()
     client = app.test_client()
     sign_in(client, "district_reg")
     yield {"url": url, "client": client, "incident": incident, "order": order, "depot": depot, "line": line,
-           "first": first, "hazard_code": hazard_code, "complaint": complaint}
+           "first": first, "hazard_code": hazard_code, "complaint": complaint, "plan": plan, "task": task}
     drop_database(pg_cluster, "t_auth_audit_probes")
 
 
@@ -170,10 +180,11 @@ def _fill(rule: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
                  str(world["first"][resource_layers()[k]])) for k in hidden]
     values = {"incident_id": world["incident"], "order_id": world["order"], "depot_id": world["depot"],
               "inventory_id": world["line"], "run": 1,  # run: an impact analysis's number within its incident
-              "case_id": world["complaint"]}            # a complaint the city assigned to the other district
+              "case_id": world["complaint"],            # a complaint the city assigned to the other district
+              "plan_id": world["plan"], "version": 1, "task_id": world["task"]}
     assert args <= set(values), f"{rule.rule}: teach this test which foreign row {sorted(args - set(values))} is"
     filled = {a: values[a] for a in args}
-    main = next(a for a in ("order_id", "incident_id", "depot_id", "case_id") if a in args)
+    main = next(a for a in ("order_id", "incident_id", "depot_id", "plan_id", "case_id") if a in args)
     return [(rule.build(filled)[1], str(filled[main]))]
 
 

@@ -77,20 +77,21 @@ def access_of(role: str, district: str | None = None) -> LayerAccess:
     return LayerAccess(Authz(load_policy(), identity))
 
 
-def sections(world: SimpleNamespace, access: LayerAccess, lang: str = "zh-CN") -> dict[str, dict]:
+def sections(world: SimpleNamespace, access: LayerAccess, lang: str = "zh-CN",
+             incident: int | None = None) -> dict[str, dict]:
     with world.engine.connect() as conn:
         ctx = PanelContext(conn=conn, lang=lang, layer_id="incidents", access=access)
-        return {s.section_id: s.provider(world.incident, ctx) for s in sections_for("incidents")}
+        return {s.section_id: s.provider(incident or world.incident, ctx) for s in sections_for("incidents")}
 
 
 def test_the_sections_are_declared_for_the_incidents_layer(world: SimpleNamespace) -> None:
     console.register()
     assert [s.section_id for s in sections_for("incidents")] == ["timeline", "dispatch_orders", "material_requests",
-                                                                 "history"]
+                                                                 "tasks", "history"]
     # and they reach the console's feature panel over HTTP
     body = world.client.get(f"/api/console/features/incidents/{world.incident}").get_json()
     by_id = {s["id"]: s for s in body["sections"]}
-    assert {"timeline", "dispatch_orders", "material_requests", "history"} <= set(by_id), body["sections"]
+    assert {"timeline", "dispatch_orders", "material_requests", "tasks", "history"} <= set(by_id), body["sections"]
     assert not any(s.get("error") for s in body["sections"])
     assert by_id["timeline"]["title"] == {"zh-CN": "快报/续报", "en": "Reports"}
 
@@ -129,6 +130,35 @@ def test_history_is_newest_first_in_the_ui_language(world: SimpleNamespace) -> N
     assert rows[3]["change"] == f"救援队伍: {world.team.name}"
     english = sections(world, LayerAccess.unrestricted(), "en")["history"]["rows"]
     assert english[4]["change"] == "Reported → Verified" and english[4]["event"] == "Status changed"
+
+
+def test_tasks_of_an_activated_plan_and_their_timeline_lines(world: SimpleNamespace) -> None:
+    """The demo city's 危险化学品事故专项应急预案 activated at Ⅳ (1 death): its two actions are the 处置任务 rows,
+    with the owner's name and the due time; one marked done says by whom; the history says what was activated."""
+    plan = _one(world.engine, "SELECT id FROM emergency_plans WHERE title = '示范市危险化学品事故专项应急预案'").id
+    lon, lat = _one(world.engine, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM "
+                                  "districts WHERE code = :d) s", d=DISTRICT)
+    created = world.client.post(INCIDENTS, json={"kind": "fire", "title": "面板测试：预案启动",
+                                                 "location": {"lon": lon, "lat": lat},
+                                                 "casualties": {"deaths": 1}})
+    incident = created.get_json()["id"]
+    activated = world.client.post(f"{INCIDENTS}/{incident}/plans/{plan}/activate", json={"level": 4})
+    assert activated.status_code == 201, activated.get_json()
+    first = activated.get_json()["tasks"][0]
+    marked = world.client.patch(f"{INCIDENTS}/{incident}/tasks/{first['id']}", json={"done": True})
+    assert marked.status_code == 200, marked.get_json()
+    got = sections(world, LayerAccess.unrestricted(), incident=incident)
+    rows = got["tasks"]["rows"]
+    assert [(r["action"], r["owner"], r["done_code"]) for r in rows] == [
+        ("核实事故信息，跟踪事态发展", "市应急指挥部办公室", True), ("指导事发单位开展先期处置", "抢险救援组", False)]
+    assert rows[0]["state"].startswith("已完成") and rows[0]["state"].endswith("dispatcher")
+    assert rows[1]["state"] == "进行中" and rows[0]["task_id"] == first["id"]
+    history = got["history"]["rows"]
+    assert (history[0]["event"], history[0]["change"]) == ("处置任务完成", "#1 核实事故信息，跟踪事态发展")
+    assert history[1]["event"] == "启动应急预案"
+    assert history[1]["change"] == "示范市危险化学品事故专项应急预案 v1 · Ⅳ级 · 2 项任务"
+    english = sections(world, LayerAccess.unrestricted(), "en", incident=incident)
+    assert english["history"]["rows"][1]["event"] == "Plan activated" and english["tasks"]["rows"][1]["state"] == "Open"
 
 
 def test_a_district_regulator_sees_who_was_sent_but_cannot_open_foreign_resources(world: SimpleNamespace) -> None:

@@ -131,6 +131,7 @@ def test_incident_reads(world: SimpleNamespace, role: str, district: str) -> Non
     for path in (f"/incidents/{incident}", f"/incidents/{incident}/history", f"/incidents/{incident}/dispatch",
                  f"/incidents/{incident}/material-requests", f"/dispatch-orders/{order}",
                  f"/incidents/{incident}/impact", f"/incidents/{incident}/impact/1",
+                 f"/incidents/{incident}/plans", f"/incidents/{incident}/tasks",
                  f"/nearest-resources?incident_id={incident}&kinds=hospital&limit=1",
                  f"/isochrones?incident_id={incident}&minutes=1"):
         response = call(world, role, API + path)
