@@ -48,11 +48,23 @@ def report_pdf(conn: Connection, incident_id: int, seq: int, *, access: LayerAcc
 
     run = get_run(conn, incident_id, seq, access=access)
     incident = get_incident(conn, incident_id, access=access)
-    return render(conn, run, incident, access=access, generated_by=generated_by, generated_at=clock.now())
+    return render(conn, run, incident, access=access, generated_by=generated_by, generated_at=clock.now(),
+                  plans=_plans(conn, incident_id, access))
+
+
+def _plans(conn: Connection, incident_id: int, access: LayerAccess) -> dict[str, Any] | None:
+    """The plans that apply to the incident (activated or suggested) and its tasks, as the reader may see them;
+    None for a reader who may not read plans."""
+    from emergency.plans.activation import list_tasks, matching_plans
+
+    if not access.can_module("emergency_plans"):
+        return None
+    return {"plans": matching_plans(conn, incident_id, access=access)["plans"],
+            "tasks": list_tasks(conn, incident_id, access=access)["tasks"]}
 
 
 def render(conn: Connection, run: Mapping[str, Any], incident: Mapping[str, Any], *, access: LayerAccess,
-           generated_by: str, generated_at: datetime) -> bytes:
+           generated_by: str, generated_at: datetime, plans: Mapping[str, Any] | None = None) -> bytes:
     """The report of ``run`` (as ``get_run`` gives it to the reader) for ``incident`` (``get_incident``'s)."""
     title = f"辅助决策专报 {incident['code']} 第{run['run']}次分析"
     pdf = document(title)
@@ -78,6 +90,9 @@ def render(conn: Connection, run: Mapping[str, Any], incident: Mapping[str, Any]
     _inside(pdf, run)
     _section(pdf, "六、疏散安置建议")
     _evacuation(pdf, run)
+    if plans is not None:
+        _section(pdf, "七、应急预案与处置任务")
+        _plan_actions(pdf, plans)
     return bytes(pdf.output())
 
 
@@ -305,6 +320,38 @@ def _evacuation(pdf: FPDF, run: Mapping[str, Any]) -> None:
     if rows:
         _table(pdf, ["序号", "避难场所", "安排人数", "剩余容量", "车程（分钟）", "路线（km）"], rows,
                (12, 68, 25, 25, 25, 25))
+
+
+def _plan_actions(pdf: FPDF, plans: Mapping[str, Any]) -> None:
+    rows = []
+    for plan in plans["plans"]:
+        done, hint = plan.get("activation"), plan.get("suggestion")
+        if done:
+            state = f"已启动 {done['level_label']}（{_china_time(done['activated_at'])}，{done['actor'] or '—'}）"
+        elif hint:
+            state = f"建议启动 {hint['label']}：{hint['text']}"
+        else:
+            state = "适用，未达任何响应级别的启动条件"
+        rows.append([plan["title"], plan["kind_label"], state])
+    if not rows:
+        _para(pdf, "没有适用于本事件的应急预案。")
+    else:
+        _table(pdf, ["预案", "类型", "响应"], rows, (70, 30, 80))
+    tasks = plans["tasks"]
+    if tasks:
+        _table(pdf, ["序号", "处置任务", "责任", "时限", "状态"],
+               [[str(t["seq"]), t["action"], t["owner_label"] or t["owner_role"] or "—", _china_time(t["due_at"]),
+                 _task_state(t)] for t in tasks], (12, 88, 30, 30, 20))
+        _para(pdf, f"共 {len(tasks)} 项，未完成 {sum(not t['done'] for t in tasks)} 项，"
+                   f"逾期 {sum(t['overdue'] for t in tasks)} 项。", size=9)
+
+
+def _task_state(task: Mapping[str, Any]) -> str:
+    return "已完成" if task["done"] else "逾期" if task["overdue"] else "进行中"
+
+
+def _china_time(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(clock.CHINA).strftime("%m-%d %H:%M")
 
 
 # -- the map --------------------------------------------------------------------------------------------------------

@@ -364,6 +364,27 @@ def test_the_report_pdf_carries_the_runs_figures_as_the_api_gives_them(plume_run
     assert f"需管控道路：{roads}处" in text
 
 
+def test_the_report_lists_the_plans_and_the_tasks_of_the_incident(plume_run: dict) -> None:
+    """After a plan is activated, section 七 names it with its level and lists every task with its state."""
+    client, incident = plume_run["client"], plume_run["incident"]
+    matching = client.get(f"{API}/incidents/{incident}/plans").get_json()["plans"]
+    assert matching, "the demo city's plans should cover a chlorine leak"
+    plan = matching[0]
+    activated = client.post(f"{API}/incidents/{incident}/plans/{plan['id']}/activate",
+                            json={"level": 4, "reason": "专报测试"})
+    assert activated.status_code in (200, 201), activated.get_json()
+    tasks = client.get(f"{API}/incidents/{incident}/tasks").get_json()["tasks"]
+    assert tasks
+    done = client.patch(f"{API}/incidents/{incident}/tasks/{tasks[0]['id']}", json={"done": True})
+    assert done.status_code == 200, done.get_json()
+    text = "".join(_pdf_text(client.get(f"{API}/incidents/{incident}/impact/1/report").get_data()))
+    section = text.split("七、应急预案与处置任务", 1)[1]
+    assert "".join(plan["title"].split()) in section and "已启动Ⅳ级" in section
+    for t in tasks:
+        assert "".join(t["action"].split())[:12] in section, t["action"]
+    assert f"共{len(tasks)}项，未完成{len(tasks) - 1}项" in section and "已完成" in section
+
+
 def test_a_reader_without_population_gets_a_report_without_figures(fresh_db: str, app_factory) -> None:  # noqa: ANN001
     """The district regulator may read its district's incidents but not the population coverage: the report
     says the figures are withheld and prints none; another district's incident is a 404."""
