@@ -358,3 +358,18 @@ def test_a_repeated_submission_with_the_same_idempotency_key_opens_one_case(db: 
                        environ_base=as_(ent)).status_code == 400
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM cases WHERE case_type = :t"), {"t": TYPE}).scalar_one() == 2
+
+
+def test_the_public_verification_is_rate_limited_per_address(fresh_db: str, demo_artifacts: Any) -> None:
+    """Anonymous checks of certificate numbers, page and JSON alike, from one address: after the burst a 429 with
+    Retry-After (the numbers are not there to be walked)."""
+    from tests.integration.auth_support import make_app
+
+    app = make_app(fresh_db, demo_artifacts,
+                   rate_limits={"certificate_verification": {"requests": 1, "per_seconds": 600, "burst": 3}})
+    client = app.test_client()
+    answers = [client.get(path) for path in ("/verify/permits/X-1", "/api/permits/verify/X-2",
+                                             "/verify/permits/X-3", "/api/permits/verify/X-4")]
+    assert [r.status_code for r in answers] == [404, 404, 404, 429]
+    assert 500 <= int(answers[-1].headers["Retry-After"]) <= 600
+    assert client.get("/api/permits/verify/X-5", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
