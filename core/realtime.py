@@ -117,6 +117,7 @@ class ListeningBroker(Broker):
         self._listener_pid: int | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
+        self._kick = threading.Event()  # a subscriber is waiting: retry the lost connection now, not after the backoff
         self._start_lock = threading.Lock()
 
     def subscribe(self, timeout: float = 15.0, *, announce: bool = False) -> Iterator[Event | None]:
@@ -125,14 +126,25 @@ class ListeningBroker(Broker):
 
     def _ensure_listener(self) -> None:
         with self._start_lock:
-            if self._listener is not None and self._listener.is_alive() and self._listener_pid == os.getpid():
-                return
-            self._ready.clear()
-            self._listener = threading.Thread(target=self._listen, name=self.LISTENER_NAME, daemon=True)
-            self._listener_pid = os.getpid()
-            self._listener.start()
-        # a client that connects and then publishes (a test, a module) must not race the subscription
-        self._ready.wait(self.READY_TIMEOUT_S)
+            running = self._listener is not None and self._listener.is_alive() and self._listener_pid == os.getpid()
+            if not running:
+                self._ready.clear()
+                self._listener = threading.Thread(target=self._listen, name=self.LISTENER_NAME, daemon=True)
+                self._listener_pid = os.getpid()
+                self._listener.start()
+        if not self._ready.is_set():
+            # a client that connects and then publishes (a test, a module) must not race the subscription — also
+            # when the listener lost its server and is waiting out a backoff: it tries again at once
+            if running:
+                self._kick.set()
+            self._ready.wait(self.READY_TIMEOUT_S)
+
+    def _backoff(self, seconds: float) -> None:
+        """Wait before the next connection attempt: ``seconds``, or less if stopped or a subscriber arrives."""
+        self._kick.clear()
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set() and not self._kick.is_set() and time.monotonic() < deadline:
+            self._kick.wait(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def listening(self) -> bool:
         return self._ready.is_set()

@@ -135,7 +135,7 @@ class PostgresBroker(ListeningBroker):
                 log.log(logging.WARNING if loud else logging.DEBUG,
                         "live-event listener lost the database (%s); retrying every %.1f s or less",
                         exc.__class__.__name__, backoff)
-                self._stop.wait(backoff)
+                self._backoff(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:
                 self._listen_conn = None

@@ -75,7 +75,7 @@ class RedisBroker(ListeningBroker):
                 if self._stop.is_set():
                     return
                 log.warning("redis event listener lost its connection; retrying in %.1f s", backoff)
-                self._stop.wait(backoff)
+                self._backoff(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     def _handle(self, raw: bytes | str) -> None:
